@@ -1,0 +1,87 @@
+"""Backend registry: look up a kernel backend by name.
+
+Every backend is a module with the same two functions (see ``_reference``)::
+
+    forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True)
+        -> out, h_n, c_n, cache
+    backward(cache, dout, dh_n, dc_n=None)
+        -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+
+Backends are imported lazily, so ``import fastrnn`` never imports numba.
+"""
+
+import importlib
+import warnings
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+_MODULES = {
+    "cython": "fastrnn._kernels._driver",
+    "numba": "fastrnn._kernels._numba",
+    "numpy": "fastrnn._kernels._reference",
+}
+_AUTO_ORDER = ("cython", "numba", "numpy")
+BACKEND_NAMES = ("auto",) + tuple(_MODULES)
+
+
+class BackendFallbackWarning(RuntimeWarning):
+    """The preferred backend is unavailable and a slower one is used instead."""
+
+
+def _try_import(name):
+    try:
+        return importlib.import_module(_MODULES[name]), None
+    except ImportError as exc:  # extension not built, numba missing, ...
+        return None, exc
+
+
+def backends():
+    """Names of the backends that work on this install, fastest first.
+
+    Returns
+    -------
+    names : list of str
+        A subset of ``['cython', 'numba', 'numpy']``.
+    """
+    names = []
+    for name in _AUTO_ORDER:
+        module, _ = _try_import(name)
+        if module is not None:
+            names.append(name)
+    return names
+
+
+_warned_fallback = False
+
+
+def get_backend(name="auto"):
+    """Return the backend module called ``name``.
+
+    ``"auto"`` picks the compiled Cython backend and falls back to Numba (then
+    NumPy) with a :class:`BackendFallbackWarning` — once per process — when
+    the extension is not available.
+    """
+    global _warned_fallback
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {list(BACKEND_NAMES)}, got {name!r}")
+    if name != "auto":
+        module, exc = _try_import(name)
+        if module is None:
+            raise ImportError(f"the {name!r} backend is not available: {exc}") from exc
+        return module
+    errors = []
+    for candidate in _AUTO_ORDER:
+        module, exc = _try_import(candidate)
+        if module is not None:
+            if errors and not _warned_fallback:
+                _warned_fallback = True
+                warnings.warn(
+                    f"fastrnn: using the {candidate!r} backend because "
+                    + "; ".join(errors)
+                    + " (reinstall fastrnn with a C compiler to get the fast one)",
+                    BackendFallbackWarning,
+                    stacklevel=3,
+                )
+            return module
+        errors.append(f"the {candidate!r} backend is unavailable ({exc})")
+    raise ImportError("no fastrnn backend could be imported: " + "; ".join(errors))

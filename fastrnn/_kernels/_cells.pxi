@@ -1,0 +1,140 @@
+# Pointwise gate math of each cell, for one batch row of H hidden units.
+# Included by _driver.pyx; the driver owns the GEMMs, the time loop and lengths.
+#
+# Forward, per row:  g [G*H] holds x_t W_ih^T on entry and the activated gates
+# on exit; hw [G*H] is h_{t-1} W_hh^T; h [H] (and c [H]) hold the previous
+# state on entry and the new one on exit; ext [H] is what backward needs
+# besides the gates: tanh(c_t) for LSTM, W_hn h_{t-1} + b_hn for GRU.
+#
+# Backward, per row: dh_next [H] holds dL/dh_t from later steps on entry and
+# the part of dL/dh_{t-1} that bypasses W_hh on exit (GRU's z * dh, else 0);
+# the driver then adds dgh W_hh. dgi / dgh [G*H] get the gradients of the
+# input-side and recurrent-side pre-activations (the same except for GRU,
+# whose reset gate scales the recurrent n part).
+
+from libc.math cimport tanh, tanhf, exp, expf
+
+cdef enum Cell:
+    RNN_TANH = 0
+    RNN_RELU = 1
+    LSTM = 2
+    GRU = 3
+
+
+cdef inline floating _tanh(floating a) noexcept nogil:
+    if floating is float:
+        return tanhf(a)
+    else:
+        return tanh(a)
+
+
+cdef inline floating _sigmoid(floating a) noexcept nogil:
+    if floating is float:
+        return 1.0 / (1.0 + expf(-a))
+    else:
+        return 1.0 / (1.0 + exp(-a))
+
+
+cdef inline void cell_forward(Cell cell, int H,
+                              floating* g,              # INOUT [G*H]
+                              const floating* hw,       # IN    [G*H]
+                              const floating* b_ih,     # IN    [G*H]
+                              const floating* b_hh,     # IN    [G*H]
+                              floating* h,              # INOUT [H]
+                              floating* c,              # INOUT [H] (LSTM)
+                              floating* ext,            # OUT   [H] (LSTM, GRU)
+                              ) noexcept nogil:
+    cdef int j
+    cdef floating a, i_, f_, g_, o_, r_, z_, n_, hn
+    if cell == RNN_TANH:
+        for j in range(H):
+            a = _tanh(g[j] + b_ih[j] + hw[j] + b_hh[j])
+            g[j] = a
+            h[j] = a
+    elif cell == RNN_RELU:
+        for j in range(H):
+            a = g[j] + b_ih[j] + hw[j] + b_hh[j]
+            a = a if a > 0 else 0
+            g[j] = a
+            h[j] = a
+    elif cell == LSTM:
+        for j in range(H):
+            i_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j])
+            f_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j])
+            g_ = _tanh(g[2 * H + j] + b_ih[2 * H + j] + hw[2 * H + j] + b_hh[2 * H + j])
+            o_ = _sigmoid(g[3 * H + j] + b_ih[3 * H + j] + hw[3 * H + j] + b_hh[3 * H + j])
+            g[j] = i_
+            g[H + j] = f_
+            g[2 * H + j] = g_
+            g[3 * H + j] = o_
+            c[j] = f_ * c[j] + i_ * g_
+            a = _tanh(c[j])
+            ext[j] = a
+            h[j] = o_ * a
+    else:  # GRU, reset gate applied after the recurrent matmul (PyTorch)
+        for j in range(H):
+            r_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j])
+            z_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j])
+            hn = hw[2 * H + j] + b_hh[2 * H + j]
+            n_ = _tanh(g[2 * H + j] + b_ih[2 * H + j] + r_ * hn)
+            g[j] = r_
+            g[H + j] = z_
+            g[2 * H + j] = n_
+            ext[j] = hn
+            h[j] = (1 - z_) * n_ + z_ * h[j]
+
+
+cdef inline void cell_backward(Cell cell, int H,
+                               const floating* g,        # IN    [G*H] activated gates
+                               const floating* h_prev,   # IN    [H]
+                               const floating* h_new,    # IN    [H]
+                               const floating* c_prev,   # IN    [H] (LSTM)
+                               const floating* ext,      # IN    [H] (LSTM, GRU)
+                               const floating* dout,     # IN    [H]
+                               floating* dh_next,        # INOUT [H]
+                               floating* dc_next,        # INOUT [H] (LSTM)
+                               floating* dgi,            # OUT   [G*H]
+                               floating* dgh,            # OUT   [G*H]
+                               ) noexcept nogil:
+    cdef int j
+    cdef floating dh, dc, i_, f_, g_, o_, r_, z_, n_, dn, dr, dz
+    if cell == RNN_TANH:
+        for j in range(H):
+            dh = dout[j] + dh_next[j]
+            dgi[j] = dh * (1 - h_new[j] * h_new[j])
+            dh_next[j] = 0
+    elif cell == RNN_RELU:
+        for j in range(H):
+            dh = dout[j] + dh_next[j]
+            dgi[j] = dh if h_new[j] > 0 else 0
+            dh_next[j] = 0
+    elif cell == LSTM:
+        for j in range(H):
+            dh = dout[j] + dh_next[j]
+            i_ = g[j]
+            f_ = g[H + j]
+            g_ = g[2 * H + j]
+            o_ = g[3 * H + j]
+            dc = dc_next[j] + dh * o_ * (1 - ext[j] * ext[j])
+            dgi[j] = dc * g_ * i_ * (1 - i_)
+            dgi[H + j] = dc * c_prev[j] * f_ * (1 - f_)
+            dgi[2 * H + j] = dc * i_ * (1 - g_ * g_)
+            dgi[3 * H + j] = dh * ext[j] * o_ * (1 - o_)
+            dc_next[j] = dc * f_
+            dh_next[j] = 0
+    else:  # GRU
+        for j in range(H):
+            dh = dout[j] + dh_next[j]
+            r_ = g[j]
+            z_ = g[H + j]
+            n_ = g[2 * H + j]
+            dn = dh * (1 - z_) * (1 - n_ * n_)
+            dz = dh * (h_prev[j] - n_) * z_ * (1 - z_)
+            dr = dn * ext[j] * r_ * (1 - r_)
+            dgi[j] = dr
+            dgi[H + j] = dz
+            dgi[2 * H + j] = dn
+            dgh[j] = dr
+            dgh[H + j] = dz
+            dgh[2 * H + j] = dn * r_
+            dh_next[j] = dh * z_
