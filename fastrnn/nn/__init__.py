@@ -1,0 +1,5 @@
+"""Recurrent layers with a PyTorch-like API on NumPy arrays."""
+
+from fastrnn.nn._rnn import GRU, LSTM, RNN, RNNBase
+
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase"]

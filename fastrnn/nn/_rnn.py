@@ -1,0 +1,404 @@
+"""Recurrent layers with PyTorch's names, shapes and weight layout.
+
+:class:`RNNBase` holds everything the three layers share — the flat
+parameter and gradient buffers, their torch names, stacking of layers and
+directions, dropout between layers, shape checks — and :class:`RNN`,
+:class:`LSTM` and :class:`GRU` differ only in their cell, as in
+``torch.nn.modules.rnn``. Arrays in and out are NumPy; the heavy work is one
+call of a kernel backend per layer and direction.
+"""
+
+import numpy as np
+
+from fastrnn import _validation as val
+from fastrnn._kernels import GATES, get_backend
+
+
+def _reverse_within_lengths(a, lengths):
+    """Reverse ``a [T, B, ...]`` in time, each row within its own length.
+
+    Steps past a row's length stay where they are, so applying this twice
+    gives ``a`` back: the same function maps a reverse direction's input in
+    and its output (and gradients) back out.
+    """
+    if lengths is None:
+        return np.ascontiguousarray(a[::-1])
+    T = a.shape[0]
+    steps = np.arange(T)[:, None]
+    src = np.where(steps < lengths, lengths - 1 - steps, steps)  # [T, B]
+    return np.ascontiguousarray(a[src, np.arange(a.shape[1])])
+
+
+class RNNBase:
+    """Base of the recurrent layers; not used directly.
+
+    Parameters live in one contiguous buffer, :attr:`flat_params`, and their
+    gradients in :attr:`flat_grad`; every named weight is a view into them,
+    in PyTorch's order (per layer, per direction: ``weight_ih``,
+    ``weight_hh``, ``bias_ih``, ``bias_hh``), so an optimizer updates all
+    parameters in one vectorised step.
+    """
+
+    def __init__(
+        self,
+        cell,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=True,
+        dropout=0.0,
+        bidirectional=False,
+        dtype="float32",
+        backend="auto",
+        random_state=None,
+    ):
+        self.cell = cell
+        self.input_size = val.check_positive_int(input_size, "input_size")
+        self.hidden_size = val.check_positive_int(hidden_size, "hidden_size")
+        self.num_layers = val.check_positive_int(num_layers, "num_layers")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = val.check_dtype(dtype)
+        self.backend = backend
+        self._kernels = get_backend(backend)
+        self._rng = np.random.default_rng(random_state)
+
+        self._shapes = self._parameter_shapes()
+        total = sum(int(np.prod(s)) for s in self._shapes.values())
+        self.flat_params = np.empty(total, dtype=self.dtype)
+        self.flat_grad = np.zeros(total, dtype=self.dtype)
+        self._make_views()
+        self.reset_parameters()
+        self._cache = None
+        self.grad_hx = None
+
+    # -- parameters -------------------------------------------------------
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _parameter_shapes(self):
+        """Torch names -> shapes, in the order of the flat buffer."""
+        G, H = GATES[self.cell], self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            d_in = self.input_size if layer == 0 else H * self.num_directions
+            for suffix in ("", "_reverse")[: self.num_directions]:
+                shapes[f"weight_ih_l{layer}{suffix}"] = (G * H, d_in)
+                shapes[f"weight_hh_l{layer}{suffix}"] = (G * H, H)
+                if self.bias:
+                    shapes[f"bias_ih_l{layer}{suffix}"] = (G * H,)
+                    shapes[f"bias_hh_l{layer}{suffix}"] = (G * H,)
+        return shapes
+
+    def _make_views(self):
+        self.params, self.grad = {}, {}
+        offset = 0
+        for name, shape in self._shapes.items():
+            size = int(np.prod(shape))
+            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
+            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
+            offset += size
+        G, H = GATES[self.cell], self.hidden_size
+        self._zero_bias = np.zeros(G * H, dtype=self.dtype)
+
+    def reset_parameters(self):
+        """Draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        self.flat_params[:] = self._rng.uniform(-bound, bound, self.flat_params.size)
+
+    def named_parameters(self):
+        """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""
+        return dict(self.params)
+
+    def zero_grad(self):
+        """Set every accumulated gradient to zero."""
+        self.flat_grad[:] = 0
+
+    def __getattr__(self, name):
+        # weight_ih_l0 etc. as attributes, like torch.nn.LSTM.
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def state_dict(self):
+        """Copies of the parameters under PyTorch's names.
+
+        Returns
+        -------
+        dict of str -> ndarray
+        """
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Load parameters saved by :meth:`state_dict` or by ``torch.nn.LSTM/GRU/RNN``.
+
+        Values may be NumPy arrays or torch tensors. Every key, shape and value
+        is checked before anything is written, so a failed load leaves the
+        layer as it was.
+        """
+        missing = [k for k in self.params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self.params]
+        if missing or unexpected:
+            raise KeyError(
+                f"state_dict does not match the layer: missing {missing}, unexpected {unexpected}"
+            )
+        staged = {}
+        for name, target in self.params.items():
+            arr = val.as_float_array(state_dict[name], self.dtype, name)
+            if arr.shape != target.shape:
+                raise ValueError(f"{name} has shape {arr.shape}, the layer expects {target.shape}")
+            val.check_finite(arr, name)
+            staged[name] = arr
+        for name, arr in staged.items():
+            self.params[name][...] = arr
+
+    def __getstate__(self):
+        # The named arrays are views of the flat buffers: rebuild them on load
+        # rather than pickling them as independent copies.
+        state = self.__dict__.copy()
+        for key in ("params", "grad", "_zero_bias", "_kernels", "_cache"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._kernels = get_backend(self.backend)
+        self._cache = None
+        self._make_views()
+
+    def __repr__(self):
+        args = [str(self.input_size), str(self.hidden_size)]
+        for name, default in (
+            ("num_layers", 1),
+            ("bias", True),
+            ("batch_first", True),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+        ):
+            if getattr(self, name) != default:
+                args.append(f"{name}={getattr(self, name)}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    # -- forward and backward ---------------------------------------------
+
+    def _weights(self, layer, direction):
+        suffix = "_reverse" if direction else ""
+        p = self.params
+        b_ih = p[f"bias_ih_l{layer}{suffix}"] if self.bias else self._zero_bias
+        b_hh = p[f"bias_hh_l{layer}{suffix}"] if self.bias else self._zero_bias
+        return p[f"weight_ih_l{layer}{suffix}"], p[f"weight_hh_l{layer}{suffix}"], b_ih, b_hh
+
+    def _check_hx(self, hx, batch_size, name="hx"):
+        """Validate ``hx`` (or a gradient shaped like it); return ``(h, c)``, c None but for LSTM."""
+        shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
+        if hx is None:
+            h0 = np.zeros(shape, self.dtype)
+            return h0, (np.zeros(shape, self.dtype) if self.cell == "lstm" else None)
+        if self.cell == "lstm":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name} for an LSTM must be a tuple of two arrays (h, c)")
+            return (
+                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
+                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
+            )
+        return val.check_state(hx, shape, self.dtype, name), None
+
+    def forward(self, x, hx=None, lengths=None, training=False):
+        """Run the layer over a batch of sequences.
+
+        Parameters
+        ----------
+        x : array-like [B, T, input_size] (``batch_first=True``) or [T, B, input_size]
+            Converted to the layer's dtype; NaN or infinity raise ``ValueError``.
+        hx : ndarray [num_layers * num_directions, B, H], or for LSTM a tuple
+            ``(h0, c0)`` of two such arrays; None means zeros.
+        lengths : array-like of int [B], optional
+            Valid steps of each sequence (1..T). Steps past a length leave the
+            state unchanged and output zeros, as PyTorch's packed sequences.
+        training : bool
+            Keep what :meth:`backward` needs and apply dropout between layers.
+
+        Returns
+        -------
+        output : ndarray [B, T, num_directions * H] (or [T, B, ...])
+        h_n : ndarray [num_layers * num_directions, B, H]; for LSTM ``(h_n, c_n)``
+        """
+        x = val.check_sequences(x, self.input_size, self.dtype, self.batch_first)
+        T, B, _ = x.shape
+        lengths = val.check_lengths(lengths, B, T)
+        h0, c0 = self._check_hx(hx, B)
+        h_n = np.empty_like(h0)
+        c_n = np.empty_like(c0) if c0 is not None else None
+        caches, masks = [], []
+        inp = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                xd = _reverse_within_lengths(inp, lengths) if d else inp
+                c0k = c0[k] if c0 is not None else None
+                out, h, c, cache = self._kernels.forward(
+                    self.cell,
+                    xd,
+                    h0[k],
+                    c0k,
+                    *self._weights(layer, d),
+                    lengths=lengths,
+                    training=training,
+                )
+                outs.append(_reverse_within_lengths(out, lengths) if d else out)
+                h_n[k] = h
+                if c_n is not None:
+                    c_n[k] = c
+                caches.append(cache)
+            inp = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
+            if training and self.dropout and layer < self.num_layers - 1:
+                keep = 1.0 - self.dropout
+                mask = (self._rng.random(inp.shape) < keep).astype(self.dtype) / keep
+                inp = inp * mask
+                masks.append(mask)
+        self._cache = (caches, masks, lengths, (T, B)) if training else None
+        output = inp.transpose(1, 0, 2) if self.batch_first else inp
+        return output, ((h_n, c_n) if self.cell == "lstm" else h_n)
+
+    __call__ = forward
+
+    def backward(self, grad_output, grad_hx=None):
+        """Backpropagate through the last ``forward(training=True)``.
+
+        Parameter gradients are *added* to :attr:`grad` (call
+        :meth:`zero_grad` between steps); the gradient of the initial state is
+        stored in :attr:`grad_hx` (a tuple ``(dh0, dc0)`` for LSTM).
+
+        Parameters
+        ----------
+        grad_output : array-like, shape of ``output``
+        grad_hx : like ``hx``, optional
+            Gradient of the loss with respect to ``h_n`` (and ``c_n``).
+
+        Returns
+        -------
+        grad_x : ndarray, shape of ``x``
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() needs a preceding forward(..., training=True)")
+        caches, masks, lengths, (T, B) = self._cache
+        H, nd = self.hidden_size, self.num_directions
+        dout = val.check_sequences(grad_output, nd * H, self.dtype, self.batch_first, "grad_output")
+        if dout.shape[:2] != (T, B):
+            raise ValueError(
+                f"grad_output covers {dout.shape[:2]} (steps, batch), forward had {(T, B)}"
+            )
+        dh_n, dc_n = (None, None) if grad_hx is None else self._check_hx(grad_hx, B, "grad_hx")
+        self._cache = None  # one backward per forward, as in PyTorch
+        dh0 = np.empty((self.num_layers * nd, B, H), self.dtype)
+        dc0 = np.empty_like(dh0) if self.cell == "lstm" else None
+        for layer in reversed(range(self.num_layers)):
+            dinp = None
+            for d in range(nd):
+                k = layer * nd + d
+                dout_d = dout[:, :, d * H : (d + 1) * H]
+                dout_d = (
+                    _reverse_within_lengths(dout_d, lengths) if d else np.ascontiguousarray(dout_d)
+                )
+                dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = self._kernels.backward(
+                    caches[k],
+                    dout_d,
+                    None if dh_n is None else dh_n[k],
+                    None if dc_n is None else dc_n[k],
+                )
+                if d:
+                    dx = _reverse_within_lengths(dx, lengths)
+                dinp = dx if dinp is None else dinp + dx
+                dh0[k] = dh
+                if dc0 is not None:
+                    dc0[k] = dc
+                suffix = "_reverse" if d else ""
+                self.grad[f"weight_ih_l{layer}{suffix}"] += dw_ih
+                self.grad[f"weight_hh_l{layer}{suffix}"] += dw_hh
+                if self.bias:
+                    self.grad[f"bias_ih_l{layer}{suffix}"] += db_ih
+                    self.grad[f"bias_hh_l{layer}{suffix}"] += db_hh
+            if layer > 0 and masks:
+                dinp = dinp * masks[layer - 1]
+            dout = dinp
+        self.grad_hx = (dh0, dc0) if self.cell == "lstm" else dh0
+        return dout.transpose(1, 0, 2) if self.batch_first else dout
+
+
+_COMMON_PARAMS = """
+    Parameters
+    ----------
+    input_size : int
+        Features per time step.
+    hidden_size : int
+        Units of the hidden state H.
+    num_layers : int, default=1
+        Stacked recurrent layers; each takes the previous one's output.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``.
+    batch_first : bool, default=True
+        Input and output are ``[B, T, features]``; else ``[T, B, features]``.
+        (PyTorch's default is False; fastrnn's matches NumPy and scikit-learn.)
+    dropout : float, default=0.0
+        Dropout on the outputs of every layer but the last, in training only.
+    bidirectional : bool, default=False
+        Add a layer running backwards in time (within each sequence's length).
+    dtype : {"float32", "float64"}, default="float32"
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the compiled Cython one.
+    random_state : int, numpy.random.Generator or None
+        Seeds the initial weights and the dropout masks.
+"""
+
+
+class RNN(RNNBase):
+    __doc__ = (
+        """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    Same parameters as ``torch.nn.RNN``, plus ``nonlinearity``:
+    ``"tanh"`` (default) or ``"relu"``.
+"""
+        + _COMMON_PARAMS
+    )
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, **kwargs)
+
+
+class LSTM(RNNBase):
+    __doc__ = (
+        """Long short-term memory layer, gates ``i, f, g, o`` as ``torch.nn.LSTM``.
+
+    ``forward`` takes and returns the state as a tuple ``(h, c)``.
+"""
+        + _COMMON_PARAMS
+    )
+
+    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
+        super().__init__("lstm", input_size, hidden_size, num_layers, **kwargs)
+
+
+class GRU(RNNBase):
+    __doc__ = (
+        """Gated recurrent unit, gates ``r, z, n`` as ``torch.nn.GRU``.
+
+    The reset gate is applied after the recurrent matmul:
+    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``.
+"""
+        + _COMMON_PARAMS
+    )
+
+    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
+        super().__init__("gru", input_size, hidden_size, num_layers, **kwargs)

@@ -1,0 +1,78 @@
+"""Each compiled backend against the NumPy reference, on randomised shapes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastrnn._kernels import _reference as ref
+from fastrnn._kernels import get_backend
+from tests.conftest import CELLS, COMPILED, TOL, make_problem, run_kernel
+
+NAMES = ("out", "h_n", "c_n", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+def assert_matches_reference(backend, cell, p, dtype):
+    ref_p = {
+        k: (None if v is None or k == "lengths" else v.astype(np.float64)) for k, v in p.items()
+    }
+    ref_p["lengths"] = p["lengths"]
+    expected = [*run_kernel(ref, cell, ref_p)[0], *run_kernel(ref, cell, ref_p)[1]]
+    got = [
+        *run_kernel(get_backend(backend), cell, p)[0],
+        *run_kernel(get_backend(backend), cell, p)[1],
+    ]
+    for name, e, g in zip(NAMES, expected, got):
+        if e is None:
+            assert g is None, name
+            continue
+        assert g.dtype == dtype, f"{name} has dtype {g.dtype}"
+        assert g.shape == e.shape, name
+        np.testing.assert_allclose(g, e, **TOL[dtype], err_msg=f"{backend} {cell} {name}")
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@settings(max_examples=25, deadline=None)
+@given(
+    cell=st.sampled_from(CELLS),
+    T=st.integers(1, 50),
+    B=st.integers(1, 17),
+    D=st.integers(1, 9).map(lambda d: 2 * d - 1),
+    H=st.integers(1, 9).map(lambda h: 2 * h - 1),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    ragged=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_backend_matches_reference(backend, cell, T, B, D, H, dtype, ragged, seed):
+    p = make_problem(cell, T, B, D, H, dtype=dtype, ragged=ragged, seed=seed)
+    assert_matches_reference(backend, cell, p, dtype)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backend_matches_reference_on_each_cell(backend, cell, dtype):
+    p = make_problem(cell, T=7, B=5, D=3, H=5, dtype=dtype, ragged=True, seed=3)
+    assert_matches_reference(backend, cell, p, dtype)
+
+
+@pytest.mark.parametrize("backend", COMPILED + ["numpy"])
+def test_inference_mode_gives_the_training_outputs(backend, cell):
+    p = make_problem(cell, T=6, B=4, D=3, H=5, ragged=True, seed=4)
+    args = (cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    module = get_backend(backend)
+    train = module.forward(*args, lengths=p["lengths"], training=True)
+    infer = module.forward(*args, lengths=p["lengths"], training=False)
+    assert infer[3] is None
+    for a, b in zip(train[:3], infer[:3]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", COMPILED + ["numpy"])
+def test_kernels_leave_their_inputs_untouched(backend, cell):
+    p = make_problem(cell, T=4, B=3, D=2, H=3, ragged=True, seed=5)
+    before = {k: None if v is None else v.copy() for k, v in p.items()}
+    run_kernel(get_backend(backend), cell, p)
+    for k, v in p.items():
+        if v is not None:
+            np.testing.assert_array_equal(v, before[k], err_msg=k)
