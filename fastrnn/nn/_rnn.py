@@ -197,7 +197,7 @@ class RNNBase:
         return p[f"weight_ih_l{layer}{suffix}"], p[f"weight_hh_l{layer}{suffix}"], b_ih, b_hh
 
     def _check_hx(self, hx, batch_size, name="hx"):
-        """Validate ``hx`` (or a gradient shaped like it); return ``(h, c)``, c None but for LSTM."""
+        """Validate ``hx`` or a gradient shaped like it; return ``(h, c)`` (c None but for LSTM)."""
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
         if hx is None:
             h0 = np.zeros(shape, self.dtype)
