@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from fastrnn._kernels import _reference as ref
 from fastrnn._kernels import get_backend
-from tests.conftest import CELLS, COMPILED, TOL, make_problem, run_kernel
+from tests.conftest import CELLS, COMPILED, RTOL, assert_close, make_problem, run_kernel
 
 NAMES = ("out", "h_n", "c_n", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 
@@ -17,18 +17,15 @@ def assert_matches_reference(backend, cell, p, dtype):
         k: (None if v is None or k == "lengths" else v.astype(np.float64)) for k, v in p.items()
     }
     ref_p["lengths"] = p["lengths"]
-    expected = [*run_kernel(ref, cell, ref_p)[0], *run_kernel(ref, cell, ref_p)[1]]
-    got = [
-        *run_kernel(get_backend(backend), cell, p)[0],
-        *run_kernel(get_backend(backend), cell, p)[1],
-    ]
+    expected = [x for part in run_kernel(ref, cell, ref_p) for x in part]
+    got = [x for part in run_kernel(get_backend(backend), cell, p) for x in part]
     for name, e, g in zip(NAMES, expected, got):
         if e is None:
             assert g is None, name
             continue
         assert g.dtype == dtype, f"{name} has dtype {g.dtype}"
         assert g.shape == e.shape, name
-        np.testing.assert_allclose(g, e, **TOL[dtype], err_msg=f"{backend} {cell} {name}")
+        assert_close(g, e, RTOL[dtype], err_msg=f"{backend} {cell} {name}")
 
 
 @pytest.mark.parametrize("backend", COMPILED)

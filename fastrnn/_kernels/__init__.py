@@ -51,6 +51,11 @@ def backends():
     return names
 
 
+def backend_name(module):
+    """The registry name (``"cython"``, ...) of a backend module from :func:`get_backend`."""
+    return next(name for name, path in _MODULES.items() if path == module.__name__)
+
+
 _warned_fallback = False
 
 

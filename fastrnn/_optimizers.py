@@ -1,0 +1,76 @@
+"""Optimizers over one flat parameter buffer.
+
+Each optimizer updates the whole buffer in place with a handful of vectorised
+NumPy operations — no Python loop over parameter arrays — which is what the
+flat layout of :class:`fastrnn.nn.RNNBase` is for. One verb,
+``update(params, grad)``, as the ``update_params`` of scikit-learn's
+``_stochastic_optimizers``.
+"""
+
+import numpy as np
+
+
+class SGD:
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+    momentum : float, default=0.0
+    nesterov : bool, default=False
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocity = None
+
+    def update(self, params, grad):
+        """Take one step: ``params -= lr * direction``, in place."""
+        if not self.momentum:
+            params -= self.learning_rate * grad
+            return
+        if self.velocity is None:
+            self.velocity = np.zeros_like(params)
+        v = self.velocity
+        v *= self.momentum
+        v -= self.learning_rate * grad
+        if self.nesterov:
+            params += self.momentum * v - self.learning_rate * grad
+        else:
+            params += v
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2014) with bias correction, as ``torch.optim.Adam``.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.m = self.v = None
+
+    def update(self, params, grad):
+        """Take one step on ``params`` in place."""
+        if self.m is None:
+            self.m, self.v = np.zeros_like(params), np.zeros_like(params)
+        self.t += 1
+        self.m *= self.beta_1
+        self.m += (1 - self.beta_1) * grad
+        self.v *= self.beta_2
+        self.v += (1 - self.beta_2) * grad * grad
+        step = self.learning_rate / (1 - self.beta_1**self.t)
+        denom = np.sqrt(self.v / (1 - self.beta_2**self.t))
+        denom += self.epsilon
+        params -= step * self.m / denom

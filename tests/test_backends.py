@@ -1,0 +1,41 @@
+"""The backend registry: names, lazy imports, and the fallback of "auto"."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fastrnn import _kernels
+from fastrnn._kernels import BackendFallbackWarning, get_backend
+
+
+def test_import_fastrnn_neither_imports_numba_nor_compiles():
+    code = (
+        "import sys, fastrnn; from fastrnn.nn import LSTM; LSTM(2, 3);"
+        "assert 'numba' not in sys.modules, 'numba imported';"
+        "assert 'fastrnn._kernels._numba' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_auto_is_cython_when_the_extension_is_built():
+    assert get_backend("auto").__name__ == "fastrnn._kernels._driver"
+
+
+def test_auto_falls_back_with_one_warning(monkeypatch):
+    monkeypatch.setitem(_kernels._MODULES, "cython", "fastrnn._kernels._not_built")
+    monkeypatch.setattr(_kernels, "_warned_fallback", False)
+    with pytest.warns(BackendFallbackWarning, match="'numba' backend"):
+        assert get_backend("auto").__name__ == "fastrnn._kernels._numba"
+    assert "cython" not in _kernels.backends()
+
+
+def test_a_missing_named_backend_is_an_import_error(monkeypatch):
+    monkeypatch.setitem(_kernels._MODULES, "cython", "fastrnn._kernels._not_built")
+    with pytest.raises(ImportError, match="'cython' backend is not available"):
+        get_backend("cython")
+
+
+def test_unknown_backend_name_is_a_value_error():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        get_backend("gpu")

@@ -1,0 +1,219 @@
+"""The layer API itself: shapes, the flat buffers, dropout, checks on bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn.nn import GRU, LSTM, RNN
+
+LAYER_CLASSES = [RNN, LSTM, GRU]
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES)
+def test_output_shapes_follow_torch(cls):
+    layer = cls(3, 5, num_layers=2, bidirectional=True, random_state=0)
+    out, state = layer.forward(np.zeros((4, 7, 3)))
+    assert out.shape == (4, 7, 10) and out.dtype == np.float32
+    for s in state if cls is LSTM else [state]:
+        assert s.shape == (4, 4, 5)
+    tm = cls(3, 5, batch_first=False, random_state=0)
+    out, _ = tm.forward(np.zeros((7, 4, 3)))
+    assert out.shape == (7, 4, 5)
+
+
+def test_parameters_are_views_of_one_flat_buffer():
+    layer = LSTM(3, 4, num_layers=2, bidirectional=True, random_state=0)
+    total = sum(p.size for p in layer.params.values())
+    assert layer.flat_params.size == total
+    for name, p in layer.params.items():
+        assert np.shares_memory(p, layer.flat_params), name
+        assert np.shares_memory(layer.grad[name], layer.flat_grad), name
+    layer.flat_params[:] = 0.25
+    assert np.all(layer.weight_hh_l1_reverse == 0.25)
+
+
+def test_initialisation_is_pytorchs_uniform_and_seeded():
+    a, b = GRU(3, 16, random_state=7), GRU(3, 16, random_state=7)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+    assert np.abs(a.flat_params).max() <= 1 / np.sqrt(16)
+    assert np.abs(a.flat_params).max() > 0.9 / np.sqrt(16)
+    assert not np.array_equal(a.flat_params, GRU(3, 16, random_state=8).flat_params)
+
+
+def test_gradients_accumulate_until_zero_grad():
+    layer = RNN(2, 3, random_state=0, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4, 2))
+    for _ in range(2):
+        out, _ = layer.forward(x, training=True)
+        layer.backward(np.ones_like(out))
+    twice = layer.flat_grad.copy()
+    layer.zero_grad()
+    out, _ = layer.forward(x, training=True)
+    layer.backward(np.ones_like(out))
+    np.testing.assert_allclose(twice, 2 * layer.flat_grad)
+
+
+def test_dropout_only_in_training_and_reproducible():
+    x = np.random.default_rng(0).standard_normal((3, 5, 4))
+    a = LSTM(4, 6, num_layers=3, dropout=0.5, random_state=1)
+    b = LSTM(4, 6, num_layers=3, dropout=0.5, random_state=1)
+    np.testing.assert_array_equal(a.forward(x)[0], a.forward(x)[0])
+    train_a, train_b = a.forward(x, training=True)[0], b.forward(x, training=True)[0]
+    np.testing.assert_array_equal(train_a, train_b)
+    assert not np.allclose(train_a, a.forward(x)[0])
+
+
+def test_dropout_backward_matches_finite_differences():
+    layer = GRU(2, 3, num_layers=2, dropout=0.4, dtype="float64", random_state=3)
+    x = np.random.default_rng(1).standard_normal((2, 4, 2))
+    seed_state = layer._rng.bit_generator.state
+    out, _ = layer.forward(x, training=True)
+    g = np.random.default_rng(2).standard_normal(out.shape)
+    layer.backward(g)
+    analytic = layer.flat_grad.copy()
+    eps, numeric = 1e-6, np.zeros_like(analytic)
+    for i in range(analytic.size):
+        vals = []
+        for sign in (1, -1):
+            layer.flat_params[i] += sign * eps
+            layer._rng.bit_generator.state = seed_state  # the same dropout masks
+            vals.append(np.sum(layer.forward(x, training=True)[0] * g))
+            layer.flat_params[i] -= sign * eps
+        numeric[i] = (vals[0] - vals[1]) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_bias_false_has_no_bias_parameters():
+    layer = LSTM(3, 4, bias=False, random_state=0)
+    assert set(layer.params) == {"weight_ih_l0", "weight_hh_l0"}
+    out, _ = layer.forward(np.ones((1, 2, 3)), training=True)
+    layer.backward(np.ones_like(out))
+
+
+def test_pickle_keeps_the_flat_buffer_shared():
+    layer = LSTM(3, 4, num_layers=2, random_state=0)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    clone = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(clone.forward(x)[0], layer.forward(x)[0])
+    clone.flat_params[:] = 0
+    assert np.all(clone.weight_ih_l1 == 0)
+
+
+def test_state_dict_round_trip_and_failed_load_changes_nothing():
+    layer = GRU(3, 4, random_state=0)
+    state = layer.state_dict()
+    before = layer.flat_params.copy()
+    bad = dict(state, weight_hh_l0=np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="weight_hh_l0"):
+        layer.load_state_dict(bad)
+    with pytest.raises(KeyError, match="missing"):
+        layer.load_state_dict({"weight_ih_l0": state["weight_ih_l0"]})
+    nan = dict(state, bias_ih_l0=np.full(12, np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        layer.load_state_dict(nan)
+    np.testing.assert_array_equal(layer.flat_params, before)
+    other = GRU(3, 4, random_state=1)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.flat_params, before)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.zeros((4, 3)), "3-D"),
+        (np.zeros((2, 4, 5)), "5 features"),
+        (np.zeros((0, 4, 3)), "empty"),
+        (np.zeros((2, 0, 3)), "empty"),
+        (np.full((2, 4, 3), np.nan), "NaN"),
+        (np.full((2, 4, 3), np.inf), "infinity"),
+        (np.zeros((2, 4, 3), dtype=complex), "complex"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(x, match):
+    with pytest.raises(ValueError, match=match):
+        LSTM(3, 4).forward(x)
+
+
+def test_other_dtypes_and_layouts_are_converted():
+    layer = LSTM(3, 4, random_state=0)
+    x = np.random.default_rng(0).standard_normal((5, 6, 3))
+    expected = layer.forward(x.astype(np.float32))[0]
+    np.testing.assert_array_equal(layer.forward(np.asfortranarray(x))[0], expected)
+    np.testing.assert_array_equal(layer.forward(x[:, ::1, :].tolist())[0], expected)
+    strided = np.repeat(x, 2, axis=1)[:, ::2]
+    np.testing.assert_array_equal(layer.forward(strided)[0], expected)
+    ints = np.arange(5 * 6 * 3).reshape(5, 6, 3) % 3
+    np.testing.assert_array_equal(layer.forward(ints)[0], layer.forward(ints.astype(float))[0])
+    read_only = x.copy()
+    read_only.setflags(write=False)
+    np.testing.assert_array_equal(layer.forward(read_only)[0], expected)
+
+
+@pytest.mark.parametrize(
+    "lengths, error, match",
+    [
+        ([3, 0], ValueError, ">= 1"),
+        ([3, 5], ValueError, "<= the number of time steps 4"),
+        ([3, -1], ValueError, ">= 1"),
+        ([3], ValueError, "1 entries but the batch has 2"),
+        ([[3, 2]], ValueError, "1-D"),
+        ([2.5, 3], ValueError, "whole numbers"),
+        (["a", "b"], TypeError, "integers"),
+    ],
+)
+def test_bad_lengths_are_named(lengths, error, match):
+    with pytest.raises(error, match=match):
+        GRU(3, 4).forward(np.zeros((2, 4, 3)), lengths=lengths)
+
+
+def test_bad_state_and_backward_misuse():
+    layer = LSTM(3, 4)
+    x = np.zeros((2, 5, 3))
+    with pytest.raises(TypeError, match="tuple"):
+        layer.forward(x, hx=np.zeros((1, 2, 4)))
+    with pytest.raises(ValueError, match=r"hx\[1\] must have shape \(1, 2, 4\)"):
+        layer.forward(x, hx=(np.zeros((1, 2, 4)), np.zeros((1, 3, 4))))
+    with pytest.raises(RuntimeError, match="training=True"):
+        layer.backward(np.zeros((2, 5, 4)))
+    layer.forward(x)  # inference leaves nothing to backpropagate
+    with pytest.raises(RuntimeError, match="training=True"):
+        layer.backward(np.zeros((2, 5, 4)))
+    layer.forward(x, training=True)
+    with pytest.raises(ValueError, match="grad_output"):
+        layer.backward(np.zeros((2, 4, 4)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(hidden_size=0), ValueError),
+        (dict(hidden_size=2.5), TypeError),
+        (dict(num_layers=0), ValueError),
+        (dict(dropout=1.0), ValueError),
+        (dict(dtype="int32"), ValueError),
+        (dict(dtype="float16"), ValueError),
+        (dict(backend="cuda"), ValueError),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, error):
+    args = dict(input_size=3, hidden_size=4) | kwargs
+    with pytest.raises(error):
+        LSTM(**args)
+
+
+def test_rnn_rejects_unknown_nonlinearity():
+    with pytest.raises(ValueError, match="nonlinearity"):
+        RNN(3, 4, nonlinearity="sigmoid")
+
+
+def test_repr_names_non_default_arguments():
+    assert repr(LSTM(3, 4, num_layers=2, bidirectional=True)) == (
+        "LSTM(3, 4, num_layers=2, bidirectional=True)"
+    )
+
+
+def test_backends_lists_what_works():
+    names = fastrnn.backends()
+    assert names[0] == "cython" and "numpy" in names
