@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import fastrnn
-from tests.conftest import COMPILED
+from tests.conftest import COMPILED, require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 LAYERS = {
     "rnn_tanh": (fastrnn.nn.RNN, lambda *a, **k: torch.nn.RNN(*a, nonlinearity="tanh", **k), {}),

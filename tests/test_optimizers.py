@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from fastrnn._optimizers import SGD, Adam
+from tests.conftest import require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 
 @pytest.mark.parametrize(
