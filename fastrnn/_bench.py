@@ -32,7 +32,7 @@ import platform
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -189,6 +189,8 @@ def machine_info(threads, torch):
         "torch": torch_info(torch),
         # Read only: a benchmark must not change how the libraries it measures behave.
         "env": {name: os.environ.get(name) for name in OPENBLAS_CAPS},
+        # Other processes on the CPUs slow every engine unevenly; say so in the record.
+        "load_avg": os.getloadavg(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -230,6 +232,12 @@ def format_header(info):
         ]
     else:
         lines.append(f"{' and '.join(OPENBLAS_CAPS)}: not set (OpenBLAS picks its own kernel)")
+    load = info["load_avg"][0]
+    if load > 0.5:
+        lines.append(
+            f"note: load average {load:.2f} before the run: other processes use these CPUs, "
+            "so absolute times are inflated and noisy (ratios, taken interleaved, suffer less)"
+        )
     return lines
 
 
@@ -405,15 +413,16 @@ class TimingPlan:
     min_repeats, max_repeats : int
         Bounds on the interleaved rounds (samples per engine).
     warmup_s : float
-        Seconds of untimed calls per engine before timing (at least 2 calls),
-        long enough for JIT compilation, allocator and cache effects to settle.
+        Seconds of untimed calls per engine before timing (at least one call;
+        the correctness check has already run each engine once, so JIT
+        compilation is done), for allocator and cache effects to settle.
     sample_s : float
         A sample times this long a batch of calls (``number`` calls, as
         ``timeit``), so microsecond calls are not drowned by timer overhead.
     """
 
     budget_s: float = 0.8
-    min_repeats: int = 7
+    min_repeats: int = 5
     max_repeats: int = 200
     warmup_s: float = 0.1
     sample_s: float = 0.002
@@ -422,7 +431,7 @@ class TimingPlan:
 QUICK_PLAN = TimingPlan(budget_s=0.05, min_repeats=3, max_repeats=20, warmup_s=0.0, sample_s=0.0)
 
 
-def warm_up(fn, seconds, min_calls=2):
+def warm_up(fn, seconds, min_calls=1):
     """Call ``fn`` untimed; return the fastest single call in seconds (for planning)."""
     best = math.inf
     start = time.perf_counter()
@@ -722,7 +731,7 @@ def main(argv=None):
     args = parse_args(argv)
     plan = QUICK_PLAN if args.quick else TimingPlan()
     if args.budget is not None:
-        plan.budget_s = args.budget
+        plan = replace(plan, budget_s=args.budget)
     cases = [c for c in CASES if args.filter in c.name]
     backends, notes = select_backends(args.backends)
     torch, torch_note = import_torch(args.no_torch)
@@ -739,8 +748,10 @@ def main(argv=None):
         print(flush=True)
         records = []
         for case in cases:
+            start = time.perf_counter()
             records += run_case(case, backends, torch, plan, args.numpy_limit)
-            print(f"  done {case.name}", file=sys.stderr, flush=True)
+            took = time.perf_counter() - start
+            print(f"  {case.name}: checked and timed in {took:.1f} s", file=sys.stderr, flush=True)
 
     print("\n".join(format_table(records)))
     print(
@@ -748,8 +759,15 @@ def main(argv=None):
         "Engines ran interleaved after a warm-up; IQR = 25th-75th percentile of the samples."
     )
     if args.json:
-        payload = {"machine": info, "notes": notes, "plan": plan.__dict__, "results": records}
-        payload["args"] = vars(args)
+        payload = {
+            "machine": info,
+            "load_avg_after": os.getloadavg(),
+            "notes": notes,
+            "settings": {"dtype": "float32", "batch_first": True, "rtol": RTOL, "atol": ATOL},
+            "plan": asdict(plan),
+            "args": vars(args),
+            "results": records,
+        }
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=1)
         print(f"raw results written to {args.json}")

@@ -1,6 +1,6 @@
 """The README's main job: train an LSTM on a noisy sine wave and report.
 
-Run it with ``python -m fastrnn.demo``. It uses the layer API directly — an
+Run it with ``fastrnn demo`` (or ``python -m fastrnn.demo``). It uses the layer API directly — an
 LSTM, a linear head and Adam over the LSTM's flat parameter buffer — to learn
 next-value prediction, then prints what it learned (test error against a
 naive forecast, a few predictions) and how fast it trained.
@@ -50,8 +50,8 @@ def train(X, y, hidden_size, epochs, batch_size, lr, backend, seed):
     return lstm, head, losses
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--backend", default="auto", choices=["auto", "cython", "numba", "numpy"])
