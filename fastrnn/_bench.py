@@ -10,9 +10,10 @@ training step):
    *same* weights and inputs, in the ``batch_first`` layout;
 2. check each fastrnn backend's outputs (and, for training, input and weight
    gradients) against PyTorch, so a fast wrong kernel cannot go unnoticed;
-3. warm every engine up, then time them interleaved (A B C A B C ...,
-   rotating who goes first), so drifts of a shared machine (clock, neighbours)
-   hit every engine alike;
+3. warm every engine up, then time them interleaved by blocks (A B C, B C A,
+   ...), so drifts of a shared machine (clock, neighbours) hit every engine
+   alike, each block starting with untimed calls so that one engine's idle
+   thread pools do not slow the next (see :class:`TimingPlan`);
 4. report the median with its spread and ``ratio = torch median / fastrnn
    median`` (above 1: fastrnn is faster).
 
@@ -216,18 +217,18 @@ def format_header(info):
         )
     else:
         for pool in info["blas"]:
-            arch = pool["architecture"] or "-"
+            name = " ".join(str(pool[k]) for k in ("internal_api", "version") if pool[k])
+            kernel = f" kernel={pool['architecture']}" if pool["architecture"] else ""
             lines.append(
-                f"{pool['user_api']}: {pool['internal_api']} {pool['version']} "
-                f"kernel={arch} threads={pool['num_threads']} ({pool['file']})"
+                f"{pool['user_api']}: {name}{kernel} threads={pool['num_threads']} ({pool['file']})"
             )
     capped = {k: val for k, val in info["env"].items() if val is not None}
     if capped:
         settings = " ".join(f"{k}={val}" for k, val in capped.items())
         lines += [
-            f"WARNING: {settings} is set. It caps OpenBLAS (numpy, scipy, fastrnn's cython "
-            "backend) at AVX2 kernels while PyTorch ignores it, so the comparison is unfair "
-            "to fastrnn on AVX-512 CPUs.",
+            f"WARNING: {settings} in the environment. This caps OpenBLAS (numpy, scipy, "
+            "fastrnn's cython backend) at AVX2 kernels while PyTorch ignores it, so the "
+            "comparison is unfair to fastrnn on AVX-512 CPUs.",
             f"         A fair run unsets them for that command alone: {FAIR_COMMAND}",
         ]
     else:
@@ -406,33 +407,59 @@ def reference_engine(case, weights, x, grad, torch):
 class TimingPlan:
     """How long to measure.
 
+    Timing is interleaved by blocks: each round gives every engine, in turn,
+    a *settle* period of untimed calls and then a few timed samples. The
+    settle period is there because the engines' thread pools outlive their
+    calls: OpenBLAS's idle workers spin for about 0.1 s before sleeping, and
+    on a 2-core machine they took a core from PyTorch when it ran right after
+    fastrnn (measured here: 2x slower for about 0.1 s), while PyTorch's OpenMP
+    workers slowed the first fastrnn calls after it. A user running one
+    engine never pays that, so the timed calls start only once the previous
+    engine's threads have gone quiet and this engine's are hot.
+
     Attributes
     ----------
     budget_s : float
         Target seconds of timed calls per shape and mode, all engines together.
-    min_repeats, max_repeats : int
-        Bounds on the interleaved rounds (samples per engine).
+    rounds : int
+        Interleaved rounds (A B C, then B C A, ...); drifts of a shared
+        machine then hit every engine alike.
+    min_samples, max_samples : int
+        Bounds on the timed samples per engine, over all rounds.
+    settle_s : float
+        Untimed calls of an engine (at least one) before each of its blocks.
     warmup_s : float
-        Seconds of untimed calls per engine before timing (at least one call;
-        the correctness check has already run each engine once, so JIT
-        compilation is done), for allocator and cache effects to settle.
+        Untimed calls per engine before anything is timed (at least one; the
+        correctness check has already run each engine, so JIT compilation is
+        done), also used to plan the number of samples.
     sample_s : float
-        A sample times this long a batch of calls (``number`` calls, as
-        ``timeit``), so microsecond calls are not drowned by timer overhead.
+        A sample times a batch of ``number`` back-to-back calls lasting at
+        least this long (as ``timeit``), so microsecond calls are not drowned
+        by timer overhead.
     """
 
     budget_s: float = 0.8
-    min_repeats: int = 5
-    max_repeats: int = 200
-    warmup_s: float = 0.1
+    rounds: int = 3
+    min_samples: int = 6
+    max_samples: int = 150
+    settle_s: float = 0.15
+    warmup_s: float = 0.2
     sample_s: float = 0.002
 
 
-QUICK_PLAN = TimingPlan(budget_s=0.05, min_repeats=3, max_repeats=20, warmup_s=0.0, sample_s=0.0)
+QUICK_PLAN = TimingPlan(
+    budget_s=0.05, rounds=2, min_samples=2, max_samples=20, settle_s=0.02, warmup_s=0.0
+)
 
 
 def warm_up(fn, seconds, min_calls=1):
-    """Call ``fn`` untimed; return the fastest single call in seconds (for planning)."""
+    """Call ``fn`` untimed for ``seconds`` (at least ``min_calls`` times).
+
+    Returns
+    -------
+    float
+        The fastest single call in seconds, to plan the samples.
+    """
     best = math.inf
     start = time.perf_counter()
     calls = 0
@@ -452,8 +479,28 @@ def _timed(fn, number):
     return (time.perf_counter() - t0) / number
 
 
+def plan_samples(per_call, n_engines, plan):
+    """Calls per sample and samples per block for one engine.
+
+    Parameters
+    ----------
+    per_call : float
+        Seconds one call takes (from :func:`warm_up`).
+    n_engines : int
+    plan : TimingPlan
+
+    Returns
+    -------
+    number, per_block : int
+    """
+    number = max(1, math.ceil(plan.sample_s / per_call))
+    block_s = plan.budget_s / (plan.rounds * n_engines)
+    per_block = max(math.ceil(plan.min_samples / plan.rounds), int(block_s / (per_call * number)))
+    return number, min(per_block, max(1, plan.max_samples // plan.rounds))
+
+
 def measure(fns, plan):
-    """Time the engines' functions interleaved.
+    """Time the engines' functions, interleaved by blocks (see :class:`TimingPlan`).
 
     Parameters
     ----------
@@ -464,28 +511,31 @@ def measure(fns, plan):
     Returns
     -------
     dict of str -> dict
-        Per engine: ``number`` (calls per sample) and ``samples_s`` (seconds
-        per call, one entry per round, in the order taken).
+        Per engine: ``number`` (calls per sample), ``per_block`` (samples per
+        round) and ``samples_s`` (seconds per call, in the order taken).
     """
-    per_call = {name: warm_up(fn, plan.warmup_s) for name, fn in fns.items()}
-    number = {name: max(1, math.ceil(plan.sample_s / t)) for name, t in per_call.items()}
-    round_s = sum(per_call[name] * number[name] for name in fns)
-    repeats = int(min(plan.max_repeats, max(plan.min_repeats, plan.budget_s / round_s)))
     names = list(fns)
+    sizes = {
+        name: plan_samples(warm_up(fns[name], plan.warmup_s), len(names), plan) for name in names
+    }
     samples = {name: [] for name in names}
     # The collector would bill one engine for garbage another made; timeit does the same.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for r in range(repeats):
-            # Rotate who goes first, so none always runs right after the same other.
-            k = r % len(names)
+        for r in range(plan.rounds):
+            k = r % len(names)  # rotate who goes first
             for name in names[k:] + names[:k]:
-                samples[name].append(_timed(fns[name], number[name]))
+                number, per_block = sizes[name]
+                warm_up(fns[name], plan.settle_s)
+                samples[name] += [_timed(fns[name], number) for _ in range(per_block)]
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: {"number": number[name], "samples_s": samples[name]} for name in names}
+    return {
+        name: {"number": sizes[name][0], "per_block": sizes[name][1], "samples_s": samples[name]}
+        for name in names
+    }
 
 
 def summarize(samples_s):
@@ -626,10 +676,10 @@ def _ms(value):
 # -- command line -----------------------------------------------------------------
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """Parse the command line of ``bench/compare.py`` / ``fastrnn bench``."""
     p = argparse.ArgumentParser(
-        prog="compare.py",
+        prog=prog,
         description="Time fastrnn's backends against PyTorch (inference and one training "
         "step), interleaved, with the same weights and thread count. For a fair run on "
         f"these machines: {FAIR_COMMAND}",
@@ -715,20 +765,22 @@ def limit_threads(threads, torch, backends):
     return threadpool_limits(limits=threads)
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     """Run the comparison; print the header and the table.
 
     Parameters
     ----------
     argv : list of str, optional
         Command-line arguments without the program name (default: ``sys.argv[1:]``).
+    prog : str, optional
+        Program name for ``--help`` (e.g. ``"fastrnn bench"``); default: the script's.
 
     Returns
     -------
     int
         Exit status: 0, or 1 when a backend's results did not match the reference.
     """
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     plan = QUICK_PLAN if args.quick else TimingPlan()
     if args.budget is not None:
         plan = replace(plan, budget_s=args.budget)
@@ -756,7 +808,8 @@ def main(argv=None):
     print("\n".join(format_table(records)))
     print(
         "\ntorch/x = torch median / engine median (above 1: faster than PyTorch). "
-        "Engines ran interleaved after a warm-up; IQR = 25th-75th percentile of the samples."
+        "Engines ran interleaved in blocks,\neach after untimed settling calls. "
+        "IQR = 25th-75th percentile of the samples; n = samples."
     )
     if args.json:
         payload = {
