@@ -295,7 +295,7 @@ def _fastrnn_layer(case, backend, dtype, random_state=None):
 def _last_state(h_n):
     """The final hidden state of the single layer, ``[B, H]`` (LSTM gives ``(h_n, c_n)``)."""
     h_n = h_n[0] if isinstance(h_n, tuple) else h_n
-    return np.array(h_n[0])  # a copy: a later call may reuse the buffer
+    return np.asarray(h_n[0]).copy()  # a copy: a later call may reuse the buffer
 
 
 def fastrnn_engine(case, backend, weights, x, grad, dtype="float32"):
