@@ -5,4 +5,16 @@ from fastrnn._kernels import backends
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["nn", "backends", "__version__"]
+__all__ = ["nn", "backends", "RNNRegressor", "RNNClassifier", "__version__"]
+
+_LAZY = {"RNNRegressor": "fastrnn._estimators", "RNNClassifier": "fastrnn._estimators"}
+
+
+def __getattr__(name):
+    # The estimators import scikit-learn; load them on first use so that
+    # `import fastrnn` stays fast for the layer API and inference servers.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fastrnn' has no attribute {name!r}")

@@ -74,3 +74,40 @@ class Adam:
         denom = np.sqrt(self.v / (1 - self.beta_2**self.t))
         denom += self.epsilon
         params -= step * self.m / denom
+
+
+class RMSprop:
+    """RMSprop (Hinton), as ``torch.optim.RMSprop`` without momentum or centering.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+    rho : float, default=0.99
+        Decay rate of the running mean of squared gradients.
+    epsilon : float, default=1e-8
+    """
+
+    def __init__(self, learning_rate=0.01, rho=0.99, epsilon=1e-8):
+        self.learning_rate = learning_rate
+        self.rho = rho
+        self.epsilon = epsilon
+        self.square_avg = None
+
+    def update(self, params, grad):
+        """Take one step on ``params`` in place."""
+        if self.square_avg is None:
+            self.square_avg = np.zeros_like(params)
+        self.square_avg *= self.rho
+        self.square_avg += (1 - self.rho) * grad * grad
+        params -= self.learning_rate * grad / (np.sqrt(self.square_avg) + self.epsilon)
+
+
+def make_optimizer(solver, learning_rate, momentum=0.9, nesterov=True):
+    """Build the optimizer named by an estimator's ``solver`` parameter."""
+    if solver == "adam":
+        return Adam(learning_rate)
+    if solver == "rmsprop":
+        return RMSprop(learning_rate)
+    if solver == "sgd":
+        return SGD(learning_rate, momentum=momentum, nesterov=nesterov)
+    raise ValueError(f"solver must be 'adam', 'sgd' or 'rmsprop', got {solver!r}")

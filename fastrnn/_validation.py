@@ -131,3 +131,42 @@ def check_state(h, shape, dtype, name):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
     check_finite(arr, name)
     return arr
+
+
+def pad_sequences(seqs, dtype, name="X"):
+    """Stack a list of ``[T_i, F]`` arrays into ``[N, max T_i, F]`` plus lengths.
+
+    1-D items are univariate sequences ``[T_i]``. Padded steps are zero; the
+    kernels never read them.
+    """
+    arrays = []
+    for i, s in enumerate(seqs):
+        a = as_float_array(s, dtype, f"{name}[{i}]")
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2:
+            raise ValueError(f"{name}[{i}] must be 2-D (time, features), got shape {a.shape}")
+        if a.shape[0] == 0:
+            raise ValueError(f"{name}[{i}] is an empty sequence")
+        check_finite(a, f"{name}[{i}]")
+        arrays.append(a)
+    if not arrays:
+        raise ValueError(f"{name} is an empty list: 0 samples")
+    widths = {a.shape[1] for a in arrays}
+    if len(widths) > 1:
+        raise ValueError(f"the sequences in {name} have different feature counts {sorted(widths)}")
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.intp)
+    out = np.zeros((len(arrays), lengths.max(), widths.pop()), dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return out, lengths
+
+
+def is_ragged_list(X):
+    """True for a list or tuple of per-sample arrays (the ragged input form)."""
+    return (
+        isinstance(X, (list, tuple))
+        and len(X) > 0
+        and all(np.ndim(x) in (1, 2) and not np.isscalar(x) for x in X)
+        and len({np.shape(x)[0] for x in X}) > 1
+    )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastrnn._optimizers import SGD, Adam
+from fastrnn._optimizers import SGD, Adam, RMSprop
 from tests.conftest import require_torch
 
 torch = require_torch()
@@ -19,8 +19,9 @@ torch = require_torch()
             lambda: SGD(0.1, momentum=0.9, nesterov=True),
             lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
         ),
+        (lambda: RMSprop(0.01), lambda p: torch.optim.RMSprop(p, lr=0.01, eps=1e-8)),
     ],
-    ids=["adam", "sgd", "momentum", "nesterov"],
+    ids=["adam", "sgd", "momentum", "nesterov", "rmsprop"],
 )
 def test_optimizer_matches_torch(ours, theirs):
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """Recurrent layers with a PyTorch-like API on NumPy arrays."""
 
+from fastrnn.nn._network import SequenceNetwork
 from fastrnn.nn._rnn import GRU, LSTM, RNN, RNNBase
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNBase"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "SequenceNetwork"]

@@ -108,6 +108,20 @@ class RNNBase:
         G, H = GATES[self.cell], self.hidden_size
         self._zero_bias = np.zeros(G * H, dtype=self.dtype)
 
+    def bind_buffers(self, flat_params, flat_grad):
+        """Move the parameters into slices of larger buffers owned by a network.
+
+        The current values are copied into ``flat_params`` and the named views
+        rebuilt on top of it, so a network of several parts keeps all its
+        parameters in one contiguous buffer, as DESIGN.md asks.
+        """
+        if flat_params.shape != self.flat_params.shape or flat_grad.shape != self.flat_grad.shape:
+            raise ValueError(f"buffers must have shape {self.flat_params.shape}")
+        flat_params[...] = self.flat_params
+        flat_grad[...] = self.flat_grad
+        self.flat_params, self.flat_grad = flat_params, flat_grad
+        self._make_views()
+
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
         bound = 1.0 / np.sqrt(self.hidden_size)
@@ -170,6 +184,9 @@ class RNNBase:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
+        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
+        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
         self._kernels = get_backend(self.backend)
         self._cache = None
         self._make_views()

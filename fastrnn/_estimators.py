@@ -1,0 +1,799 @@
+"""scikit-learn estimators: :class:`RNNRegressor` and :class:`RNNClassifier`.
+
+Both validate their input once (``_validation``), build a
+:class:`~fastrnn.nn.SequenceNetwork` (recurrent stack + linear head in one
+flat buffer) and train it with the minibatch loop of ``_training``.
+"""
+
+import inspect
+import numbers
+import time
+import warnings
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from fastrnn import _validation as val
+from fastrnn._kernels import BACKEND_NAMES
+from fastrnn._losses import LOSSES, log_softmax
+from fastrnn._optimizers import make_optimizer
+from fastrnn._training import Monitor, step_mask, take_batch, train_epoch
+from fastrnn.nn import SequenceNetwork
+
+
+class TrainingDivergedWarning(RuntimeWarning):
+    """The training loss became NaN or infinite; the best weights seen were kept."""
+
+
+def _as_generator(random_state):
+    """A fresh ``numpy.random.Generator`` from any sklearn-style ``random_state``."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    return np.random.default_rng(random_state)
+
+
+def _threadpool(n_threads):
+    """A context limiting BLAS threads to ``n_threads`` (no limit for None)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n_threads, user_api="blas")
+
+
+# Constructor parameters shared by both estimators, with their defaults.
+_DEFAULTS = dict(
+    cell="lstm",
+    hidden_size=32,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    output="last",
+    n_features=1,
+    solver="adam",
+    learning_rate_init=0.01,
+    learning_rate="constant",
+    power_t=0.5,
+    momentum=0.9,
+    nesterovs_momentum=True,
+    batch_size="auto",
+    max_iter=200,
+    alpha=1e-4,
+    clip_grad_norm=5.0,
+    early_stopping=False,
+    validation_fraction=0.1,
+    n_iter_no_change=10,
+    tol=1e-4,
+    shuffle=True,
+    random_state=None,
+    warm_start=False,
+    verbose=False,
+    backend="auto",
+    dtype="float32",
+    n_threads=None,
+)
+
+
+def _storing_init(own):
+    """An ``__init__`` that only stores the shared parameters plus ``own``.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__``; building the signature from one table keeps the two
+    estimators' long parameter lists from being written out twice.
+    """
+    defaults = {**_DEFAULTS, **own}
+
+    def __init__(self, **params):
+        unknown = set(params) - set(defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected parameters {sorted(unknown)}")
+        for name, default in defaults.items():
+            setattr(self, name, params.get(name, default))
+
+    P = inspect.Parameter
+    __init__.__signature__ = inspect.Signature(
+        [P("self", P.POSITIONAL_OR_KEYWORD)]
+        + [P(name, P.KEYWORD_ONLY, default=d) for name, d in defaults.items()]
+    )
+    return __init__
+
+
+class _BaseRNN(BaseEstimator):
+    """Parameters, input handling and the fit loop shared by both estimators."""
+
+    _parameter_constraints = {
+        "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "output": [StrOptions({"last", "sequence"})],
+        "n_features": [Interval(numbers.Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "sgd", "rmsprop"})],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "backend": [StrOptions(set(BACKEND_NAMES))],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = True
+        return tags
+
+    # -- input ------------------------------------------------------------
+
+    def _validate_X(self, X, reset):
+        """Return ``(X [N, T, F] padded, lengths or None)`` in the model's dtype.
+
+        Accepts a 3-D array, a 2-D array whose columns are time steps (each
+        ``n_features`` consecutive columns one step), or a list of per-sample
+        ``[T_i, F]`` arrays of different lengths.
+        """
+        dtype = np.dtype(self.dtype)
+        if val.is_ragged_list(X):
+            Xp, lengths = val.pad_sequences(X, dtype)
+        elif not hasattr(X, "columns") and np.asarray(X).ndim == 3:
+            Xp = check_array(X, allow_nd=True, dtype=[np.float64, np.float32])
+            if Xp.shape[1] == 0 or Xp.shape[2] == 0:
+                raise ValueError(f"X has shape {Xp.shape}: 0 time steps or 0 features")
+            Xp, lengths = np.ascontiguousarray(Xp, dtype=dtype), None
+        else:  # 2-D: columns are time steps; sklearn's checks and messages apply
+            if reset or self._fitted_2d:
+                X2 = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            else:
+                X2 = check_array(X, dtype=[np.float64, np.float32])
+            k = self.n_features if reset else self._step_features
+            if X2.shape[1] % k:
+                raise ValueError(
+                    f"X has {X2.shape[1]} columns, which is not a multiple of "
+                    f"n_features={k} (each time step is {k} consecutive columns)"
+                )
+            if reset:
+                self._fitted_2d, self._step_features = True, k
+            return np.ascontiguousarray(X2.reshape(len(X2), -1, k), dtype=dtype), None
+        F = Xp.shape[2]
+        if reset:
+            self._fitted_2d, self._step_features, self.n_features_in_ = False, F, F
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif F != self._step_features:
+            raise ValueError(
+                f"X has {F} features per step, but {type(self).__name__} is expecting "
+                f"{self._step_features} features per step"
+            )
+        return Xp, lengths
+
+    def _batch_size(self, n):
+        return min(32, n) if self.batch_size == "auto" else min(self.batch_size, n)
+
+    # -- fitting ------------------------------------------------------------
+
+    def _init_network(self, n_features, n_outputs, rng):
+        return SequenceNetwork(
+            self.cell,
+            n_features,
+            self.hidden_size,
+            n_outputs,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            output=self.output,
+            dtype=self.dtype,
+            backend=self.backend,
+            random_state=rng,
+        )
+
+    def _split_validation(self, n, y, rng):
+        """Indices of the training and validation parts (subclasses choose how)."""
+        n_val = max(1, int(round(self.validation_fraction * n)))
+        if n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training samples "
+                f"out of n_samples={n}"
+            )
+        return np.arange(n - n_val), np.arange(n - n_val, n)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        first_call = not (incremental or self.warm_start) or not hasattr(self, "network_")
+        if incremental and hasattr(self, "network_"):
+            Xp, lengths = self._validate_X(X, reset=False)
+        else:
+            Xp, lengths = self._validate_X(X, reset=first_call)
+        yt = self._encode_y(y, Xp, lengths, fit=first_call)
+        n = len(Xp)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, Xp[:, 0, 0], dtype=Xp.dtype)
+        sw = self._class_weighted(sw, yt)
+        rng = _as_generator(self.random_state) if first_call else self._rng
+
+        if first_call:
+            net = self._init_network(Xp.shape[2], self._n_outputs, rng)
+            optimizer = make_optimizer(
+                self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
+            )
+            self.loss_curve_, self.validation_scores_, self.t_ = [], [], 0
+            self.best_loss_ = np.inf
+            self.validation_loss_curve_ = []
+        else:
+            net = self.network_
+            optimizer = (
+                self._optimizer
+                if incremental
+                else make_optimizer(
+                    self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
+                )
+            )
+        start_params = net.flat_params.copy()
+
+        train_idx, val_idx = np.arange(n), None
+        if self.early_stopping and not incremental:
+            train_idx, val_idx = self._split_validation(n, yt, rng)
+
+        def part(idx):
+            return (
+                Xp[idx],
+                None if lengths is None else lengths[idx],
+                yt[idx],
+                None if sw is None else sw[idx],
+            )
+
+        train = part(train_idx)
+        batch_size = self._batch_size(len(train_idx))
+        monitor = Monitor(
+            self.tol, self.n_iter_no_change, adaptive=self.learning_rate == "adaptive"
+        )
+        loss_fn = LOSSES[self._loss_name]
+        epochs = 1 if incremental else self.max_iter
+        progress = self._progress(epochs)
+        stopped, diverged, interrupted = False, False, False
+        n_iter = 0
+        try:
+            with _threadpool(self.n_threads):
+                for _ in range(epochs):
+                    if self.learning_rate == "invscaling":
+                        optimizer.learning_rate = self.learning_rate_init / (
+                            (self.t_ // max(len(train_idx), 1) + 1) ** self.power_t
+                        )
+                    tic = time.perf_counter()
+                    loss = train_epoch(
+                        net,
+                        train,
+                        optimizer,
+                        loss_fn,
+                        batch_size,
+                        self.shuffle,
+                        rng,
+                        self.alpha,
+                        self.clip_grad_norm,
+                    )
+                    if not np.isfinite(loss):
+                        diverged = True
+                        break
+                    n_iter += 1
+                    self.t_ += len(train_idx)
+                    self.loss_curve_.append(loss)
+                    watched = loss
+                    if val_idx is not None:
+                        watched, score = self._validation_loss_and_score(
+                            net, part(val_idx), loss_fn
+                        )
+                        self.validation_loss_curve_.append(watched)
+                        self.validation_scores_.append(score)
+                    self.best_loss_ = min(self.best_loss_, loss)
+                    if progress is not None:
+                        progress.update(1)
+                        progress.set_postfix(
+                            loss=f"{loss:.4g}",
+                            val=(
+                                f"{self.validation_scores_[-1]:.4g}" if val_idx is not None else "-"
+                            ),
+                            s=f"{time.perf_counter() - tic:.2f}",
+                        )
+                    if not incremental and monitor.update(watched, net.flat_params, optimizer):
+                        stopped = True
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if progress is not None:
+                progress.close()
+
+        if diverged or interrupted:
+            if monitor.best_params is None:
+                net.flat_params[:] = start_params
+                if diverged:
+                    raise ValueError(
+                        "the training loss became NaN or infinite in the first epoch; "
+                        "the model was left as it was. Lower learning_rate_init or scale X and y."
+                    )
+            else:
+                net.flat_params[:] = monitor.best_params
+            message = "interrupted" if interrupted else "stopped: the loss became NaN or infinite"
+            warnings.warn(
+                f"training {message}; kept the weights of the best epoch",
+                TrainingDivergedWarning if diverged else UserWarning,
+                stacklevel=3,
+            )
+        elif val_idx is not None and monitor.best_params is not None:
+            net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
+        elif not incremental and not stopped:
+            warnings.warn(
+                f"{type(self).__name__}: max_iter={self.max_iter} reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+        self.network_ = net
+        self._optimizer = optimizer
+        self._rng = rng
+        self.n_iter_ = (0 if first_call else getattr(self, "n_iter_", 0)) + n_iter
+        if self.n_iter_ == 0 and interrupted:
+            self.n_iter_ = 1  # a usable (initial) model exists
+        return self
+
+    def _progress(self, epochs):
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=epochs, desc=type(self).__name__, unit="epoch")
+
+    def _validation_loss_and_score(self, net, data, loss_fn):
+        from fastrnn._training import head_loss
+
+        X, lengths, y, sw = data
+        pred = net.forward(X, lengths=lengths)
+        loss, _ = head_loss(net, pred, y, sw, lengths, loss_fn)
+        return loss, self._score_raw(pred, y, lengths)
+
+    def _raw_predict(self, X):
+        """Network outputs for X, in batches; also returns the lengths."""
+        check_is_fitted(self, "network_")
+        Xp, lengths = self._validate_X(X, reset=False)
+        batch = max(self._batch_size(len(Xp)), 256)
+        outs = []
+        with _threadpool(self.n_threads):
+            for i in range(0, len(Xp), batch):
+                idx = np.arange(i, min(i + batch, len(Xp)))
+                xb, lb = take_batch(Xp, lengths, idx)
+                pred = self.network_.forward(xb, lengths=lb)
+                if self.output == "sequence" and pred.shape[1] < Xp.shape[1]:
+                    pred = np.pad(pred, ((0, 0), (0, Xp.shape[1] - pred.shape[1]), (0, 0)))
+                outs.append(pred)
+        return np.concatenate(outs), lengths
+
+    def _sequence_outputs(self, out, lengths):
+        """Sequence predictions as an array, or a list of ``[T_i, ...]`` for ragged X."""
+        if lengths is None:
+            return out
+        return [o[:n] for o, n in zip(out, lengths)]
+
+
+class RNNRegressor(RegressorMixin, _BaseRNN):
+    """Recurrent network regressor: RNN, LSTM or GRU with a linear head.
+
+    Fits sequences ``X`` to targets ``y`` by minibatch training with Adam,
+    SGD or RMSprop. Targets are standardised inside ``fit`` and predictions
+    mapped back, so ``y`` of any scale trains well.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+        The recurrent cell.
+    hidden_size : int, default=32
+        Units of each recurrent layer.
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    bidirectional : bool, default=False
+        Also run each layer backwards in time (within each sequence's length).
+    dropout : float, default=0.0
+        Dropout between recurrent layers, in training only.
+    output : {"last", "sequence"}, default="last"
+        "last": one prediction per sequence (many-to-one), from the final state.
+        "sequence": one prediction per time step (many-to-many).
+    n_features : int, default=1
+        For 2-D ``X`` only: features per time step, each step being
+        ``n_features`` consecutive columns.
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+    learning_rate_init : float, default=0.01
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        "invscaling" divides by ``epoch ** power_t``; "adaptive" divides by 5
+        whenever ``n_iter_no_change`` epochs bring no improvement.
+    power_t : float, default=0.5
+    momentum : float, default=0.9
+        For ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        For ``solver="sgd"``.
+    batch_size : int or "auto", default="auto"
+        Sequences per minibatch; "auto" is ``min(32, n_samples)``.
+    max_iter : int, default=200
+        Epochs (passes over the data).
+    alpha : float, default=1e-4
+        L2 penalty on weights (not biases).
+    clip_grad_norm : float or None, default=5.0
+        Clip the global gradient norm to this value; None disables.
+    early_stopping : bool, default=False
+        Hold out the last ``validation_fraction`` of the samples (the tail, so
+        that overlapping windows of one series do not leak into the hold-out),
+        stop when its loss stops improving and keep the weights of its best
+        epoch.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    tol : float, default=1e-4
+        Improvement of the (validation or training) loss that counts.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initial weights, shuffling and dropout. With the same value,
+        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
+    warm_start : bool, default=False
+        Continue from the current weights on the next ``fit``.
+    verbose : bool, default=False
+        Show a progress bar (tqdm) with loss, validation score and epoch time.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+    dtype : {"float32", "float64"}, default="float32"
+    n_threads : int or None, default=None
+        BLAS threads during fit and predict; None leaves them as they are.
+
+    Attributes
+    ----------
+    network_ : fastrnn.nn.SequenceNetwork
+        The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
+    loss_curve_ : list of float
+        Training loss (in standardised target units) after each epoch.
+    validation_scores_ : list of float
+        R² on the hold-out after each epoch (``early_stopping`` only).
+    validation_loss_curve_ : list of float
+        Loss on the hold-out after each epoch (``early_stopping`` only).
+    best_loss_ : float
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        Columns of 2-D X; features per step of 3-D or ragged X.
+    feature_names_in_ : ndarray of str
+        Column names of a 2-D DataFrame X.
+
+    See Also
+    --------
+    RNNClassifier : The same network with a softmax head.
+    sklearn.neural_network.MLPRegressor : A feed-forward network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import RNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 10, 2))
+    >>> y = X[:, :, 0].sum(axis=1)
+    >>> model = RNNRegressor(hidden_size=16, max_iter=50, random_state=0).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        **_BaseRNN._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "huber"})],
+    }
+
+    __init__ = _storing_init({"loss": "squared_error"})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    @property
+    def _loss_name(self):
+        return self.loss
+
+    def _encode_y(self, y, Xp, lengths, fit):
+        dtype = np.dtype(self.dtype)
+        if self.output == "sequence":
+            if val.is_ragged_list(y) or (lengths is not None and isinstance(y, (list, tuple))):
+                yp, _ = val.pad_sequences(y, dtype, "y")
+            else:
+                yp = check_array(y, allow_nd=True, ensure_2d=True, dtype=[np.float64, np.float32])
+                if yp.ndim == 2:
+                    yp = yp[:, :, None]
+            if yp.shape[:2] != Xp.shape[:2]:
+                raise ValueError(
+                    f"with output='sequence', y must have one target per time step: "
+                    f"y has shape {yp.shape[:2]}, X has {Xp.shape[:2]} (samples, steps)"
+                )
+            flat = (
+                yp[step_mask(lengths, yp.shape[1])]
+                if lengths is not None
+                else yp.reshape(-1, yp.shape[2])
+            )
+            self._y_2d = True
+        else:
+            yp = check_array(y, ensure_2d=False, dtype=[np.float64, np.float32])
+            if yp.ndim not in (1, 2):
+                raise ValueError(f"y must be 1-D or 2-D, got shape {yp.shape}")
+            if len(yp) != len(Xp):
+                raise ValueError(f"X has {len(Xp)} samples but y has {len(yp)}")
+            if fit:
+                self._y_2d = yp.ndim == 2
+            yp = yp.reshape(len(yp), -1)
+            flat = yp
+        if fit:
+            self._n_outputs = yp.shape[-1]
+            self._y_mean = flat.mean(axis=0)
+            scale = flat.std(axis=0)
+            self._y_scale = np.where(scale > 0, scale, 1.0)
+        elif yp.shape[-1] != self._n_outputs:
+            raise ValueError(
+                f"y has {yp.shape[-1]} outputs, the model was fitted with {self._n_outputs}"
+            )
+        return ((yp - self._y_mean) / self._y_scale).astype(dtype)
+
+    def _class_weighted(self, sw, y):
+        return sw
+
+    def _score_raw(self, pred, y, lengths):
+        if self.output == "sequence":
+            mask = step_mask(lengths, pred.shape[1])
+            pred, y = (
+                (pred[mask], y[mask])
+                if mask is not None
+                else (pred.reshape(-1, pred.shape[2]), y.reshape(-1, y.shape[2]))
+            )
+        return r2_score(y, pred)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs); with
+            ``output="sequence"``, (n_samples, n_timesteps[, n_outputs]) or a
+            list of per-sample arrays for ragged X.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current weights."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs); with
+            ``output="sequence"`` (n_samples, n_timesteps[, n_outputs]), or a
+            list of per-sample arrays for ragged X.
+        """
+        out, lengths = self._raw_predict(X)
+        y = out.astype(np.float64) * self._y_scale + self._y_mean
+        if self.output == "sequence":
+            if lengths is not None:
+                y[~step_mask(lengths, y.shape[1])] = 0
+            if y.shape[-1] == 1 and not getattr(self, "_y_seq_3d", False):
+                y = y[..., 0]
+            return self._sequence_outputs(y, lengths)
+        return y if self._y_2d else y[:, 0]
+
+
+class RNNClassifier(ClassifierMixin, _BaseRNN):
+    """Recurrent network classifier: RNN, LSTM or GRU with a softmax head.
+
+    Parameters are those of :class:`RNNRegressor` (without ``loss``), plus:
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    validation_scores_ : list of float
+        Accuracy on the hold-out after each epoch (``early_stopping`` only).
+
+    Other attributes are those of :class:`RNNRegressor`. With
+    ``early_stopping``, the hold-out is a stratified random sample.
+
+    See Also
+    --------
+    RNNRegressor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import RNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 12, 1))
+    >>> y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    >>> clf = RNNClassifier(hidden_size=16, max_iter=30, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        **_BaseRNN._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    __init__ = _storing_init({"class_weight": None})
+
+    _loss_name = "cross_entropy"
+
+    def _encode_y(self, y, Xp, lengths, fit):
+        if self.output == "sequence":
+            if isinstance(y, (list, tuple)) and lengths is not None:
+                yp = np.zeros(Xp.shape[:2], dtype=object)
+                for i, yi in enumerate(y):
+                    yi = column_or_1d(yi)
+                    if len(yi) != lengths[i]:
+                        raise ValueError(f"y[{i}] has {len(yi)} labels for {lengths[i]} steps")
+                    yp[i, : len(yi)] = yi
+                    yp[i, len(yi) :] = yi[0]  # padding: any valid label, never in the loss
+                yp = yp.astype(np.asarray(y[0]).dtype)
+            else:
+                yp = np.asarray(y)
+            if yp.shape != Xp.shape[:2]:
+                raise ValueError(
+                    f"with output='sequence', y must have shape {Xp.shape[:2]} "
+                    f"(samples, steps), got {yp.shape}"
+                )
+            labels = yp[step_mask(lengths, yp.shape[1])] if lengths is not None else yp.ravel()
+        else:
+            labels = column_or_1d(y, warn=True)
+            if len(labels) != len(Xp):
+                raise ValueError(f"X has {len(Xp)} samples but y has {len(labels)}")
+            yp = labels
+        check_classification_targets(labels)
+        if fit:
+            self._label_encoder = LabelEncoder().fit(labels)
+            self.classes_ = self._label_encoder.classes_
+            self._n_outputs = len(self.classes_)
+            if self._n_outputs < 2 and not getattr(self, "_partial_classes", None):
+                raise ValueError(
+                    f"the classifier needs samples of at least 2 classes; got one class "
+                    f"({self.classes_[0]!r})"
+                )
+        unseen = np.setdiff1d(np.unique(labels), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen in the first fit: {unseen}")
+        return np.searchsorted(self.classes_, yp).astype(np.intp)
+
+    def _class_weighted(self, sw, y):
+        if self.class_weight is None:
+            return sw
+        labels = y if y.ndim == 1 else y[:, 0]
+        cw = compute_sample_weight(self.class_weight, labels).astype(self.dtype)
+        return cw if sw is None else sw * cw
+
+    def _score_raw(self, pred, y, lengths):
+        if self.output == "sequence":
+            mask = step_mask(lengths, pred.shape[1])
+            pred, y = (
+                (pred[mask], y[mask])
+                if mask is not None
+                else (pred.reshape(-1, pred.shape[2]), y.ravel())
+            )
+        return accuracy_score(y, pred.argmax(axis=-1))
+
+    def _split_validation(self, n, y, rng):
+        from sklearn.model_selection import train_test_split
+
+        labels = y if y.ndim == 1 else None
+        idx = np.arange(n)
+        try:
+            return train_test_split(
+                idx,
+                test_size=self.validation_fraction,
+                stratify=labels,
+                random_state=int(rng.integers(2**31)),
+            )
+        except ValueError:  # too few samples of a class to stratify
+            return train_test_split(
+                idx, test_size=self.validation_fraction, random_state=int(rng.integers(2**31))
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to sequences ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like, as for :meth:`RNNRegressor.fit`
+        y : array-like of shape (n_samples,); with ``output="sequence"``
+            (n_samples, n_timesteps), or a list of per-sample label arrays.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        self._partial_classes = None
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``(X, y)``; ``classes`` lists every label on the first call."""
+        if not hasattr(self, "network_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._partial_classes = np.unique(classes)
+            self.classes_ = self._partial_classes
+            self._label_encoder = LabelEncoder().fit(self.classes_)
+            self._n_outputs = len(self.classes_)
+            Xp, lengths = self._validate_X(X, reset=True)
+            self._encode_y(y, Xp, lengths, fit=False)
+            rng = _as_generator(self.random_state)
+            self.network_ = self._init_network(Xp.shape[2], self._n_outputs, rng)
+            self._optimizer = make_optimizer(
+                self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
+            )
+            self._rng = rng
+            self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
+            self.t_, self.n_iter_, self.best_loss_ = 0, 0, np.inf
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        out, lengths = self._raw_predict(X)
+        logp = log_softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
+        return self._sequence_outputs(logp, lengths) if self.output == "sequence" else logp
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes) (per step for sequences)."""
+        out, lengths = self._raw_predict(X)
+        p = softmax(out.astype(np.float64), axis=-1)
+        return self._sequence_outputs(p, lengths) if self.output == "sequence" else p
+
+    def predict(self, X):
+        """Predicted labels, shape (n_samples,) (or per step for sequences)."""
+        out, lengths = self._raw_predict(X)
+        labels = self.classes_[out.argmax(axis=-1)]
+        return self._sequence_outputs(labels, lengths) if self.output == "sequence" else labels

@@ -1,0 +1,127 @@
+"""The minibatch training loop over one flat parameter buffer.
+
+:func:`train_epoch` is one pass over the data: per minibatch a forward pass,
+the loss and its gradient, backpropagation, L2, global-norm clipping and one
+optimizer step on the whole buffer. :class:`Monitor` decides, epoch by
+epoch, whether training improves, keeps the best weights, adapts the learning
+rate and says when to stop — the bookkeeping of scikit-learn's MLP.
+"""
+
+import numpy as np
+
+
+def minibatches(n, batch_size, shuffle, rng):
+    """Index arrays covering ``range(n)`` in batches of ``batch_size``."""
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def take_batch(X, lengths, idx):
+    """Rows ``idx`` of padded ``X [N, T, F]``, trimmed to their longest length."""
+    if lengths is None:
+        return X[idx], None
+    lens = lengths[idx]
+    return X[idx, : lens.max()], lens
+
+
+def step_mask(lengths, n_steps):
+    """``[B, T]`` boolean mask of valid steps (None when every step is valid)."""
+    if lengths is None:
+        return None
+    return np.arange(n_steps)[None, :] < lengths[:, None]
+
+
+def head_loss(net, pred, y, w, lengths, loss_fn):
+    """Loss and ``dL/dpred`` for "last" or "sequence" outputs.
+
+    For sequences the loss averages over valid steps only, each weighted by
+    its sample's weight; padded steps get zero gradient.
+    """
+    if net.output == "last":
+        return loss_fn(pred, y, w)
+    B, T, K = pred.shape
+    mask = step_mask(lengths, T)
+    y = y[:, :T]
+    step_w = np.ones((B, T), pred.dtype) if w is None else np.repeat(w[:, None], T, 1)
+    if mask is None:
+        value, grad = loss_fn(
+            pred.reshape(B * T, K), y.reshape(B * T, *y.shape[2:]), step_w.reshape(-1)
+        )
+        return value, grad.reshape(B, T, K)
+    value, flat_grad = loss_fn(pred[mask], y[mask], step_w[mask])
+    grad = np.zeros_like(pred)
+    grad[mask] = flat_grad
+    return value, grad
+
+
+def train_epoch(net, data, optimizer, loss_fn, batch_size, shuffle, rng, alpha, clip_grad_norm):
+    """One pass over ``data = (X, lengths, y, sample_weight)``; return the mean loss.
+
+    Returns NaN as soon as a minibatch's loss is not finite, before that
+    batch's update touches the parameters.
+    """
+    X, lengths, y, sw = data
+    params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
+    total, count = 0.0, 0
+    for idx in minibatches(len(X), batch_size, shuffle, rng):
+        xb, lb = take_batch(X, lengths, idx)
+        pred = net.forward(xb, lengths=lb, training=True)
+        value, dpred = head_loss(net, pred, y[idx], None if sw is None else sw[idx], lb, loss_fn)
+        if alpha:
+            w = params[decay]
+            value += 0.5 * alpha * float(w @ w) / len(idx)
+        if not np.isfinite(value):
+            return float("nan")
+        net.zero_grad()
+        net.backward(dpred.astype(params.dtype, copy=False))
+        if alpha:
+            grad[decay] += (alpha / len(idx)) * params[decay]
+        if clip_grad_norm is not None:
+            norm = float(np.sqrt(grad @ grad))
+            if norm > clip_grad_norm:
+                grad *= clip_grad_norm / norm
+        optimizer.update(params, grad)
+        total += value * len(idx)
+        count += len(idx)
+    return total / count
+
+
+class Monitor:
+    """Track a loss per epoch: best value and weights, patience, learning rate.
+
+    Parameters
+    ----------
+    tol : float
+        An epoch improves only if its loss is below ``best - tol``.
+    n_iter_no_change : int
+        Epochs without improvement before the learning rate drops
+        ("adaptive") or training stops.
+    adaptive : bool
+        Divide the learning rate by 5 instead of stopping, until it falls
+        below 1e-6 (scikit-learn's "adaptive" schedule).
+    """
+
+    def __init__(self, tol, n_iter_no_change, adaptive=False):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.adaptive = adaptive
+        self.best_loss = np.inf
+        self.best_params = None
+        self.no_improvement = 0
+
+    def update(self, loss, params, optimizer):
+        """Record one epoch's loss; return True when training should stop."""
+        if loss < self.best_loss:
+            self.best_params = params.copy()
+        if loss > self.best_loss - self.tol:
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        self.best_loss = min(self.best_loss, loss)
+        if self.no_improvement < self.n_iter_no_change:
+            return False
+        if self.adaptive and optimizer.learning_rate > 1e-6:
+            optimizer.learning_rate /= 5
+            self.no_improvement = 0
+            return False
+        return True

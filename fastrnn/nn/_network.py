@@ -1,0 +1,157 @@
+"""A recurrent stack with a dense head, all parameters in one flat buffer.
+
+This is the network the estimators train: ``x [B, T, D]`` through the
+recurrent layers, then a linear head on either the final state ("last",
+many-to-one) or every step's output ("sequence", many-to-many).
+"""
+
+import numpy as np
+
+from fastrnn.nn._rnn import GRU, LSTM, RNN
+
+_LAYERS = {
+    "lstm": (LSTM, {}),
+    "gru": (GRU, {}),
+    "rnn_tanh": (RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (RNN, {"nonlinearity": "relu"}),
+}
+
+
+class SequenceNetwork:
+    """Recurrent layers + linear head over one flat parameter buffer.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+    input_size, hidden_size, n_outputs : int
+    num_layers : int
+    bidirectional : bool
+    dropout : float
+        Between recurrent layers, in training only.
+    output : {"last", "sequence"}
+        "last" feeds the head the final state of the top layer (for a
+        bidirectional stack both directions' final states, as PyTorch's
+        ``h_n``); "sequence" feeds it every step's output.
+    dtype, backend, random_state
+        As for :class:`fastrnn.nn.LSTM`.
+
+    Attributes
+    ----------
+    flat_params, flat_grad : ndarray
+        Every parameter, and its gradient, in one buffer each.
+    decay_mask : ndarray of bool
+        Where L2 regularisation applies (weights, not biases).
+    """
+
+    def __init__(
+        self,
+        cell,
+        input_size,
+        hidden_size,
+        n_outputs,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        output="last",
+        dtype="float32",
+        backend="auto",
+        random_state=None,
+    ):
+        cls, extra = _LAYERS[cell]
+        rng = np.random.default_rng(random_state)
+        self.output = output
+        self.rnn = cls(
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            dtype=dtype,
+            backend=backend,
+            random_state=rng,
+            **extra,
+        )
+        self.n_outputs = n_outputs
+        n_rnn = self.rnn.flat_params.size
+        n_head = n_outputs * (self.n_features + 1)
+        self.flat_params = np.empty(n_rnn + n_head, self.rnn.dtype)
+        self.flat_grad = np.zeros_like(self.flat_params)
+        self._bind()
+        bound = 1.0 / np.sqrt(self.n_features)  # torch.nn.Linear's default
+        self.flat_params[n_rnn:] = rng.uniform(-bound, bound, n_head)
+        self.decay_mask = np.zeros(self.flat_params.size, bool)
+        for name, p in self.rnn.params.items():
+            if name.startswith("weight"):
+                start = (p.ctypes.data - self.flat_params.ctypes.data) // p.itemsize
+                self.decay_mask[start : start + p.size] = True
+        self.decay_mask[n_rnn : n_rnn + self.weight.size] = True
+
+    @property
+    def n_features(self):
+        """Width of what the head sees: hidden size times directions."""
+        return self.rnn.hidden_size * self.rnn.num_directions
+
+    def _bind(self):
+        """Make the recurrent layers and the head views of the flat buffers."""
+        n_rnn = self.rnn.flat_params.size
+        self.rnn.bind_buffers(self.flat_params[:n_rnn], self.flat_grad[:n_rnn])
+        split = n_rnn + self.n_outputs * self.n_features
+        shape = (self.n_outputs, self.n_features)
+        self.weight, self.bias = (
+            self.flat_params[n_rnn:split].reshape(shape),
+            self.flat_params[split:],
+        )
+        self.grad_weight = self.flat_grad[n_rnn:split].reshape(shape)
+        self.grad_bias = self.flat_grad[split:]
+        self._features = None
+
+    def __getstate__(self):
+        # Views are rebuilt on load, so the flat buffers stay shared.
+        state = self.__dict__.copy()
+        for key in ("weight", "bias", "grad_weight", "grad_bias", "_features"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
+        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
+        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+        self._bind()
+
+    def zero_grad(self):
+        """Set every accumulated gradient to zero."""
+        self.flat_grad[:] = 0
+
+    def forward(self, x, lengths=None, training=False):
+        """Predict ``[B, n_outputs]`` ("last") or ``[B, T, n_outputs]`` ("sequence")."""
+        out, state = self.rnn.forward(x, lengths=lengths, training=training)
+        if self.output == "sequence":
+            features = out
+        else:
+            h_n = state[0] if isinstance(state, tuple) else state
+            top = h_n[-self.rnn.num_directions :]  # [directions, B, H]
+            features = np.concatenate(list(top), axis=1)
+        self._features = features if training else None
+        self._out_shape = out.shape
+        return features @ self.weight.T + self.bias
+
+    def backward(self, grad_pred):
+        """Accumulate every parameter's gradient from ``dL/dprediction``."""
+        features = self._features
+        if features is None:
+            raise RuntimeError("backward() needs a preceding forward(..., training=True)")
+        self._features = None
+        flat_pred = grad_pred.reshape(-1, grad_pred.shape[-1])
+        self.grad_weight += flat_pred.T @ features.reshape(-1, features.shape[-1])
+        self.grad_bias += flat_pred.sum(axis=0)
+        grad_features = grad_pred @ self.weight
+        rnn = self.rnn
+        if self.output == "sequence":
+            rnn.backward(grad_features)
+            return
+        B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
+        dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
+        dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
+        grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
+        rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
