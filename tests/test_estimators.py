@@ -1,0 +1,317 @@
+"""The estimators learn the classic RNN tasks and behave as scikit-learn users expect."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fastrnn import RNNClassifier, RNNRegressor
+from fastrnn import _estimators
+from fastrnn._losses import cross_entropy, squared_error
+from fastrnn._training import head_loss
+from fastrnn.nn import SequenceNetwork
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def sine_windows(n, lookback, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 100, (n, 1)) + 0.3 * np.arange(lookback + 1)
+    s = np.sin(t) + 0.05 * rng.standard_normal(t.shape)
+    return s[:, :-1, None], s[:, -1]
+
+
+def test_regressor_learns_the_next_value_of_a_noisy_sine_wave():
+    X, y = sine_windows(600, 20)
+    model = RNNRegressor(hidden_size=16, max_iter=30, random_state=0).fit(X[:500], y[:500])
+    mse = np.mean((model.predict(X[500:]) - y[500:]) ** 2)
+    assert mse < 0.05 * np.var(y[500:])
+
+
+def test_classifier_learns_the_next_digit_of_a_digit_pattern():
+    pattern = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])  # deterministic cycle
+    starts = np.arange(300) % len(pattern)
+    idx = (starts[:, None] + np.arange(7)) % len(pattern)
+    X = np.eye(10)[pattern[idx[:, :6]]]  # one-hot digits, (300, 6, 10)
+    y = pattern[idx[:, 6]]
+    clf = RNNClassifier(hidden_size=24, max_iter=60, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.98
+
+
+def test_classifier_tells_two_kinds_of_series_apart():
+    rng = np.random.default_rng(1)
+    t = np.arange(30) * 0.4
+    phase = rng.uniform(0, 6, (200, 1))
+    sine = np.sin(t + phase[:100])
+    square = np.sign(np.sin(t + phase[100:]))
+    X = np.concatenate([sine, square])[:, :, None] + 0.1 * rng.standard_normal((200, 30, 1))
+    y = np.array(["sine"] * 100 + ["square"] * 100)
+    clf = RNNClassifier(cell="gru", hidden_size=16, max_iter=40, random_state=0)
+    clf.fit(X[::2], y[::2])
+    assert list(clf.classes_) == ["sine", "square"]
+    assert clf.score(X[1::2], y[1::2]) > 0.95
+    proba = clf.predict_proba(X[1::2])
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X[1::2])), proba, rtol=1e-6)
+
+
+def test_sequence_output_learns_a_many_to_many_task():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 15, 1))
+    y = np.cumsum(X[:, :, 0], axis=1) / 4  # running sum at every step
+    model = RNNRegressor(output="sequence", hidden_size=16, max_iter=40, random_state=0)
+    model.fit(X[:250], y[:250])
+    pred = model.predict(X[250:])
+    assert pred.shape == (50, 15)
+    assert model.score(X[250:], y[250:]) > 0.9
+
+
+def test_ragged_sequences_train_and_predict_per_sample():
+    rng = np.random.default_rng(3)
+    X = [rng.standard_normal((rng.integers(3, 20), 2)) for _ in range(150)]
+    y = np.array([x[:, 0].sum() for x in X])
+    model = RNNRegressor(hidden_size=16, max_iter=40, random_state=0).fit(X[:120], y[:120])
+    assert model.score(X[120:], y[120:]) > 0.8
+    seq = RNNClassifier(output="sequence", hidden_size=8, max_iter=5, random_state=0)
+    labels = [(x[:, 0] > 0).astype(int) for x in X]
+    seq.fit(X, labels)
+    out = seq.predict(X[:3])
+    assert [len(o) for o in out] == [len(x) for x in X[:3]]
+
+
+@pytest.mark.parametrize("output", ["last", "sequence"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_variable_length_batch_gives_the_gradients_of_each_sequence_alone(output, cell):
+    rng = np.random.default_rng(4)
+    lengths = np.array([6, 2, 4])
+    X = rng.standard_normal((3, 6, 2))
+    y = rng.standard_normal((3, 6, 1) if output == "sequence" else (3, 1))
+    net = SequenceNetwork(
+        cell, 2, 5, 1, bidirectional=True, output=output, dtype="float64", random_state=0
+    )
+
+    def grad_of(xb, yb, lb, weight):
+        net.zero_grad()
+        pred = net.forward(xb, lengths=lb, training=True)
+        _, dpred = head_loss(net, pred, yb, None, lb, squared_error)
+        net.backward(dpred * weight)
+        return net.flat_grad.copy()
+
+    batch = grad_of(X, y, lengths, 1.0)
+    # The batch loss averages over samples ("last") or over valid steps ("sequence").
+    share = lengths / lengths.sum() if output == "sequence" else np.full(3, 1 / 3)
+    alone = sum(grad_of(X[i : i + 1, : lengths[i]], y[i : i + 1], None, share[i]) for i in range(3))
+    np.testing.assert_allclose(batch, alone, rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_gradient_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    z, y, w = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2]), rng.uniform(0.5, 2, 4)
+    _, grad = cross_entropy(z, y, w)
+    num = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        e = np.zeros_like(z)
+        e[i] = 1e-6
+        num[i] = (cross_entropy(z + e, y, w)[0] - cross_entropy(z - e, y, w)[0]) / 2e-6
+    np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-9)
+
+
+def test_pipeline_with_standard_scaler():
+    X, y = sine_windows(300, 12)
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("rnn", RNNRegressor(hidden_size=8, max_iter=15, random_state=0)),
+        ]
+    )
+    pipe.fit(X[:, :, 0] * 50 + 100, y)  # 2-D: columns are time steps
+    assert pipe.score(X[:, :, 0] * 50 + 100, y) > 0.8
+
+
+def test_grid_search_runs_in_two_processes():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((80, 8, 1))
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    search = GridSearchCV(
+        RNNClassifier(max_iter=5, random_state=0),
+        {"hidden_size": [4, 8], "cell": ["lstm", "gru"]},
+        cv=2,
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert set(search.best_params_) == {"hidden_size", "cell"}
+    serial = GridSearchCV(
+        RNNClassifier(max_iter=5, random_state=0),
+        {"hidden_size": [4, 8], "cell": ["lstm", "gru"]},
+        cv=2,
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
+
+
+def test_same_random_state_gives_bitwise_identical_weights():
+    X, y = sine_windows(100, 10)
+    params = dict(hidden_size=8, max_iter=5, dropout=0.2, num_layers=2, random_state=3)
+    a = RNNRegressor(**params).fit(X, y).network_.flat_params
+    b = RNNRegressor(**params).fit(X, y).network_.flat_params
+    assert a.tobytes() == b.tobytes()
+    c = RNNRegressor(**{**params, "random_state": 4}).fit(X, y).network_.flat_params
+    assert a.tobytes() != c.tobytes()
+
+
+def test_early_stopping_holds_out_the_tail_and_keeps_the_best_epoch():
+    X, y = sine_windows(200, 10)
+    model = RNNRegressor(
+        hidden_size=8, max_iter=30, early_stopping=True, n_iter_no_change=3, random_state=0
+    ).fit(X, y)
+    assert len(model.validation_scores_) == model.n_iter_ == len(model.loss_curve_)
+    best = int(np.argmin(model.validation_loss_curve_))
+    tail = slice(180, 200)
+    # The kept weights are the best epoch's: their hold-out R² is the best recorded.
+    assert model.score(X[tail], y[tail]) == pytest.approx(model.validation_scores_[best], rel=1e-5)
+
+
+def test_diverging_loss_keeps_the_best_weights_with_a_warning(monkeypatch):
+    X, y = sine_windows(64, 5)
+    calls = {"n": 0}
+    real = _estimators.train_epoch
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        return float("nan") if calls["n"] == 4 else real(*args, **kwargs)
+
+    monkeypatch.setattr(_estimators, "train_epoch", flaky)
+    with pytest.warns(_estimators.TrainingDivergedWarning):
+        model = RNNRegressor(hidden_size=4, max_iter=10, random_state=0).fit(X, y)
+    assert model.n_iter_ == 3
+    assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_nan_in_the_first_epoch_raises_and_keeps_the_previous_model(monkeypatch):
+    X, y = sine_windows(64, 5)
+    model = RNNRegressor(hidden_size=4, max_iter=3, random_state=0, warm_start=True).fit(X, y)
+    before = model.predict(X)
+    monkeypatch.setattr(_estimators, "train_epoch", lambda *a, **k: float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite in the first epoch"):
+        model.fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch):
+    X, y = sine_windows(64, 5)
+    calls = {"n": 0}
+    real = _estimators.train_epoch
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_estimators, "train_epoch", interrupted)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = RNNRegressor(hidden_size=4, max_iter=10, random_state=0).fit(X, y)
+    assert model.n_iter_ == 2 and np.all(np.isfinite(model.predict(X)))
+
+
+def test_invalid_parameters_raise_at_fit_naming_the_parameter():
+    X, y = sine_windows(20, 4)
+    with pytest.raises(ValueError, match="'hidden_size'"):
+        RNNRegressor(hidden_size=0).fit(X, y)
+    with pytest.raises(ValueError, match="'cell'"):
+        RNNClassifier(cell="transformer").fit(X, y > 0)
+    with pytest.raises(TypeError, match="unexpected"):
+        RNNRegressor(hiden_size=3)
+
+
+def test_bad_input_messages():
+    X, y = sine_windows(20, 4)
+    model = RNNRegressor(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="expecting 1 features per step"):
+        model.predict(np.zeros((3, 4, 2)))
+    with pytest.raises(ValueError, match="not a multiple of n_features=2"):
+        RNNRegressor(n_features=2).fit(np.zeros((5, 5)), np.zeros(5))
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.full((2, 4, 1), np.nan))
+    with pytest.raises(ValueError, match="different feature counts"):
+        model.fit([np.zeros((3, 1)), np.zeros((4, 2))], [0, 1])
+
+
+def test_two_d_input_with_several_features_per_step():
+    rng = np.random.default_rng(7)
+    X3 = rng.standard_normal((60, 5, 2))
+    y = X3[:, :, 1].sum(axis=1)
+    a = RNNRegressor(max_iter=3, random_state=0).fit(X3, y)
+    b = RNNRegressor(n_features=2, max_iter=3, random_state=0).fit(X3.reshape(60, 10), y)
+    assert b.n_features_in_ == 10 and a.n_features_in_ == 2
+    np.testing.assert_allclose(a.predict(X3), b.predict(X3.reshape(60, 10)), rtol=1e-5)
+
+
+def test_partial_fit_and_warm_start_continue_training():
+    X, y = sine_windows(100, 8)
+    model = RNNRegressor(hidden_size=8, random_state=0)
+    for _ in range(3):
+        model.partial_fit(X, y)
+    assert model.n_iter_ == 3 and model.t_ == 300
+    warm = RNNRegressor(hidden_size=8, max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    first = warm.network_.flat_params.copy()
+    warm.fit(X, y)
+    assert not np.array_equal(first, warm.network_.flat_params)
+    clf = RNNClassifier(hidden_size=4, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y > 0)
+    clf.partial_fit(X[:10], np.zeros(10, int), classes=[0, 1])
+    clf.partial_fit(X, (y > 0).astype(int))
+    assert list(clf.classes_) == [0, 1]
+    with pytest.raises(ValueError, match="expecting 1 features per step"):
+        clf.partial_fit(np.zeros((4, 8, 3)), [0, 1, 0, 1])
+
+
+def test_convergence_warning_when_max_iter_is_reached():
+    X, y = sine_windows(40, 5)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        RNNRegressor(max_iter=2, random_state=0).fit(X, y)
+
+
+def test_verbose_shows_a_progress_bar(capsys):
+    X, y = sine_windows(40, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        RNNRegressor(max_iter=2, verbose=True, random_state=0).fit(X, y)
+    assert "epoch" in capsys.readouterr().err
+    RNNRegressor(max_iter=2, random_state=0).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_sample_weight_and_class_weight_steer_the_fit():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((120, 4, 1))
+    y = np.r_[np.zeros(60, int), np.ones(60, int)]  # labels unrelated to X
+    w = np.r_[np.ones(60), np.zeros(60)]
+    clf = RNNClassifier(hidden_size=4, max_iter=20, random_state=0).fit(X, y, sample_weight=w)
+    assert np.mean(clf.predict(X) == 0) > 0.9
+    balanced = RNNClassifier(
+        hidden_size=4, max_iter=20, random_state=0, class_weight={0: 1.0, 1: 0.0}
+    ).fit(X, y)
+    assert np.mean(balanced.predict(X) == 0) > 0.9
+
+
+def test_dataframe_columns_become_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = sine_windows(50, 4)
+    df = pd.DataFrame(X[:, :, 0], columns=[f"t{i}" for i in range(4)])
+    model = RNNRegressor(max_iter=2, random_state=0).fit(df, y)
+    assert list(model.feature_names_in_) == ["t0", "t1", "t2", "t3"]
+
+
+def test_huber_loss_trains():
+    X, y = sine_windows(200, 10)
+    y_out = y.copy()
+    y_out[::20] += 20  # outliers
+    model = RNNRegressor(loss="huber", hidden_size=8, max_iter=20, random_state=0).fit(X, y_out)
+    assert model.score(X, y) > 0.5
