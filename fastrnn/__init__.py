@@ -5,9 +5,14 @@ from fastrnn._kernels import backends
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["nn", "backends", "RNNRegressor", "RNNClassifier", "__version__"]
+__all__ = ["nn", "backends", "RNNRegressor", "RNNClassifier", "save", "load", "__version__"]
 
-_LAZY = {"RNNRegressor": "fastrnn._estimators", "RNNClassifier": "fastrnn._estimators"}
+_LAZY = {
+    "RNNRegressor": "fastrnn._estimators",
+    "RNNClassifier": "fastrnn._estimators",
+    "save": "fastrnn._persistence",
+    "load": "fastrnn._persistence",
+}
 
 
 def __getattr__(name):

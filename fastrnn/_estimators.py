@@ -224,6 +224,17 @@ class _BaseRNN(BaseEstimator):
         return np.arange(n - n_val), np.arange(n - n_val, n)
 
     def _fit(self, X, y, sample_weight, incremental):
+        # A fit that raises (bad input, divergence in its first epoch) must leave
+        # a previously fitted model exactly as it was: restore every attribute.
+        snapshot = dict(self.__dict__)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -239,7 +250,9 @@ class _BaseRNN(BaseEstimator):
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, Xp[:, 0, 0], dtype=Xp.dtype)
         sw = self._class_weighted(sw, yt)
-        rng = _as_generator(self.random_state) if first_call else self._rng
+        # A loaded model has no optimizer state or generator yet: start fresh ones.
+        rng = getattr(self, "_rng", None) if not first_call else None
+        rng = _as_generator(self.random_state) if rng is None else rng
 
         if first_call:
             net = self._init_network(Xp.shape[2], self._n_outputs, rng)
@@ -251,13 +264,11 @@ class _BaseRNN(BaseEstimator):
             self.validation_loss_curve_ = []
         else:
             net = self.network_
-            optimizer = (
-                self._optimizer
-                if incremental
-                else make_optimizer(
+            optimizer = getattr(self, "_optimizer", None) if incremental else None
+            if optimizer is None:
+                optimizer = make_optimizer(
                     self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
                 )
-            )
         start_params = net.flat_params.copy()
 
         train_idx, val_idx = np.arange(n), None
@@ -397,6 +408,15 @@ class _BaseRNN(BaseEstimator):
                     pred = np.pad(pred, ((0, 0), (0, Xp.shape[1] - pred.shape[1]), (0, 0)))
                 outs.append(pred)
         return np.concatenate(outs), lengths
+
+    def save(self, path):
+        """Save the fitted model to ``path`` in fastrnn's pickle-free format.
+
+        See :func:`fastrnn.save`; read it back with :func:`fastrnn.load`.
+        """
+        from fastrnn._persistence import save
+
+        save(self, path)
 
     def _sequence_outputs(self, out, lengths):
         """Sequence predictions as an array, or a list of ``[T_i, ...]`` for ragged X."""

@@ -9,8 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fastrnn import RNNClassifier, RNNRegressor
-from fastrnn import _estimators
+from fastrnn import RNNClassifier, RNNRegressor, _estimators
 from fastrnn._losses import cross_entropy, squared_error
 from fastrnn._training import head_loss
 from fastrnn.nn import SequenceNetwork
@@ -315,3 +314,13 @@ def test_huber_loss_trains():
     y_out[::20] += 20  # outliers
     model = RNNRegressor(loss="huber", hidden_size=8, max_iter=20, random_state=0).fit(X, y_out)
     assert model.score(X, y) > 0.5
+
+
+def test_a_failed_refit_leaves_the_fitted_model_untouched():
+    X, y = sine_windows(40, 5)
+    model = RNNRegressor(max_iter=2, random_state=0).fit(X, y)
+    before, state = model.predict(X), dict(model.__dict__)
+    with pytest.raises(ValueError):
+        model.fit(np.zeros((40, 5, 3)), np.full(40, np.nan))
+    assert model.__dict__.keys() == state.keys() and model.n_features_in_ == 1
+    np.testing.assert_array_equal(model.predict(X), before)

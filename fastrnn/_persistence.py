@@ -1,0 +1,170 @@
+"""Saving and loading fitted estimators without pickle.
+
+A model file is one ``.npz`` archive holding the numeric arrays (the flat
+parameter buffer, target scaling, classes, feature names) and one JSON
+document, ``config``, with the estimator's class, parameters and fitted
+state. Loading never executes code (``allow_pickle=False``) and checks a
+SHA-256 digest over everything, so a truncated, corrupt or edited file is
+rejected with a clear ``ValueError``.
+
+Format versions: 1 (fastrnn 0.1). Files of every released version are kept
+in ``tests/data/`` and must keep loading.
+"""
+
+import hashlib
+import json
+import numbers
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastrnn-model"
+FORMAT_VERSION = 1
+
+# Fitted attributes stored in the JSON document (arrays go in the archive).
+_FITTED = (
+    "n_features_in_",
+    "_step_features",
+    "_fitted_2d",
+    "_n_outputs",
+    "n_iter_",
+    "t_",
+    "best_loss_",
+    "loss_curve_",
+    "validation_scores_",
+    "validation_loss_curve_",
+)
+
+
+def _estimator_classes():
+    from fastrnn._estimators import RNNClassifier, RNNRegressor
+
+    return {"RNNRegressor": RNNRegressor, "RNNClassifier": RNNClassifier}
+
+
+def _json_value(value):
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, (str, bool, numbers.Number, dict)):
+        return value
+    return None  # e.g. a RandomState instance: not reproducible from a file anyway
+
+
+def _digest(config, arrays):
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(estimator, path):
+    """Write a fitted :class:`RNNRegressor` or :class:`RNNClassifier` to ``path``.
+
+    Parameters
+    ----------
+    estimator : fitted RNNRegressor or RNNClassifier
+    path : str or path-like
+        Usually ending in ``.npz`` (numpy adds it if missing).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    name = type(estimator).__name__
+    if name not in _estimator_classes():
+        raise TypeError(f"save() takes an RNNRegressor or RNNClassifier, got {name}")
+    check_is_fitted(estimator, "network_")
+    fitted = {k: _json_value(getattr(estimator, k)) for k in _FITTED}
+    arrays = {"flat_params": estimator.network_.flat_params}
+    if name == "RNNRegressor":
+        fitted["_y_2d"] = bool(estimator._y_2d)
+        arrays["y_mean"] = np.asarray(estimator._y_mean, np.float64)
+        arrays["y_scale"] = np.asarray(estimator._y_scale, np.float64)
+    else:
+        classes = np.asarray(estimator.classes_)
+        if classes.dtype.kind == "O":
+            if not all(isinstance(c, str) for c in classes):
+                raise TypeError("save() can store class labels that are numbers or strings only")
+            classes = classes.astype(str)
+        arrays["classes"] = classes
+    if hasattr(estimator, "feature_names_in_"):
+        arrays["feature_names_in"] = np.asarray(estimator.feature_names_in_, dtype=str)
+    from fastrnn import __version__
+
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastrnn_version": __version__,
+        "estimator": name,
+        "params": {k: _json_value(v) for k, v in estimator.get_params().items()},
+        "fitted": fitted,
+    }
+    config["sha256"] = _digest(config, arrays)
+    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+
+
+def load(path):
+    """Load an estimator written by :func:`save`.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a fastrnn model, is truncated or corrupt, was
+        edited after it was written, or comes from a newer format version.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable fastrnn model file: {exc}") from exc
+    try:
+        config = json.loads(str(arrays.pop("config")))
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a fastrnn model file (no valid config)") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a fastrnn model file")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has model format version {version}; this fastrnn reads up to "
+            f"{FORMAT_VERSION} (upgrade fastrnn)"
+        )
+    expected = config.pop("sha256", None)
+    if expected != _digest(config, arrays):
+        raise ValueError(f"{path} is corrupt or was modified: its checksum does not match")
+    try:
+        return _rebuild(config, arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc
+
+
+def _rebuild(config, arrays):
+    cls = _estimator_classes().get(config["estimator"])
+    if cls is None:
+        raise ValueError(f"unknown estimator {config['estimator']!r}")
+    est = cls(**config["params"])
+    est._validate_params()
+    fitted = config["fitted"]
+    for key in _FITTED:
+        setattr(est, key, fitted[key])
+    if cls.__name__ == "RNNRegressor":
+        est._y_2d = fitted["_y_2d"]
+        est._y_mean, est._y_scale = arrays["y_mean"], arrays["y_scale"]
+    else:
+        from sklearn.preprocessing import LabelEncoder
+
+        est.classes_ = arrays["classes"]
+        est._label_encoder = LabelEncoder().fit(est.classes_)
+    if "feature_names_in" in arrays:
+        est.feature_names_in_ = arrays["feature_names_in"].astype(object)
+    net = est._init_network(est._step_features, est._n_outputs, rng=None)
+    params = arrays["flat_params"]
+    if params.shape != net.flat_params.shape:
+        raise ValueError(
+            f"flat_params has shape {params.shape}, the network needs {net.flat_params.shape}"
+        )
+    net.flat_params[:] = params
+    est.network_ = net
+    return est

@@ -1,0 +1,135 @@
+"""Pickle and the pickle-free model format: round trips, golden files, bad files."""
+
+import glob
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn import RNNClassifier, RNNRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture(scope="module")
+def models():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 7, 3))
+    ragged = [rng.standard_normal((n, 3)) for n in rng.integers(2, 9, 50)]
+    return {
+        "regressor": (
+            RNNRegressor(hidden_size=5, num_layers=2, max_iter=3, random_state=0).fit(
+                X, X[:, :, :2].sum(axis=1)
+            ),
+            X,
+        ),
+        "classifier": (
+            RNNClassifier(
+                cell="gru", bidirectional=True, hidden_size=4, max_iter=3, random_state=0
+            ).fit(X, np.where(X[:, 0, 0] > 0, "a", "b")),
+            X,
+        ),
+        "sequence": (
+            RNNRegressor(output="sequence", cell="rnn_tanh", max_iter=3, random_state=0).fit(
+                ragged, [r[:, 0] for r in ragged]
+            ),
+            ragged,
+        ),
+    }
+
+
+def _predict(model, X):
+    out = model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
+    return np.concatenate(out) if isinstance(out, list) else out
+
+
+@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence"])
+def test_pickle_round_trip_gives_identical_predictions(models, name):
+    model, X = models[name]
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(_predict(clone, X), _predict(model, X))
+
+
+@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence"])
+def test_save_load_round_trip_gives_identical_predictions(models, name, tmp_path):
+    model, X = models[name]
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = fastrnn.load(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(_predict(loaded, X), _predict(model, X))
+    assert loaded.loss_curve_ == model.loss_curve_
+    if name == "classifier":
+        assert list(loaded.classes_) == ["a", "b"]
+    loaded.partial_fit(X, model.predict(X))  # a loaded model trains on
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(DATA, "golden_v*_*[!d].npz"))))
+def test_golden_files_of_every_released_format_still_load(path):
+    expected = np.load(path.replace(".npz", "_expected.npz"))
+    model = fastrnn.load(path)
+    np.testing.assert_allclose(_predict(model, expected["X"]), expected["predicted"], rtol=1e-6)
+
+
+def test_golden_files_exist():
+    assert len(glob.glob(os.path.join(DATA, "golden_v1_*_expected.npz"))) == 2
+
+
+def _rewrite(src, dst, edit):
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    edit(arrays)
+    np.savez(dst, **arrays)
+
+
+def test_bad_files_give_clear_errors(models, tmp_path):
+    model, _ = models["regressor"]
+    good = tmp_path / "good.npz"
+    model.save(good)
+    data = good.read_bytes()
+
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable fastrnn model"):
+        fastrnn.load(truncated)
+
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable fastrnn model"):
+        fastrnn.load(text)
+
+    def bump_weight(a):
+        a["flat_params"] = a["flat_params"].copy()
+        a["flat_params"][0] += 1
+
+    edited = tmp_path / "edited.npz"
+    _rewrite(good, edited, bump_weight)
+    with pytest.raises(ValueError, match="checksum does not match"):
+        fastrnn.load(edited)
+
+    def newer(a):
+        config = json.loads(str(a["config"]))
+        config["format_version"] = 99
+        a["config"] = np.array(json.dumps(config))
+
+    future = tmp_path / "future.npz"
+    _rewrite(good, future, newer)
+    with pytest.raises(ValueError, match="format version 99"):
+        fastrnn.load(future)
+
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastrnn model file"):
+        fastrnn.load(other)
+
+
+def test_save_needs_a_fitted_estimator(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        RNNRegressor().save(tmp_path / "m.npz")
