@@ -324,3 +324,18 @@ def test_a_failed_refit_leaves_the_fitted_model_untouched():
         model.fit(np.zeros((40, 5, 3)), np.full(40, np.nan))
     assert model.__dict__.keys() == state.keys() and model.n_features_in_ == 1
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_sunspots_forecast_beats_persistence_on_the_held_out_tail():
+    pytest.importorskip("statsmodels")
+    from fastrnn.demo import load_sunspots, windows
+
+    _, spots = load_sunspots()
+    X, y = windows(spots, 12)
+    scale = X[:-50].std()
+    model = RNNRegressor(
+        cell="gru", hidden_size=16, early_stopping=True, n_iter_no_change=20, random_state=0
+    ).fit(X[:-50] / scale, y[:-50])
+    rmse = np.sqrt(np.mean((model.predict(X[-50:] / scale) - y[-50:]) ** 2))
+    persistence = np.sqrt(np.mean((X[-50:, -1] - y[-50:]) ** 2))
+    assert rmse < 0.8 * persistence
