@@ -224,6 +224,8 @@ class _BaseRNN(BaseEstimator):
         return np.arange(n - n_val), np.arange(n - n_val, n)
 
     def _fit(self, X, y, sample_weight, incremental):
+        # Warnings use stacklevel=5 to point at the caller of fit (through
+        # _fit_unguarded, _fit, fit and sklearn's _fit_context wrapper).
         # A fit that raises (bad input, divergence in its first epoch) must leave
         # a previously fitted model exactly as it was: restore every attribute.
         snapshot = dict(self.__dict__)
@@ -358,7 +360,7 @@ class _BaseRNN(BaseEstimator):
             warnings.warn(
                 f"training {message}; kept the weights of the best epoch",
                 TrainingDivergedWarning if diverged else UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
         elif val_idx is not None and monitor.best_params is not None:
             net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
@@ -367,7 +369,7 @@ class _BaseRNN(BaseEstimator):
                 f"{type(self).__name__}: max_iter={self.max_iter} reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
         self.network_ = net
