@@ -12,7 +12,11 @@
 # input-side and recurrent-side pre-activations (the same except for GRU,
 # whose reset gate scales the recurrent n part).
 
-from libc.math cimport tanh, tanhf, exp, expf
+from libc.math cimport tanh, exp
+
+cdef extern from "_fastmath.h" nogil:
+    float frnn_sigmoidf(float x)
+    float frnn_tanhf(float x)
 
 cdef enum Cell:
     RNN_TANH = 0
@@ -21,18 +25,33 @@ cdef enum Cell:
     GRU = 3
 
 
+# float32 uses the vectorisable approximations of _fastmath.h (a few ulp);
+# float64, the precision of gradient checks, keeps libm's exact functions.
 cdef inline floating _tanh(floating a) noexcept nogil:
     if floating is float:
-        return tanhf(a)
+        return frnn_tanhf(a)
     else:
         return tanh(a)
 
 
 cdef inline floating _sigmoid(floating a) noexcept nogil:
     if floating is float:
-        return 1.0 / (1.0 + expf(-a))
+        return frnn_sigmoidf(a)
     else:
         return 1.0 / (1.0 + exp(-a))
+
+
+cdef inline void _sigmoid_inplace(floating* a, int n) noexcept nogil:
+    # One pointer and a branch-free body: gcc turns this into a SIMD loop.
+    cdef int j
+    for j in range(n):
+        a[j] = _sigmoid(a[j])
+
+
+cdef inline void _tanh_inplace(floating* a, int n) noexcept nogil:
+    cdef int j
+    for j in range(n):
+        a[j] = _tanh(a[j])
 
 
 cdef inline void cell_forward(Cell cell, int H,
@@ -44,44 +63,41 @@ cdef inline void cell_forward(Cell cell, int H,
                               floating* c,              # INOUT [H] (LSTM)
                               floating* ext,            # OUT   [H] (LSTM, GRU)
                               ) noexcept nogil:
+    # Three passes of simple loops (sum, activate, combine) rather than one
+    # fused loop: each has few pointers, so the compiler vectorises all three.
     cdef int j
-    cdef floating a, i_, f_, g_, o_, r_, z_, n_, hn
+    cdef int n_summed = 2 * H if cell == GRU else (4 * H if cell == LSTM else H)
+    cdef floating a
+    for j in range(n_summed):
+        g[j] = g[j] + b_ih[j] + hw[j] + b_hh[j]
     if cell == RNN_TANH:
+        _tanh_inplace(g, H)
         for j in range(H):
-            a = _tanh(g[j] + b_ih[j] + hw[j] + b_hh[j])
-            g[j] = a
-            h[j] = a
+            h[j] = g[j]
     elif cell == RNN_RELU:
         for j in range(H):
-            a = g[j] + b_ih[j] + hw[j] + b_hh[j]
+            a = g[j]
             a = a if a > 0 else 0
             g[j] = a
             h[j] = a
     elif cell == LSTM:
+        _sigmoid_inplace(g, 2 * H)        # i, f
+        _tanh_inplace(g + 2 * H, H)       # g
+        _sigmoid_inplace(g + 3 * H, H)    # o
         for j in range(H):
-            i_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j])
-            f_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j])
-            g_ = _tanh(g[2 * H + j] + b_ih[2 * H + j] + hw[2 * H + j] + b_hh[2 * H + j])
-            o_ = _sigmoid(g[3 * H + j] + b_ih[3 * H + j] + hw[3 * H + j] + b_hh[3 * H + j])
-            g[j] = i_
-            g[H + j] = f_
-            g[2 * H + j] = g_
-            g[3 * H + j] = o_
-            c[j] = f_ * c[j] + i_ * g_
-            a = _tanh(c[j])
-            ext[j] = a
-            h[j] = o_ * a
+            c[j] = g[H + j] * c[j] + g[j] * g[2 * H + j]
+            ext[j] = c[j]
+        _tanh_inplace(ext, H)
+        for j in range(H):
+            h[j] = g[3 * H + j] * ext[j]
     else:  # GRU, reset gate applied after the recurrent matmul (PyTorch)
+        _sigmoid_inplace(g, 2 * H)        # r, z
         for j in range(H):
-            r_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j])
-            z_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j])
-            hn = hw[2 * H + j] + b_hh[2 * H + j]
-            n_ = _tanh(g[2 * H + j] + b_ih[2 * H + j] + r_ * hn)
-            g[j] = r_
-            g[H + j] = z_
-            g[2 * H + j] = n_
-            ext[j] = hn
-            h[j] = (1 - z_) * n_ + z_ * h[j]
+            ext[j] = hw[2 * H + j] + b_hh[2 * H + j]
+            g[2 * H + j] = g[2 * H + j] + b_ih[2 * H + j] + g[j] * ext[j]
+        _tanh_inplace(g + 2 * H, H)       # n
+        for j in range(H):
+            h[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
 
 
 cdef inline void cell_backward(Cell cell, int H,
