@@ -38,6 +38,7 @@ def test_activation_is_odd_or_symmetric_and_propagates_nan(name):
     assert np.isnan(_driver.activation(name, np.float32([np.nan]))[0])
 
 
-def test_float64_activations_are_libm_exact():
+def test_float64_activations_keep_full_precision():
     x = np.linspace(-20, 20, 10001)
-    np.testing.assert_array_equal(_driver.activation("tanh", x), np.tanh(x))
+    # libm's tanh; NumPy's own SIMD tanh may differ from it in the last bit.
+    np.testing.assert_allclose(_driver.activation("tanh", x), np.tanh(x), rtol=4e-16, atol=0)
