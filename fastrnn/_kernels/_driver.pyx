@@ -13,7 +13,7 @@ skipped: its state stays frozen, its output and gradients stay zero.
 """
 
 from cython cimport floating
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -56,16 +56,17 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     H = w_hh.shape[1]
     dtype = x.dtype
     lens = _lengths_or_full(lengths, T, B)
-    # Output rows past a sample's length are never written: they must start at 0.
-    out = (np.empty if lengths is None else np.zeros)((T, B, H), dtype)
+    # Buffers are np.empty: the loop writes every row, zeros past each length.
+    # (np.zeros of a large buffer maps fresh pages on every call: page faults.)
+    out = np.empty((T, B, H), dtype)
     gates = np.empty((T, B, G * H), dtype)
     h = np.array(h0, dtype=dtype, order="C", copy=True)
     c = np.array(c0, dtype=dtype, order="C", copy=True) if c0 is not None else np.zeros((B, H), dtype)
     hw = np.empty((B, G * H), dtype)
     if training:
-        h_prev = np.zeros((T, B, H), dtype)
-        c_prev = np.zeros((T, B, H), dtype) if code == LSTM else np.zeros((1, 1, 1), dtype)
-        ext = np.zeros((T, B, H), dtype)
+        h_prev = np.empty((T, B, H), dtype)
+        c_prev = np.empty((T, B, H), dtype) if code == LSTM else np.zeros((1, 1, 1), dtype)
+        ext = np.empty((T, B, H), dtype)
     else:
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
@@ -111,6 +112,11 @@ def _forward(Cell code,
             gemm(False, True, B, GH, H, 1, hp, H, &w_hh[0, 0], H, 0, &hw[0, 0], GH)
             for b in range(B):
                 if s >= lens[b]:
+                    # Padded step: zero output; zero h_prev too, since the weight
+                    # gradient GEMM reads it (times a zero gate gradient).
+                    memset(&out[s, b, 0], 0, row_bytes)
+                    if training:
+                        memset(&h_prev[s, b, 0], 0, row_bytes)
                     continue
                 row = s * B + b
                 if training:
@@ -139,9 +145,9 @@ def backward(cache, dout, dh_n, dc_n=None):
     dout = np.ascontiguousarray(dout, dtype=dtype)
     dh = np.zeros((B, H), dtype) if dh_n is None else np.array(dh_n, dtype=dtype, order="C", copy=True)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype=dtype, order="C", copy=True)
-    # Rows of padded steps are never written and must stay 0 for the final GEMMs.
-    dgi = np.zeros((T, B, G * H), dtype)
-    dgh = np.zeros((T, B, G * H), dtype) if code == GRU else dgi
+    # The loop writes every row of dgi/dgh, zeros for padded steps.
+    dgi = np.empty((T, B, G * H), dtype)
+    dgh = np.empty((T, B, G * H), dtype) if code == GRU else dgi
     dx = np.empty((T, B, D), dtype)
     dw_ih = np.empty((G * H, D), dtype)
     dw_hh = np.empty((G * H, H), dtype)
@@ -179,6 +185,9 @@ def _backward(Cell code,
         for s in range(T - 1, -1, -1):
             for b in range(B):
                 if s >= lens[b]:
+                    # Padded steps add nothing: dh passes through, gradients are 0.
+                    memset(&dgi[s, b, 0], 0, GH * sizeof(floating))
+                    memset(&dgh[s, b, 0], 0, GH * sizeof(floating))
                     continue
                 # c_prev is a [1, 1, 1] placeholder except for LSTM.
                 cprev = &c_prev[s, b, 0] if code == LSTM else &c_prev[0, 0, 0]
