@@ -3,10 +3,11 @@
 Same contract as :mod:`fastrnn._kernels._reference` (shapes are documented
 there) and the same algorithm as the Cython driver (``_driver.pyx`` with
 ``_cells.pxi``): the input projection of all steps is one GEMM before the
-loop, each step does one recurrent GEMM and one fused pointwise pass per batch
-row, and after the backward loop the weight and input gradients are one GEMM
-each over all ``T * B`` rows. ``np.dot`` on contiguous 2-D arrays inside
-``@njit`` code calls the BLAS that SciPy ships.
+loop, each step does one recurrent GEMM and one pointwise pass per batch row
+(three simple loops: sum, activate, combine), and after the backward loop the
+weight and input gradients are one GEMM each over all ``T * B`` rows.
+``np.dot`` on contiguous 2-D arrays inside ``@njit`` code calls the BLAS that
+SciPy ships.
 
 The Python functions :func:`forward` and :func:`backward` only allocate
 buffers; each then makes one call into compiled code, which runs the whole
@@ -17,16 +18,37 @@ units for each of B rows at each of T steps. Steps past a row's length are
 skipped: its state stays frozen, its output and gradients stay zero.
 
 Every gate function computes in the dtype of its arrays: constants are made
-with ``dtype.type`` because a bare ``1`` or ``1.0`` would promote float32 maths
-to float64. No ``fastmath``: results must match the reference.
+with ``dtype.type`` (or are ``np.float32`` globals) because a bare ``1`` or
+``1.0`` would promote float32 maths to float64.
+
+Speed comes from the same means as the Cython backend (PERF_NOTES techniques
+7 and 11): float32 sigmoid and tanh are the branch-free Cephes-style
+polynomials of ``_fastmath.h``, written as plain arithmetic so that LLVM turns
+each activation loop into a SIMD loop (``math.exp``/``math.tanh`` in a loop
+stay one scalar libm call per element); float64 keeps the exact
+``math.exp``/``math.tanh``. The pointwise pass of a row is three simple loops
+(sum, activate in place over contiguous runs, combine), since a loop with few
+arrays is one the vectoriser accepts. There is no ``fastmath``: LLVM keeps
+IEEE semantics and the operation order of the C code, so float32 results
+match the Cython backend's bit for bit in the activations.
+
+``error_model="numpy"`` on every kernel: Numba's default ("python") guards
+each float division with a ZeroDivisionError check, and that branch out of
+the loop stops vectorisation; with "numpy" a division follows IEEE (the same
+as Cython's ``cdivision``), and no division here can be by zero anyway.
 """
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 from fastrnn._kernels import GATES
+
+# Options of every compiled kernel; see the module docstring for error_model.
+_JIT = dict(cache=True, error_model="numpy")
 
 # Integer cell codes, as in _cells.pxi: compiled code dispatches on them.
 RNN_TANH = 0
@@ -34,6 +56,191 @@ RNN_RELU = 1
 LSTM = 2
 GRU = 3
 _CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+
+
+# ---------------------------------------------------------------------------
+# Activations. float32: the polynomials of _fastmath.h, constant for constant
+# and operation for operation, so both backends round alike; Cephes gives the
+# coefficients (expf: degree-5 minimax on [-ln2/2, ln2/2]; tanhf: odd
+# polynomial below |x| = 0.625, 1 - 2/(e^{2x}+1) above). Every choice between
+# two values is a select on values already computed, never a branch around a
+# computation, so the loops that call them vectorise.
+# ---------------------------------------------------------------------------
+
+_F32 = np.float32
+# Clamps keep 2^n a normal float: e^-87.3 is ~1e-38, e^88.7 ~ FLT_MAX.
+_EXP_LO = _F32(-87.3)
+_EXP_HI = _F32(88.7)
+_LOG2E = _F32(1.44269504088896341)
+# 1.5 * 2^23: adding and subtracting it rounds a float32 to an integer.
+_ROUND_SHIFTER = _F32(12582912.0)
+_ROUND_SHIFTER_BITS = _ROUND_SHIFTER.view(np.int32)
+# ln 2 in two parts, so that x - n ln2 keeps its low bits.
+_LN2_HI = _F32(0.693359375)
+_LN2_LO = _F32(2.12194440e-4)
+_EXP_P = (
+    _F32(1.9875691500e-4),
+    _F32(1.3981999507e-3),
+    _F32(8.3334519073e-3),
+    _F32(4.1665795894e-2),
+    _F32(1.6666665459e-1),
+    _F32(5.0000001201e-1),
+)
+_TANH_P = (
+    _F32(-5.70498872745e-3),
+    _F32(2.06390887954e-2),
+    _F32(-5.37397155531e-2),
+    _F32(1.33314422036e-1),
+    _F32(-3.33332819422e-1),
+)
+# Below it the odd polynomial is accurate; above, 1 - 2/(e^{2x}+1) is.
+_TANH_SMALL = _F32(0.625)
+# tanh(9) rounds to 1 in float32; clamping there keeps e^{2|x|} finite.
+_TANH_SAT = _F32(9.0)
+_ZERO32 = _F32(0.0)
+_ONE32 = _F32(1.0)
+_TWO32 = _F32(2.0)
+_I32_127 = np.int32(127)
+_I32_23 = np.int32(23)
+
+
+# C's memcpy between a float and an int32, as LLVM bitcasts: no memory round
+# trip, so loops using them vectorise (a view of a small array would not).
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose 32 bits are the int32 ``bits``."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _float32_bits(typingctx, x):
+    """The 32 bits of the float32 ``x`` as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(x), codegen
+
+
+@njit(**_JIT)
+def _expf(x):
+    """``e^x`` in float32, within a few ulp (``frnn_expf``)."""
+    # Written "c if x < c else x" as in C, so that NaN falls through unchanged.
+    x = _EXP_LO if x < _EXP_LO else x
+    x = _EXP_HI if x > _EXP_HI else x
+    # n = round(x / ln2) with no call to rint: adding 1.5 * 2^23 leaves n in
+    # the low mantissa bits of t. Without fastmath LLVM keeps the add and the
+    # subtract. k is read from t's bits, not converted from n: a conversion of
+    # NaN to int would be undefined in LLVM, a bitcast never is.
+    t = x * _LOG2E + _ROUND_SHIFTER
+    n = t - _ROUND_SHIFTER
+    # Numba widens int32 arithmetic to int64; np.int32 keeps the integer
+    # lanes as wide as the float ones, so they share SIMD registers.
+    k = np.int32(_float32_bits(t) - _ROUND_SHIFTER_BITS)
+    r = x - n * _LN2_HI
+    r = r + n * _LN2_LO
+    p = _EXP_P[0]
+    p = p * r + _EXP_P[1]
+    p = p * r + _EXP_P[2]
+    p = p * r + _EXP_P[3]
+    p = p * r + _EXP_P[4]
+    p = p * r + _EXP_P[5]
+    y = p * r * r + r + _ONE32
+    # 2^n built from its exponent bits.
+    return y * _float32_from_bits(np.int32((k + _I32_127) << _I32_23))
+
+
+@njit(**_JIT)
+def _sigmoidf(x):
+    """Logistic function in float32 (``frnn_sigmoidf``)."""
+    return _ONE32 / (_ONE32 + _expf(-x))
+
+
+@njit(**_JIT)
+def _tanhf(x):
+    """``tanh`` in float32 (``frnn_tanhf``); both branches are computed."""
+    a = abs(x)
+    ac = _TANH_SAT if a > _TANH_SAT else a
+    big = _ONE32 - _TWO32 / (_expf(_TWO32 * ac) + _ONE32)
+    big = -big if x < _ZERO32 else big
+    z = x * x
+    small = _TANH_P[0]
+    small = small * z + _TANH_P[1]
+    small = small * z + _TANH_P[2]
+    small = small * z + _TANH_P[3]
+    small = small * z + _TANH_P[4]
+    small = small * z * x + x
+    return small if a < _TANH_SMALL else big
+
+
+def _sigmoid(a):
+    """Logistic function in the precision of ``a`` (compiled code only)."""
+    return 1.0 / (1.0 + math.exp(-a))
+
+
+def _tanh(a):
+    """``tanh`` in the precision of ``a`` (compiled code only)."""
+    return math.tanh(a)
+
+
+# The dtype picks the implementation when a caller is compiled: float32 gets
+# the fast polynomials, float64 (the precision of gradient checks) libm's.
+@overload(_sigmoid, jit_options=_JIT)
+def _sigmoid_overload(a):
+    if a == types.float32:
+        return lambda a: _sigmoidf(a)
+    return lambda a: 1.0 / (1.0 + math.exp(-a))
+
+
+@overload(_tanh, jit_options=_JIT)
+def _tanh_overload(a):
+    if a == types.float32:
+        return lambda a: _tanhf(a)
+    return lambda a: math.tanh(a)
+
+
+@njit(**_JIT)
+def _sigmoid_inplace(a):
+    """``a = sigmoid(a)`` over a contiguous run: one array, so a SIMD loop."""
+    for j in range(a.size):
+        a[j] = _sigmoid(a[j])
+
+
+@njit(**_JIT)
+def _tanh_inplace(a):
+    """``a = tanh(a)`` over a contiguous run: one array, so a SIMD loop."""
+    for j in range(a.size):
+        a[j] = _tanh(a[j])
+
+
+@njit(**_JIT)
+def _activate(use_tanh, x, out):
+    """Body of :func:`activation`."""
+    out[:] = x
+    if use_tanh:
+        _tanh_inplace(out)
+    else:
+        _sigmoid_inplace(out)
+
+
+def activation(name, x):
+    """Apply the kernels' own ``"sigmoid"`` or ``"tanh"`` to ``x`` (for the tests).
+
+    float32 input goes through the same fast approximations as the cells;
+    float64 through ``math.exp``/``math.tanh``.
+    """
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _activate(name == "tanh", x.reshape(-1), out.reshape(-1))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -49,55 +256,59 @@ _CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
 # the driver then adds dgh W_hh. dgi / dgh [G*H] get the gradients of the
 # input-side and recurrent-side pre-activations (the same array except for
 # GRU, whose reset gate scales the recurrent n part).
+#
+# A forward pass is three kinds of simple loop rather than one fused loop:
+# (1) sum the input part, the recurrent part and both biases; (2) activate in
+# place over the contiguous run of each gate kind; (3) combine into the new
+# state. Each loop touches few arrays, so LLVM vectorises all of them (a fused
+# loop over the gates of one unit does not vectorise as well).
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _sigmoid(a, one):
-    """Logistic function; ``one`` carries the dtype so float32 stays float32."""
-    return one / (one + math.exp(-a))
+@njit(**_JIT)
+def _add_preactivations(g, hw, b_ih, b_hh):
+    """``g += b_ih + hw + b_hh`` over ``g``'s length, summed in the C order."""
+    for j in range(g.size):
+        g[j] = g[j] + b_ih[j] + hw[j] + b_hh[j]
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _rnn_tanh_forward(H, g, hw, b_ih, b_hh, h):
     """Elman cell with tanh: ``h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
+    _add_preactivations(g[:H], hw, b_ih, b_hh)
+    _tanh_inplace(g[:H])
     for j in range(H):
-        a = math.tanh(g[j] + b_ih[j] + hw[j] + b_hh[j])
-        g[j] = a
-        h[j] = a
+        h[j] = g[j]
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _rnn_relu_forward(H, g, hw, b_ih, b_hh, h):
     """Elman cell with ReLU: ``h = max(x W_ih^T + b_ih + h W_hh^T + b_hh, 0)``."""
     zero = g.dtype.type(0)
+    _add_preactivations(g[:H], hw, b_ih, b_hh)
     for j in range(H):
-        a = g[j] + b_ih[j] + hw[j] + b_hh[j]
+        a = g[j]
         a = a if a > zero else zero
         g[j] = a
         h[j] = a
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _lstm_forward(H, g, hw, b_ih, b_hh, h, c, ext):
     """LSTM cell, gates ``i, f, g, o``; stores ``tanh(c_t)`` in ``ext``."""
-    one = g.dtype.type(1)
+    _add_preactivations(g[: 4 * H], hw, b_ih, b_hh)
+    _sigmoid_inplace(g[: 2 * H])  # i, f
+    _tanh_inplace(g[2 * H : 3 * H])  # g
+    _sigmoid_inplace(g[3 * H : 4 * H])  # o
     for j in range(H):
-        i_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j], one)
-        f_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j], one)
-        g_ = math.tanh(g[2 * H + j] + b_ih[2 * H + j] + hw[2 * H + j] + b_hh[2 * H + j])
-        o_ = _sigmoid(g[3 * H + j] + b_ih[3 * H + j] + hw[3 * H + j] + b_hh[3 * H + j], one)
-        g[j] = i_
-        g[H + j] = f_
-        g[2 * H + j] = g_
-        g[3 * H + j] = o_
-        c[j] = f_ * c[j] + i_ * g_
-        a = math.tanh(c[j])
-        ext[j] = a
-        h[j] = o_ * a
+        c[j] = g[H + j] * c[j] + g[j] * g[2 * H + j]
+        ext[j] = c[j]
+    _tanh_inplace(ext[:H])
+    for j in range(H):
+        h[j] = g[3 * H + j] * ext[j]
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _gru_forward(H, g, hw, b_ih, b_hh, h, ext):
     """GRU cell, gates ``r, z, n``, reset applied after the recurrent matmul.
 
@@ -105,19 +316,17 @@ def _gru_forward(H, g, hw, b_ih, b_hh, h, ext):
     backward needs it to get the gradient of ``r``.
     """
     one = g.dtype.type(1)
+    _add_preactivations(g[: 2 * H], hw, b_ih, b_hh)
+    _sigmoid_inplace(g[: 2 * H])  # r, z
     for j in range(H):
-        r_ = _sigmoid(g[j] + b_ih[j] + hw[j] + b_hh[j], one)
-        z_ = _sigmoid(g[H + j] + b_ih[H + j] + hw[H + j] + b_hh[H + j], one)
-        hn = hw[2 * H + j] + b_hh[2 * H + j]
-        n_ = math.tanh(g[2 * H + j] + b_ih[2 * H + j] + r_ * hn)
-        g[j] = r_
-        g[H + j] = z_
-        g[2 * H + j] = n_
-        ext[j] = hn
-        h[j] = (one - z_) * n_ + z_ * h[j]
+        ext[j] = hw[2 * H + j] + b_hh[2 * H + j]
+        g[2 * H + j] = g[2 * H + j] + b_ih[2 * H + j] + g[j] * ext[j]
+    _tanh_inplace(g[2 * H : 3 * H])  # n
+    for j in range(H):
+        h[j] = (one - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _cell_forward(code, H, g, hw, b_ih, b_hh, h, c, ext):
     """Dispatch one row's forward pointwise pass on the cell ``code``."""
     if code == RNN_TANH:
@@ -130,7 +339,7 @@ def _cell_forward(code, H, g, hw, b_ih, b_hh, h, c, ext):
         _gru_forward(H, g, hw, b_ih, b_hh, h, ext)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _rnn_tanh_backward(H, g, dout, dh_next, dgi):
     """Backward of the tanh cell; ``g`` holds ``h_t`` itself."""
     one = g.dtype.type(1)
@@ -141,7 +350,7 @@ def _rnn_tanh_backward(H, g, dout, dh_next, dgi):
         dh_next[j] = zero
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _rnn_relu_backward(H, g, dout, dh_next, dgi):
     """Backward of the ReLU cell; ``g`` holds ``h_t`` itself."""
     zero = g.dtype.type(0)
@@ -151,7 +360,7 @@ def _rnn_relu_backward(H, g, dout, dh_next, dgi):
         dh_next[j] = zero
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _lstm_backward(H, g, c_prev, ext, dout, dh_next, dc_next, dgi):
     """Backward of the LSTM cell; ``ext`` holds ``tanh(c_t)``."""
     one = g.dtype.type(1)
@@ -171,7 +380,7 @@ def _lstm_backward(H, g, c_prev, ext, dout, dh_next, dc_next, dgi):
         dh_next[j] = zero
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _gru_backward(H, g, h_prev, ext, dout, dh_next, dgi, dgh):
     """Backward of the GRU cell; ``ext`` holds ``W_hn h_{t-1} + b_hn``."""
     one = g.dtype.type(1)
@@ -193,7 +402,7 @@ def _gru_backward(H, g, h_prev, ext, dout, dh_next, dgi, dgh):
         dh_next[j] = dh * z_
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _cell_backward(code, H, g, h_prev, c_prev, ext, dout, dh_next, dc_next, dgi, dgh):
     """Dispatch one row's backward pointwise pass on the cell ``code``."""
     if code == RNN_TANH:
@@ -211,7 +420,7 @@ def _cell_backward(code, H, g, h_prev, c_prev, ext, dout, dh_next, dc_next, dgi,
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True, **_JIT)
 def _forward(
     code,
     x,  # IN    [T, B, D]
@@ -253,7 +462,7 @@ def _forward(
                 out[s, b, j] = h[b, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True, **_JIT)
 def _backward(
     code,
     x,  # IN    [T, B, D]
