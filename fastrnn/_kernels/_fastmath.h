@@ -61,4 +61,21 @@ static inline float frnn_tanhf(float x) {
     return a < 0.625f ? small : big;
 }
 
+/* The loops the cells call, over a contiguous run of gates. target_clones
+ * builds AVX-512, AVX2 and baseline versions and picks one when the module
+ * loads, so a generic x86-64 build still uses the machine's widest units. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define FRNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FRNN_CLONES
+#endif
+
+FRNN_CLONES static void frnn_sigmoid_inplace(float *a, int n) {
+    for (int j = 0; j < n; j++) a[j] = frnn_sigmoidf(a[j]);
+}
+
+FRNN_CLONES static void frnn_tanh_inplace(float *a, int n) {
+    for (int j = 0; j < n; j++) a[j] = frnn_tanhf(a[j]);
+}
+
 #endif
