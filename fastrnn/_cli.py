@@ -11,7 +11,10 @@ import sys
 # name -> (module path, help); imported only when run, so `fastrnn demo` never loads torch.
 COMMANDS = {
     "demo": ("fastrnn.demo", "train an LSTM on a sine wave and report (the README's main job)"),
-    "bench": ("fastrnn._bench", "time fastrnn's backends against PyTorch, side by side"),
+    "bench": (
+        "fastrnn._bench",
+        "time fastrnn's backends against PyTorch and ONNX Runtime, side by side",
+    ),
 }
 
 

@@ -16,7 +16,8 @@ def test_demo_prints_what_it_learned_and_how_fast(capsys):
 
 def test_bench_runs_and_checks_against_torch(capsys):
     pytest.importorskip("torch")
-    status = _cli.main(["bench", "--quick", "--filter", "lstm 1x1", "--backends", "cython"])
+    argv = ["--quick", "--threads", "1", "--filter", "lstm 1x1", "--backends", "cython"]
+    status = _cli.main(["bench", *argv])
     out = capsys.readouterr().out
     assert status == 0
     assert "ok vs torch" in out and "MISMATCH" not in out

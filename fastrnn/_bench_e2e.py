@@ -1,0 +1,166 @@
+"""End to end: ``RNNClassifier.fit`` against the PyTorch loop a user would write.
+
+The data is real and ships with scikit-learn: the handwritten digits of
+``load_digits``, each 8x8 image read as a sequence of its 8 rows (8 features
+per step) and cut to a random length of 4 to 8 rows, so the sequences are
+ragged (what a user's variable-length data looks like) and the task stays
+learnable. Both sides get the same split, cell, hidden size, epochs, batch
+size, optimizer (Adam) and learning rate, no L2 and no clipping; PyTorch runs
+the plain loop with ``pack_padded_sequence`` and no DataLoader. Each side's
+time includes turning the list of arrays into its padded batch, as a user's
+code pays it.
+"""
+
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DATASET = (
+    "sklearn load_digits: 1797 8x8 images as sequences of rows (8 steps x 8 features, "
+    "scaled to [0, 1]), each cut to a random length in 4..8 rows (ragged); "
+    "stratified 75/25 train/test split"
+)
+
+
+@dataclass(frozen=True)
+class EndToEndPlan:
+    """Settings shared by both sides (``repeats`` fits each, interleaved)."""
+
+    hidden_size: int = 32
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    repeats: int = 3
+
+
+QUICK_E2E = EndToEndPlan(epochs=3, repeats=1)
+
+
+def ragged_digits(seed=0):
+    """The ragged digits split: ``(X_train, y_train, X_test, y_test)``, X lists of ``[T_i, 8]``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    images = (X / 16.0).astype(np.float32).reshape(-1, 8, 8)
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(4, 9, size=len(images))
+    seqs = [np.ascontiguousarray(img[:n]) for img, n in zip(images, lengths)]
+    idx_train, idx_test = train_test_split(
+        np.arange(len(seqs)), test_size=0.25, stratify=y, random_state=seed
+    )
+    return (
+        [seqs[i] for i in idx_train],
+        y[idx_train],
+        [seqs[i] for i in idx_test],
+        y[idx_test],
+    )
+
+
+def fit_fastrnn(plan, threads, X_train, y_train, X_test, y_test):
+    """Fit ``RNNClassifier`` for exactly ``plan.epochs`` epochs; (seconds, test accuracy)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    import fastrnn
+
+    clf = fastrnn.RNNClassifier(
+        cell="lstm",
+        hidden_size=plan.hidden_size,
+        max_iter=plan.epochs,
+        batch_size=plan.batch_size,
+        learning_rate_init=plan.learning_rate,
+        alpha=0,
+        clip_grad_norm=None,
+        shuffle=True,
+        # tol=0 and more patience than epochs: run every epoch, as the torch loop does.
+        tol=0,
+        n_iter_no_change=plan.epochs + 1,
+        random_state=0,
+        n_threads=threads,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: intended
+        t0 = time.perf_counter()
+        clf.fit(X_train, y_train)
+        seconds = time.perf_counter() - t0
+    return seconds, float(clf.score(X_test, y_test))
+
+
+def _padded(torch, seqs):
+    """Padded ``[N, T, F]`` tensor and lengths of a list of arrays."""
+    tensors = [torch.from_numpy(s) for s in seqs]
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
+    return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True), lengths
+
+
+def fit_torch(torch, plan, X_train, y_train, X_test, y_test):
+    """The plain PyTorch training loop; (seconds, test accuracy)."""
+    pack = torch.nn.utils.rnn.pack_padded_sequence
+    torch.manual_seed(0)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    lstm = torch.nn.LSTM(X_train[0].shape[1], plan.hidden_size, batch_first=True)
+    head = torch.nn.Linear(plan.hidden_size, n_classes)
+    optimizer = torch.optim.Adam(
+        list(lstm.parameters()) + list(head.parameters()), lr=plan.learning_rate
+    )
+    generator = torch.Generator().manual_seed(0)
+
+    def logits(x, lengths):
+        _, (h_n, _) = lstm(pack(x, lengths, batch_first=True, enforce_sorted=False))
+        return head(h_n[-1])
+
+    t0 = time.perf_counter()
+    X, lengths = _padded(torch, X_train)
+    y = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    for _ in range(plan.epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), plan.batch_size):
+            idx = order[start : start + plan.batch_size]
+            loss = torch.nn.functional.cross_entropy(logits(X[idx], lengths[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        predicted = logits(*_padded(torch, X_test)).argmax(dim=1).numpy()
+    return seconds, float(np.mean(predicted == y_test))
+
+
+def run_end_to_end(torch, threads, plan):
+    """Fit both sides ``plan.repeats`` times, interleaved, at ``threads`` threads.
+
+    The order alternates (fastrnn first, then PyTorch first, ...) so a drift
+    of a shared machine does not favour one side. The accuracies are those
+    of the first fit of each (both are seeded; a repeat only re-times it).
+
+    Returns
+    -------
+    dict
+        ``threads``, ``plan``, ``dataset``, ``n_train``/``n_test`` and per
+        engine (``"fastrnn"``, ``"torch"``) ``fit_s`` (every fit's seconds),
+        ``median_s`` and ``accuracy``.
+    """
+    data = ragged_digits()
+    runners = {"fastrnn": lambda: fit_fastrnn(plan, threads, *data)}
+    if torch is not None:
+        runners["torch"] = lambda: fit_torch(torch, plan, *data)
+    results = {name: {"fit_s": [], "accuracy": None} for name in runners}
+    names = list(runners)
+    for r in range(plan.repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            seconds, accuracy = runners[name]()
+            results[name]["fit_s"].append(seconds)
+            if results[name]["accuracy"] is None:
+                results[name]["accuracy"] = accuracy
+    for entry in results.values():
+        entry["median_s"] = float(np.median(entry["fit_s"]))
+    return {
+        "threads": threads,
+        "plan": asdict(plan),
+        "dataset": DATASET,
+        "n_train": len(data[0]),
+        "n_test": len(data[2]),
+        "engines": results,
+    }
