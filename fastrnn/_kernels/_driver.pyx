@@ -43,6 +43,13 @@ def _activation(bint use_tanh, const floating[::1] x, floating[::1] out):
             out[i] = _tanh(x[i]) if use_tanh else _sigmoid(x[i])
 
 
+def _descending_order(lens):
+    """Row order sorting ``lens`` longest first, or None if already so."""
+    if lens.shape[0] < 2 or np.all(np.diff(lens) <= 0):
+        return None
+    return np.argsort(-lens, kind="stable")
+
+
 def _lengths_or_full(lengths, T, B):
     if lengths is None:
         return np.full(B, T, dtype=np.intp)
@@ -56,6 +63,12 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     H = w_hh.shape[1]
     dtype = x.dtype
     lens = _lengths_or_full(lengths, T, B)
+    # The loop wants rows sorted longest first (finished rows then leave the
+    # recurrent GEMM); results are put back in the caller's order at the end.
+    order = _descending_order(lens)
+    if order is not None:
+        x, h0, lens = np.take(x, order, axis=1), h0[order], lens[order]
+        c0 = c0[order] if c0 is not None else None
     # Buffers are np.empty: the loop writes every row, zeros past each length.
     # (np.zeros of a large buffer maps fresh pages on every call: page faults.)
     out = np.empty((T, B, H), dtype)
@@ -73,10 +86,14 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     _FORWARD[dtype.char](code, x, w_ih, w_hh, b_ih, b_hh, lens, gates, out, h, c, hw,
                          h_prev, c_prev, ext, training)
     c_n = c if code == LSTM else None
-    if not training:
-        return out, h, c_n, None
-    cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, gates=gates,
-                 out=out, h_prev=h_prev, c_prev=c_prev, ext=ext)
+    cache = None
+    if training:
+        cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, gates=gates,
+                     out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order)
+    if order is not None:
+        inv = np.argsort(order)
+        out, h = np.take(out, inv, axis=1), h[inv]
+        c_n = c_n[inv] if c_n is not None else None
     return out, h, c_n, cache
 
 
@@ -104,14 +121,21 @@ def _forward(Cell code,
     cdef floating* hp = &h[0, 0]
     cdef floating* cp = &c[0, 0]
     cdef floating* e
+    cdef int n_active = B
     with nogil:
         # Input projection of every step at once: gates = x W_ih^T.
         gemm(False, True, T * B, GH, D, 1, &x[0, 0, 0], D, &w_ih[0, 0], D,
              0, g, GH)
         for s in range(T):
-            gemm(False, True, B, GH, H, 1, hp, H, &w_hh[0, 0], H, 0, &hw[0, 0], GH)
+            # Rows are sorted by length, longest first: the active ones are a
+            # prefix, and only they go through the recurrent GEMM.
+            while n_active > 0 and lens[n_active - 1] <= s:
+                n_active -= 1
+            if n_active > 0:
+                gemm(False, True, n_active, GH, H, 1, hp, H, &w_hh[0, 0], H,
+                     0, &hw[0, 0], GH)
             for b in range(B):
-                if s >= lens[b]:
+                if b >= n_active:
                     # Padded step: zero output; zero h_prev too, since the weight
                     # gradient GEMM reads it (times a zero gate gradient).
                     memset(&out[s, b, 0], 0, row_bytes)
@@ -142,6 +166,11 @@ def backward(cache, dout, dh_n, dc_n=None):
     T, B, D = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
+    order = cache["order"]
+    if order is not None:  # into the forward pass's longest-first row order
+        dout = np.take(dout, order, axis=1)
+        dh_n = None if dh_n is None else np.asarray(dh_n)[order]
+        dc_n = None if dc_n is None else np.asarray(dc_n)[order]
     dout = np.ascontiguousarray(dout, dtype=dtype)
     dh = np.zeros((B, H), dtype) if dh_n is None else np.array(dh_n, dtype=dtype, order="C", copy=True)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype=dtype, order="C", copy=True)
@@ -156,6 +185,9 @@ def backward(cache, dout, dh_n, dc_n=None):
               dx, dw_ih, dw_hh)
     db_ih = dgi.sum(axis=(0, 1))
     db_hh = dgh.sum(axis=(0, 1))
+    if order is not None:
+        inv = np.argsort(order)
+        dx, dh, dc = np.take(dx, inv, axis=1), dh[inv], dc[inv]
     return dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
 
 
@@ -181,10 +213,13 @@ def _backward(Cell code,
     cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
     cdef Py_ssize_t s, b
     cdef const floating* cprev
+    cdef int n_active = 0
     with nogil:
         for s in range(T - 1, -1, -1):
+            while n_active < B and lens[n_active] > s:
+                n_active += 1
             for b in range(B):
-                if s >= lens[b]:
+                if b >= n_active:
                     # Padded steps add nothing: dh passes through, gradients are 0.
                     memset(&dgi[s, b, 0], 0, GH * sizeof(floating))
                     memset(&dgh[s, b, 0], 0, GH * sizeof(floating))
@@ -194,9 +229,10 @@ def _backward(Cell code,
                 cell_backward(code, H, &gates[s, b, 0], &h_prev[s, b, 0], &out[s, b, 0],
                               cprev, &ext[s, b, 0], &dout[s, b, 0], &dh[b, 0], &dc[b, 0],
                               &dgi[s, b, 0], &dgh[s, b, 0])
-            # dh_{t-1} += dgh_t W_hh; rows of padded steps add 0 and keep dh.
-            gemm(False, False, B, H, GH, 1, &dgh[s, 0, 0], GH, &w_hh[0, 0], H,
-                 1, &dh[0, 0], H)
+            # dh_{t-1} += dgh_t W_hh for the active prefix; the others keep dh.
+            if n_active > 0:
+                gemm(False, False, n_active, H, GH, 1, &dgh[s, 0, 0], GH, &w_hh[0, 0], H,
+                     1, &dh[0, 0], H)
         # The weight and input gradients of all steps at once.
         gemm(True, False, GH, D, T * B, 1, &dgi[0, 0, 0], GH, &x[0, 0, 0], D,
              0, &dw_ih[0, 0], D)
