@@ -83,10 +83,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     else:
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
-    # OpenBLAS runs x @ W and h @ W (no transpose flag) up to 2x faster than
-    # x @ W.T on these shapes: transpose the weights once per call.
-    w_ih_t, w_hh_t = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
-    _FORWARD[dtype.char](code, x, w_ih_t, w_hh_t, b_ih, b_hh, lens, gates, out, h, c, hw,
+    _FORWARD[dtype.char](code, x, w_ih, w_hh, b_ih, b_hh, lens, gates, out, h, c, hw,
                          h_prev, c_prev, ext, training)
     c_n = c if code == LSTM else None
     cache = None
@@ -102,8 +99,8 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
 
 def _forward(Cell code,
              const floating[:, :, ::1] x,       # IN    [T, B, D]
-             const floating[:, ::1] w_ih_t,     # IN    [D, G*H] W_ih transposed
-             const floating[:, ::1] w_hh_t,     # IN    [H, G*H] W_hh transposed
+             const floating[:, ::1] w_ih,       # IN    [G*H, D]
+             const floating[:, ::1] w_hh,       # IN    [G*H, H]
              const floating[::1] b_ih,          # IN    [G*H]
              const floating[::1] b_hh,          # IN    [G*H]
              const Py_ssize_t[::1] lens,        # IN    [B]
@@ -117,7 +114,7 @@ def _forward(Cell code,
              floating[:, :, ::1] ext,           # OUT   [T, B, H] or [1, B, H]
              bint training):
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = w_hh_t.shape[0], GH = w_hh_t.shape[1]
+    cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
     cdef Py_ssize_t s, b, row
     cdef size_t row_bytes = H * sizeof(floating)
     cdef floating* g = &gates[0, 0, 0]
@@ -127,7 +124,7 @@ def _forward(Cell code,
     cdef int n_active = B
     with nogil:
         # Input projection of every step at once: gates = x W_ih^T.
-        gemm(False, False, T * B, GH, D, 1, &x[0, 0, 0], D, &w_ih_t[0, 0], GH,
+        gemm(False, True, T * B, GH, D, 1, &x[0, 0, 0], D, &w_ih[0, 0], D,
              0, g, GH)
         for s in range(T):
             # Rows are sorted by length, longest first: the active ones are a
@@ -135,7 +132,7 @@ def _forward(Cell code,
             while n_active > 0 and lens[n_active - 1] <= s:
                 n_active -= 1
             if n_active > 0:
-                gemm(False, False, n_active, GH, H, 1, hp, H, &w_hh_t[0, 0], GH,
+                gemm(False, True, n_active, GH, H, 1, hp, H, &w_hh[0, 0], H,
                      0, &hw[0, 0], GH)
             for b in range(B):
                 if b >= n_active:
