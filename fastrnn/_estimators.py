@@ -31,7 +31,7 @@ from fastrnn import _validation as val
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
 from fastrnn._optimizers import make_optimizer
-from fastrnn._training import Monitor, step_mask, take_batch, train_epoch
+from fastrnn._training import Monitor, head_loss, step_mask, take_batch, train_epoch
 from fastrnn.nn import SequenceNetwork
 
 
@@ -388,8 +388,6 @@ class _BaseRNN(BaseEstimator):
         return tqdm(total=epochs, desc=type(self).__name__, unit="epoch")
 
     def _validation_loss_and_score(self, net, data, loss_fn):
-        from fastrnn._training import head_loss
-
         X, lengths, y, sw = data
         pred = net.forward(X, lengths=lengths)
         loss, _ = head_loss(net, pred, y, sw, lengths, loss_fn)

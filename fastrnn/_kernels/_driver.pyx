@@ -17,11 +17,11 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from fastrnn._kernels import GATES
 from fastrnn._kernels._blas cimport gemm
 
 include "_cells.pxi"
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 _CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
 
 

@@ -14,8 +14,6 @@ unchanged, output zeros and receive no gradient.
 
 import numpy as np
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
 
 def _sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
