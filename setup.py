@@ -47,7 +47,12 @@ extensions = [
         "fastrnn._kernels._driver",
         ["fastrnn/_kernels/_driver.pyx"],
         include_dirs=["fastrnn/_kernels"],
-        depends=["fastrnn/_kernels/_fastmath.h", "fastrnn/_kernels/_cells.pxi"],
+        depends=[
+            "fastrnn/_kernels/_fastmath.h",
+            "fastrnn/_kernels/_gemm.h",
+            "fastrnn/_kernels/_threads.h",
+            "fastrnn/_kernels/_cells.pxi",
+        ],
         extra_compile_args=compile_args + omp_compile,
         extra_link_args=omp_link,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

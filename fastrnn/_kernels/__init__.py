@@ -59,6 +59,20 @@ def backend_name(module):
 _warned_fallback = False
 
 
+def matmul(a, b):
+    """``a [M, K] @ b [K, N]`` with each output row independent of the other rows.
+
+    A BLAS may choose another kernel (and summation order) for another number
+    of rows, so a prediction could change in its last bits with the batch it
+    came in; the compiled backend's GEMM does not. Falls back to NumPy when
+    the extension is not built.
+    """
+    module, _ = _try_import("cython")
+    if module is None:
+        return a @ b
+    return module.matmul(a, b)
+
+
 def get_backend(name="auto"):
     """Return the backend module called ``name``.
 

@@ -2,10 +2,17 @@
 """The Cython sequence driver: one forward and one backward loop for every cell.
 
 Same contract as :mod:`fastrnn._kernels._reference` (shapes are documented
-there). The input projection of all steps is one GEMM before the loop, each
-step does one recurrent GEMM and one fused pointwise pass per batch row, and
-after the backward loop the weight and input gradients are one GEMM each over
-all ``T * B`` rows. The GIL is released for the whole sequence.
+there). Each step does the input and recurrent products of the rows still
+active and one fused pointwise pass per row; after the backward loop the
+weight and input gradients are one BLAS GEMM each over all ``T * B`` rows.
+The GIL is released for the whole sequence.
+
+Threads: a batch is cut into contiguous chunks of rows, one per OpenMP
+thread, and each thread runs the whole sequence for its rows; rows of an RNN
+never meet, so there is no barrier per step. The products inside the time
+loop are ``_gemm.h``'s (float32), whose result for a row does not depend on
+the rows beside it: outputs are the same for any batch size or thread count.
+float64 (the precision of gradient checks) runs one chunk on BLAS.
 
 Buffers are time-major and C-contiguous; ``[T, B, G*H]`` means G gates of H
 units for each of B rows at each of T steps. Steps past a row's length are
@@ -13,6 +20,7 @@ skipped: its state stays frozen, its output and gradients stay zero.
 """
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -21,6 +29,98 @@ from fastrnn._kernels import GATES
 from fastrnn._kernels._blas cimport gemm
 
 include "_cells.pxi"
+
+cdef extern from "_gemm.h" nogil:
+    ctypedef void (*frnn_sgemm_fn)(int M, int N, int K, const float* A, int lda,
+                                   const float* B, int ldb, int beta, float* C, int ldc)
+    frnn_sgemm_fn frnn_sgemm_pick(const char** name)
+    frnn_sgemm_fn frnn_sgemm_named(const char* name)
+
+cdef extern from "_threads.h" nogil:
+    int frnn_max_threads()
+
+cdef const char* _sgemm_name
+cdef frnn_sgemm_fn _sgemm = frnn_sgemm_pick(&_sgemm_name)
+
+#: Which GEMM runs where (shown by ``fastrnn bench`` in every report).
+gemm_provider = (f"time loop: fastrnn's {_sgemm_name.decode()} float32 kernel "
+                 "(float64: scipy BLAS); weight gradients: scipy BLAS")
+
+# A chunk of rows is worth a thread only with enough rows for the GEMM's
+# register blocks and enough work to pay for waking the thread (~10 us).
+_MIN_CHUNK_ROWS = 4
+_MIN_CHUNK_FLOPS = 2_000_000
+
+
+cdef inline void rowgemm(int m, int n, int k, const floating* a, int lda,
+                         const floating* b, int ldb, bint accumulate,
+                         floating* c, int ldc) noexcept nogil:
+    """Row-major ``C[m, n] (+)= A[m, k] @ B[k, n]`` inside the time loop."""
+    if floating is float:
+        _sgemm(m, n, k, a, lda, b, ldb, accumulate, c, ldc)
+    else:
+        gemm(False, False, m, n, k, 1, a, lda, b, ldb, 1 if accumulate else 0, c, ldc)
+
+
+def matmul(a, b):
+    """``a [M, K] @ b [K, N]``, each row of the result independent of the other rows.
+
+    float32 runs this CPU's ``_gemm.h`` kernel, so a row's result is bitwise
+    the same whatever the batch around it; float64 runs NumPy (BLAS).
+    """
+    if a.dtype != np.float32 or b.dtype != np.float32:
+        return a @ b
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    c = np.empty((a.shape[0], b.shape[1]), np.float32)
+    if c.size:
+        _sgemm_with(_sgemm_name, a, b, c, False)
+    return c
+
+
+def sgemm(kernel, a, b, c, accumulate=False):
+    """``c (+)= a @ b`` (float32, C-contiguous) with one of ``_gemm.h``'s kernels.
+
+    ``kernel`` is ``"avx512"``, ``"avx2"`` or ``"generic"``; the tests run
+    each one this CPU supports. Raises ValueError for one it does not.
+    """
+    return _sgemm_with(kernel.encode(), a, b, c, accumulate)
+
+
+def _sgemm_with(bytes kernel, const float[:, ::1] a, const float[:, ::1] b,
+                float[:, ::1] c, bint accumulate):
+    cdef frnn_sgemm_fn fn = frnn_sgemm_named(kernel)
+    if fn == NULL:
+        raise ValueError(f"this CPU cannot run the {kernel.decode()!r} kernel")
+    if a.shape[1] != b.shape[0] or c.shape[0] != a.shape[0] or c.shape[1] != b.shape[1]:
+        raise ValueError("shapes do not match")
+    if a.shape[1] == 0:  # an empty sum; the kernels need K >= 1 rows of b
+        if not accumulate:
+            c[:, :] = 0
+        return np.asarray(c)
+    with nogil:
+        fn(a.shape[0], b.shape[1], a.shape[1], &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
+           accumulate, &c[0, 0], c.shape[1])
+    return np.asarray(c)
+
+
+def _row_chunks(lens, flops_per_row_step, dtype):
+    """Bounds ``[0, ..., B]`` of the row chunks, one per thread.
+
+    Rows are sorted longest first; cuts balance the steps (not the rows) of
+    each chunk, so a ragged batch keeps every thread busy.
+    """
+    B = lens.shape[0]
+    if dtype != np.float32 or B < 2 * _MIN_CHUNK_ROWS:
+        return np.array([0, B], dtype=np.intp)
+    steps = np.cumsum(lens)
+    total = int(steps[B - 1])
+    n = min(frnn_max_threads(), B // _MIN_CHUNK_ROWS,
+            total * flops_per_row_step // _MIN_CHUNK_FLOPS)
+    if n <= 1:
+        return np.array([0, B], dtype=np.intp)
+    cuts = np.searchsorted(steps, total * np.arange(1, n) / n) + 1
+    return np.unique(np.concatenate(([0], np.minimum(cuts, B), [B]))).astype(np.intp)
+
 
 _CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
 
@@ -83,13 +183,16 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     else:
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
-    _FORWARD[dtype.char](code, x, w_ih, w_hh, b_ih, b_hh, lens, gates, out, h, c, hw,
-                         h_prev, c_prev, ext, training)
+    # The loop's products run without a transpose flag: W^T, once per call.
+    wt_ih, wt_hh = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
+    chunks = _row_chunks(lens, 2 * G * H * (D + H), dtype)
+    _FORWARD[dtype.char](code, x, wt_ih, wt_hh, b_ih, b_hh, lens, chunks, gates, out, h, c,
+                         hw, h_prev, c_prev, ext, training)
     c_n = c if code == LSTM else None
     cache = None
     if training:
-        cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, gates=gates,
-                     out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order)
+        cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, chunks=chunks,
+                     gates=gates, out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order)
     if order is not None:
         inv = np.argsort(order)
         out, h = np.take(out, inv, axis=1), h[inv]
@@ -99,11 +202,12 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
 
 def _forward(Cell code,
              const floating[:, :, ::1] x,       # IN    [T, B, D]
-             const floating[:, ::1] w_ih,       # IN    [G*H, D]
-             const floating[:, ::1] w_hh,       # IN    [G*H, H]
+             const floating[:, ::1] wt_ih,      # IN    [D, G*H] W_ih^T
+             const floating[:, ::1] wt_hh,      # IN    [H, G*H] W_hh^T
              const floating[::1] b_ih,          # IN    [G*H]
              const floating[::1] b_hh,          # IN    [G*H]
-             const Py_ssize_t[::1] lens,        # IN    [B]
+             const Py_ssize_t[::1] lens,        # IN    [B], longest first
+             const Py_ssize_t[::1] chunks,      # IN    [n + 1] row bounds
              floating[:, :, ::1] gates,         # OUT   [T, B, G*H] activated gates
              floating[:, :, ::1] out,           # OUT   [T, B, H]
              floating[:, ::1] h,                # INOUT [B, H] h0 -> h_n
@@ -114,45 +218,60 @@ def _forward(Cell code,
              floating[:, :, ::1] ext,           # OUT   [T, B, H] or [1, B, H]
              bint training):
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
+    cdef int H = wt_hh.shape[0], GH = wt_hh.shape[1]
+    cdef int n = chunks.shape[0] - 1, i
+    with nogil:
+        if n == 1:
+            _forward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], &wt_ih[0, 0], &wt_hh[0, 0],
+                          &b_ih[0], &b_hh[0], &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
+                          &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                          &ext[0, 0, 0], ext.shape[0] > 1, training)
+        else:
+            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+                _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
+                              &wt_ih[0, 0], &wt_hh[0, 0], &b_ih[0], &b_hh[0], &lens[0],
+                              &gates[0, 0, 0], &out[0, 0, 0], &h[0, 0], &c[0, 0], &hw[0, 0],
+                              &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
+                              ext.shape[0] > 1, training)
+
+
+cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
+                        const floating* x, const floating* wt_ih, const floating* wt_hh,
+                        const floating* b_ih, const floating* b_hh, const Py_ssize_t* lens,
+                        floating* gates, floating* out, floating* h, floating* c,
+                        floating* hw, floating* h_prev, floating* c_prev, floating* ext,
+                        bint ext_per_step, bint training) noexcept nogil:
+    """The whole sequence for rows ``b0:b1`` (the buffers of ``_forward``)."""
     cdef Py_ssize_t s, b, row
     cdef size_t row_bytes = H * sizeof(floating)
-    cdef floating* g = &gates[0, 0, 0]
-    cdef floating* hp = &h[0, 0]
-    cdef floating* cp = &c[0, 0]
     cdef floating* e
-    cdef int n_active = B
-    with nogil:
-        # Input projection of every step at once: gates = x W_ih^T.
-        gemm(False, True, T * B, GH, D, 1, &x[0, 0, 0], D, &w_ih[0, 0], D,
-             0, g, GH)
-        for s in range(T):
-            # Rows are sorted by length, longest first: the active ones are a
-            # prefix, and only they go through the recurrent GEMM.
-            while n_active > 0 and lens[n_active - 1] <= s:
-                n_active -= 1
-            if n_active > 0:
-                gemm(False, True, n_active, GH, H, 1, hp, H, &w_hh[0, 0], H,
-                     0, &hw[0, 0], GH)
-            for b in range(B):
-                if b >= n_active:
-                    # Padded step: zero output; zero h_prev too, since the weight
-                    # gradient GEMM reads it (times a zero gate gradient).
-                    memset(&out[s, b, 0], 0, row_bytes)
-                    if training:
-                        memset(&h_prev[s, b, 0], 0, row_bytes)
-                    continue
-                row = s * B + b
+    cdef int n_active = b1 - b0
+    for s in range(T):
+        # Rows are sorted by length, longest first: the active ones are a
+        # prefix, and only they go through the products.
+        while n_active > 0 and lens[b0 + n_active - 1] <= s:
+            n_active -= 1
+        if n_active > 0:
+            row = s * B + b0
+            rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
+            rowgemm(n_active, GH, H, h + b0 * H, H, wt_hh, GH, False, hw + b0 * GH, GH)
+        for b in range(b0, b1):
+            row = s * B + b
+            if b - b0 >= n_active:
+                # Padded step: zero output; zero h_prev too, since the weight
+                # gradient GEMM reads it (times a zero gate gradient).
+                memset(out + row * H, 0, row_bytes)
                 if training:
-                    memcpy(&h_prev[s, b, 0], hp + b * H, row_bytes)
-                    if code == LSTM:
-                        memcpy(&c_prev[s, b, 0], cp + b * H, row_bytes)
-                    e = &ext[s, b, 0]
-                else:
-                    e = &ext[0, b, 0]
-                cell_forward(code, H, g + row * GH, &hw[b, 0], &b_ih[0], &b_hh[0],
-                             hp + b * H, cp + b * H, e)
-                memcpy(&out[s, b, 0], hp + b * H, row_bytes)
+                    memset(h_prev + row * H, 0, row_bytes)
+                continue
+            if training:
+                memcpy(h_prev + row * H, h + b * H, row_bytes)
+                if code == LSTM:
+                    memcpy(c_prev + row * H, c + b * H, row_bytes)
+            e = ext + (row if ext_per_step else b) * H
+            cell_forward(code, H, gates + row * GH, hw + b * GH, b_ih, b_hh,
+                         h + b * H, c + b * H, e)
+            memcpy(out + row * H, h + b * H, row_bytes)
 
 
 def backward(cache, dout, dh_n, dc_n=None):
@@ -180,9 +299,9 @@ def backward(cache, dout, dh_n, dc_n=None):
     dx = np.empty((T, B, D), dtype)
     dw_ih = np.empty((G * H, D), dtype)
     dw_hh = np.empty((G * H, H), dtype)
-    _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], cache["gates"], cache["out"],
-              cache["h_prev"], cache["c_prev"], cache["ext"], dout, dh, dc, dgi, dgh,
-              dx, dw_ih, dw_hh)
+    _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], cache["chunks"],
+                          cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
+                          cache["ext"], dout, dh, dc, dgi, dgh, dx, dw_ih, dw_hh)
     db_ih = dgi.sum(axis=(0, 1))
     db_hh = dgh.sum(axis=(0, 1))
     if order is not None:
@@ -195,7 +314,8 @@ def _backward(Cell code,
               const floating[:, :, ::1] x,        # IN    [T, B, D]
               const floating[:, ::1] w_ih,        # IN    [G*H, D]
               const floating[:, ::1] w_hh,        # IN    [G*H, H]
-              const Py_ssize_t[::1] lens,         # IN    [B]
+              const Py_ssize_t[::1] lens,         # IN    [B], longest first
+              const Py_ssize_t[::1] chunks,       # IN    [n + 1] row bounds
               const floating[:, :, ::1] gates,    # IN    [T, B, G*H]
               const floating[:, :, ::1] out,      # IN    [T, B, H]
               const floating[:, :, ::1] h_prev,   # IN    [T, B, H]
@@ -211,35 +331,55 @@ def _backward(Cell code,
               floating[:, ::1] dw_hh):            # OUT   [G*H, H]
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
     cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
-    cdef Py_ssize_t s, b
-    cdef const floating* cprev
-    cdef int n_active = 0
+    cdef int n = chunks.shape[0] - 1, i
     with nogil:
-        for s in range(T - 1, -1, -1):
-            while n_active < B and lens[n_active] > s:
-                n_active += 1
-            for b in range(B):
-                if b >= n_active:
-                    # Padded steps add nothing: dh passes through, gradients are 0.
-                    memset(&dgi[s, b, 0], 0, GH * sizeof(floating))
-                    memset(&dgh[s, b, 0], 0, GH * sizeof(floating))
-                    continue
-                # c_prev is a [1, 1, 1] placeholder except for LSTM.
-                cprev = &c_prev[s, b, 0] if code == LSTM else &c_prev[0, 0, 0]
-                cell_backward(code, H, &gates[s, b, 0], &h_prev[s, b, 0], &out[s, b, 0],
-                              cprev, &ext[s, b, 0], &dout[s, b, 0], &dh[b, 0], &dc[b, 0],
-                              &dgi[s, b, 0], &dgh[s, b, 0])
-            # dh_{t-1} += dgh_t W_hh for the active prefix; the others keep dh.
-            if n_active > 0:
-                gemm(False, False, n_active, H, GH, 1, &dgh[s, 0, 0], GH, &w_hh[0, 0], H,
-                     1, &dh[0, 0], H)
-        # The weight and input gradients of all steps at once.
+        if n == 1:
+            _backward_rows(code, T, B, H, GH, 0, B, &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
+                           &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
+                           &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0])
+        else:
+            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+                _backward_rows(code, T, B, H, GH, chunks[i], chunks[i + 1], &w_hh[0, 0],
+                               &lens[0], &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0],
+                               &c_prev[0, 0, 0], &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0],
+                               &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0])
+        # The weight and input gradients of all steps at once (threaded BLAS).
         gemm(True, False, GH, D, T * B, 1, &dgi[0, 0, 0], GH, &x[0, 0, 0], D,
              0, &dw_ih[0, 0], D)
         gemm(True, False, GH, H, T * B, 1, &dgh[0, 0, 0], GH, &h_prev[0, 0, 0], H,
              0, &dw_hh[0, 0], H)
         gemm(False, False, T * B, D, GH, 1, &dgi[0, 0, 0], GH, &w_ih[0, 0], D,
              0, &dx[0, 0, 0], D)
+
+
+cdef void _backward_rows(Cell code, int T, int B, int H, int GH, int b0, int b1,
+                         const floating* w_hh, const Py_ssize_t* lens,
+                         const floating* gates, const floating* out,
+                         const floating* h_prev, const floating* c_prev,
+                         const floating* ext, const floating* dout, floating* dh,
+                         floating* dc, floating* dgi, floating* dgh) noexcept nogil:
+    """Backpropagation through the whole sequence for rows ``b0:b1``."""
+    cdef Py_ssize_t s, b, row
+    cdef int n_active = 0
+    for s in range(T - 1, -1, -1):
+        while n_active < b1 - b0 and lens[b0 + n_active] > s:
+            n_active += 1
+        for b in range(b0, b1):
+            row = s * B + b
+            if b - b0 >= n_active:
+                # Padded steps add nothing: dh passes through, gradients are 0.
+                memset(dgi + row * GH, 0, GH * sizeof(floating))
+                memset(dgh + row * GH, 0, GH * sizeof(floating))
+                continue
+            # c_prev is a [1, 1, 1] placeholder except for LSTM.
+            cell_backward(code, H, gates + row * GH, h_prev + row * H, out + row * H,
+                          c_prev + row * H if code == LSTM else c_prev, ext + row * H,
+                          dout + row * H, dh + b * H, dc + b * H, dgi + row * GH,
+                          dgh + row * GH)
+        # dh_{t-1} += dgh_t W_hh for the active rows; the others keep dh.
+        if n_active > 0:
+            row = s * B + b0
+            rowgemm(n_active, H, GH, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
 
 
 # The fused-type functions specialised once, by dtype character: calling a

@@ -7,6 +7,7 @@ many-to-one) or every step's output ("sequence", many-to-many).
 
 import numpy as np
 
+from fastrnn._kernels import matmul
 from fastrnn.nn._rnn import GRU, LSTM, RNN
 
 _LAYERS = {
@@ -134,7 +135,10 @@ class SequenceNetwork:
             features = np.concatenate(list(top), axis=1)
         self._features = features if training else None
         self._out_shape = out.shape
-        return features @ self.weight.T + self.bias
+        # Row by row independent of the batch: a prediction never depends on
+        # the rows predicted with it (scikit-learn checks this).
+        flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)
+        return (flat + self.bias).reshape(features.shape[:-1] + (-1,))
 
     def backward(self, grad_pred):
         """Accumulate every parameter's gradient from ``dL/dprediction``."""

@@ -1,0 +1,142 @@
+"""The time loop's own float32 GEMM, and what it buys: results that do not
+depend on the batch a row came in or on the number of threads."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
+
+from fastrnn._kernels import _reference as ref
+from tests.conftest import RTOL, assert_close, make_problem, run_kernel
+
+driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
+
+
+def _supported():
+    a, b = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
+    names = []
+    for name in ("avx512", "avx2", "generic"):
+        try:
+            driver.sgemm(name, a, b, np.empty((1, 1), np.float32))
+            names.append(name)
+        except ValueError:
+            pass
+    return names
+
+
+KERNELS = _supported()
+
+
+def _splits_batches():
+    with threadpool_limits(limits=2, user_api="openmp"):
+        return driver._row_chunks(np.full(40, 100), 10**6, np.float32).shape[0] > 2
+
+
+# False for a build without OpenMP (one chunk, one thread, always).
+OPENMP = _splits_batches()
+
+
+def test_the_portable_kernel_always_runs():
+    assert "generic" in KERNELS
+    assert driver.gemm_provider.startswith("time loop: fastrnn's ")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(max_examples=30, deadline=None)
+@given(
+    M=st.integers(1, 13),
+    N=st.integers(1, 150),
+    K=st.integers(1, 70),
+    accumulate=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_kernel_matches_float64_and_each_row_is_batch_invariant(kernel, M, N, K, accumulate, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    got = driver.sgemm(kernel, a, b, c0.copy(), accumulate)
+    expected = a.astype(np.float64) @ b.astype(np.float64) + (c0 if accumulate else 0)
+    # K float32 products summed in order: error grows at most like K ulp.
+    scale = np.abs(a).astype(np.float64) @ np.abs(b) + (np.abs(c0) if accumulate else 0)
+    assert np.all(np.abs(got - expected) <= 2 * (K + 1) * np.finfo(np.float32).eps * scale)
+    # Every row alone gives the same bits as inside the batch.
+    for i in range(M):
+        alone = driver.sgemm(kernel, a[i : i + 1].copy(), b, c0[i : i + 1].copy(), accumulate)
+        np.testing.assert_array_equal(alone[0], got[i])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_every_kernel_sums_in_the_same_order(kernel):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((9, 77)).astype(np.float32)
+    b = rng.standard_normal((77, 131)).astype(np.float32)
+    got = driver.sgemm(kernel, a, b, np.empty((9, 131), np.float32))
+    best = driver.matmul(a, b)
+    # FMA (the SIMD kernels) and multiply-then-add (generic without FMA) may
+    # round differently; the SIMD kernels agree bit for bit with each other.
+    if kernel == "generic":
+        assert_close(got, best, 1e-5)
+    else:
+        np.testing.assert_array_equal(got, best)
+
+
+def test_empty_sums_and_bad_shapes():
+    a, b = np.ones((3, 0), np.float32), np.ones((0, 4), np.float32)
+    c = np.full((3, 4), 7, np.float32)
+    assert np.all(driver.sgemm("generic", a, b, c.copy(), False) == 0)
+    assert np.all(driver.sgemm("generic", a, b, c.copy(), True) == 7)
+    assert driver.matmul(np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)).shape == (0, 2)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        driver.sgemm("generic", np.ones((2, 3), np.float32), b, c)
+    for name in ("sse9", "avx", ""):
+        with pytest.raises(ValueError, match=f"cannot run the '{name}' kernel"):
+            driver.sgemm(name, a, b, c)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("ragged", [False, True])
+def test_outputs_and_gradients_do_not_depend_on_thread_count(cell, ragged):
+    # Big enough that two threads get a chunk of rows each.
+    p = make_problem(
+        cell, T=30, B=24, D=12, H=40, dtype=np.float32, ragged=ragged, seed=3, scale=0.2
+    )
+    with threadpool_limits(limits=2, user_api="openmp"):
+        chunks = driver._row_chunks(np.full(24, 30), 2 * 3 * 40 * 52, np.float32)
+    assert chunks.shape[0] == (3 if OPENMP else 2)
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            runs.append([x for part in run_kernel(driver, cell, p) for x in part])
+    for one, two in zip(*runs):
+        if one is None:
+            continue
+        # Forward and the per-row gradients are bitwise equal; the weight
+        # gradients sum over rows in BLAS, whose order may follow the threads.
+        assert_close(two, one, 1e-6)
+    for one, two in zip(runs[0][:6], runs[1][:6]):
+        if one is not None:
+            np.testing.assert_array_equal(two, one)
+    ref_p = {k: (v if v is None or k == "lengths" else v.astype(np.float64)) for k, v in p.items()}
+    expected = [x for part in run_kernel(ref, cell, ref_p) for x in part]
+    for e, g in zip(expected, runs[1]):
+        if e is not None:
+            assert_close(g, e, RTOL[np.float32])
+
+
+def test_row_chunks_balance_steps_not_rows():
+    flops = 10**6  # per row and step: every row is worth a thread
+    with threadpool_limits(limits=2, user_api="openmp"):
+        lens = np.array([100] * 4 + [10] * 36)
+        bounds = driver._row_chunks(lens, flops, np.float32)
+        if not OPENMP:
+            pytest.skip("built without OpenMP: one chunk")
+        assert bounds[0] == 0 and bounds[-1] == 40 and np.all(np.diff(bounds) > 0)
+        work = [lens[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])]
+        assert max(work) <= 0.6 * lens.sum()
+        # Small problems, float64 and single threads stay in one chunk.
+        assert list(driver._row_chunks(lens, 10, np.float32)) == [0, 40]
+        assert list(driver._row_chunks(lens, flops, np.float64)) == [0, 40]
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert list(driver._row_chunks(lens, flops, np.float32)) == [0, 40]
