@@ -65,6 +65,10 @@ def test_kernel_matches_float64_and_each_row_is_batch_invariant(kernel, M, N, K,
     for i in range(M):
         alone = driver.sgemm(kernel, a[i : i + 1].copy(), b, c0[i : i + 1].copy(), accumulate)
         np.testing.assert_array_equal(alone[0], got[i])
+    # A transposed A (the weight gradients' form) sums in the same order.
+    at = np.ascontiguousarray(a.T)
+    got_t = driver.sgemm(kernel, at, b, c0.copy(), accumulate, transpose_a=True)
+    np.testing.assert_array_equal(got_t, got)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -31,7 +31,7 @@ from fastrnn._kernels._blas cimport gemm
 include "_cells.pxi"
 
 cdef extern from "_gemm.h" nogil:
-    ctypedef void (*frnn_sgemm_fn)(int M, int N, int K, const float* A, int lda,
+    ctypedef void (*frnn_sgemm_fn)(int M, int N, int K, const float* A, int ars, int aks,
                                    const float* B, int ldb, int beta, float* C, int ldc)
     frnn_sgemm_fn frnn_sgemm_pick(const char** name)
     frnn_sgemm_fn frnn_sgemm_named(const char* name)
@@ -57,9 +57,18 @@ cdef inline void rowgemm(int m, int n, int k, const floating* a, int lda,
                          floating* c, int ldc) noexcept nogil:
     """Row-major ``C[m, n] (+)= A[m, k] @ B[k, n]`` inside the time loop."""
     if floating is float:
-        _sgemm(m, n, k, a, lda, b, ldb, accumulate, c, ldc)
+        _sgemm(m, n, k, a, lda, 1, b, ldb, accumulate, c, ldc)
     else:
         gemm(False, False, m, n, k, 1, a, lda, b, ldb, 1 if accumulate else 0, c, ldc)
+
+
+cdef inline void rowgemm_at(int m, int n, int k, const floating* a, int lda,
+                            const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
+    """Row-major ``C[m, n] += A[k, m]^T @ B[k, n]`` (weight gradients)."""
+    if floating is float:
+        _sgemm(m, n, k, a, 1, lda, b, ldb, True, c, ldc)
+    else:
+        gemm(True, False, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
 
 
 def matmul(a, b):
@@ -77,29 +86,34 @@ def matmul(a, b):
     return c
 
 
-def sgemm(kernel, a, b, c, accumulate=False):
-    """``c (+)= a @ b`` (float32, C-contiguous) with one of ``_gemm.h``'s kernels.
+def sgemm(kernel, a, b, c, accumulate=False, transpose_a=False):
+    """``c (+)= op(a) @ b`` (float32, C-contiguous) with one of ``_gemm.h``'s kernels.
 
     ``kernel`` is ``"avx512"``, ``"avx2"`` or ``"generic"``; the tests run
-    each one this CPU supports. Raises ValueError for one it does not.
+    each one this CPU supports. ``op(a)`` is ``a.T`` with ``transpose_a``
+    (the weight gradients' form). Raises ValueError for a kernel the CPU
+    lacks or shapes that do not match.
     """
-    return _sgemm_with(kernel.encode(), a, b, c, accumulate)
+    return _sgemm_with(kernel.encode(), a, b, c, accumulate, transpose_a)
 
 
 def _sgemm_with(bytes kernel, const float[:, ::1] a, const float[:, ::1] b,
-                float[:, ::1] c, bint accumulate):
+                float[:, ::1] c, bint accumulate, bint transpose_a=False):
     cdef frnn_sgemm_fn fn = frnn_sgemm_named(kernel)
+    cdef int M = a.shape[1] if transpose_a else a.shape[0]
+    cdef int K = a.shape[0] if transpose_a else a.shape[1]
+    cdef int lda = a.shape[1]
     if fn == NULL:
         raise ValueError(f"this CPU cannot run the {kernel.decode()!r} kernel")
-    if a.shape[1] != b.shape[0] or c.shape[0] != a.shape[0] or c.shape[1] != b.shape[1]:
+    if K != b.shape[0] or c.shape[0] != M or c.shape[1] != b.shape[1]:
         raise ValueError("shapes do not match")
-    if a.shape[1] == 0:  # an empty sum; the kernels need K >= 1 rows of b
+    if K == 0:  # an empty sum; the kernels need K >= 1 rows of b
         if not accumulate:
             c[:, :] = 0
         return np.asarray(c)
     with nogil:
-        fn(a.shape[0], b.shape[1], a.shape[1], &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
-           accumulate, &c[0, 0], c.shape[1])
+        fn(M, b.shape[1], K, &a[0, 0], 1 if transpose_a else lda, lda if transpose_a else 1,
+           &b[0, 0], b.shape[1], accumulate, &c[0, 0], c.shape[1])
     return np.asarray(c)
 
 
@@ -297,11 +311,14 @@ def backward(cache, dout, dh_n, dc_n=None):
     dgi = np.empty((T, B, G * H), dtype)
     dgh = np.empty((T, B, G * H), dtype) if code == GRU else dgi
     dx = np.empty((T, B, D), dtype)
-    dw_ih = np.empty((G * H, D), dtype)
-    dw_hh = np.empty((G * H, H), dtype)
-    _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], cache["chunks"],
-                          cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
-                          cache["ext"], dout, dh, dc, dgi, dgh, dx, dw_ih, dw_hh)
+    # Each chunk of rows sums its own [W_ih | W_hh]^T gradient; added up after.
+    chunks = cache["chunks"]
+    dwt = np.zeros((chunks.shape[0] - 1, D + H, G * H), dtype)
+    _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], chunks, cache["gates"],
+                          cache["out"], cache["h_prev"], cache["c_prev"], cache["ext"], dout,
+                          dh, dc, dgi, dgh, dx, dwt)
+    dwt = dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0]
+    dw_ih, dw_hh = np.ascontiguousarray(dwt[:D].T), np.ascontiguousarray(dwt[D:].T)
     db_ih = dgi.sum(axis=(0, 1))
     db_hh = dgh.sum(axis=(0, 1))
     if order is not None:
@@ -327,38 +344,39 @@ def _backward(Cell code,
               floating[:, :, ::1] dgi,            # OUT   [T, B, G*H]
               floating[:, :, ::1] dgh,            # OUT   [T, B, G*H] (aliases dgi but GRU)
               floating[:, :, ::1] dx,             # OUT   [T, B, D]
-              floating[:, ::1] dw_ih,             # OUT   [G*H, D]
-              floating[:, ::1] dw_hh):            # OUT   [G*H, H]
+              floating[:, :, ::1] dwt):           # INOUT [n, D+H, G*H] zeros -> sums
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
     cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
     cdef int n = chunks.shape[0] - 1, i
     with nogil:
         if n == 1:
-            _backward_rows(code, T, B, H, GH, 0, B, &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
-                           &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
-                           &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0])
+            _backward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
+                           &lens[0], &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0],
+                           &c_prev[0, 0, 0], &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0],
+                           &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0],
+                           &dwt[0, 0, 0])
         else:
             for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _backward_rows(code, T, B, H, GH, chunks[i], chunks[i + 1], &w_hh[0, 0],
-                               &lens[0], &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0],
-                               &c_prev[0, 0, 0], &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0],
-                               &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0])
-        # The weight and input gradients of all steps at once (threaded BLAS).
-        gemm(True, False, GH, D, T * B, 1, &dgi[0, 0, 0], GH, &x[0, 0, 0], D,
-             0, &dw_ih[0, 0], D)
-        gemm(True, False, GH, H, T * B, 1, &dgh[0, 0, 0], GH, &h_prev[0, 0, 0], H,
-             0, &dw_hh[0, 0], H)
-        gemm(False, False, T * B, D, GH, 1, &dgi[0, 0, 0], GH, &w_ih[0, 0], D,
-             0, &dx[0, 0, 0], D)
+                _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
+                               &w_ih[0, 0], &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
+                               &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                               &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
+                               &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0], &dwt[i, 0, 0])
 
 
-cdef void _backward_rows(Cell code, int T, int B, int H, int GH, int b0, int b1,
-                         const floating* w_hh, const Py_ssize_t* lens,
-                         const floating* gates, const floating* out,
+cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
+                         const floating* x, const floating* w_ih, const floating* w_hh,
+                         const Py_ssize_t* lens, const floating* gates, const floating* out,
                          const floating* h_prev, const floating* c_prev,
                          const floating* ext, const floating* dout, floating* dh,
-                         floating* dc, floating* dgi, floating* dgh) noexcept nogil:
-    """Backpropagation through the whole sequence for rows ``b0:b1``."""
+                         floating* dc, floating* dgi, floating* dgh, floating* dx,
+                         floating* dwt) noexcept nogil:
+    """Backpropagation through the whole sequence for rows ``b0:b1``.
+
+    Every product runs inside the loop on the step's active rows, the weight
+    gradients included (``dwt`` is this chunk's ``[W_ih | W_hh]^T`` sum):
+    no BLAS call after it, whose threads would compete with these.
+    """
     cdef Py_ssize_t s, b, row
     cdef int n_active = 0
     for s in range(T - 1, -1, -1):
@@ -370,16 +388,21 @@ cdef void _backward_rows(Cell code, int T, int B, int H, int GH, int b0, int b1,
                 # Padded steps add nothing: dh passes through, gradients are 0.
                 memset(dgi + row * GH, 0, GH * sizeof(floating))
                 memset(dgh + row * GH, 0, GH * sizeof(floating))
+                memset(dx + row * D, 0, D * sizeof(floating))
                 continue
             # c_prev is a [1, 1, 1] placeholder except for LSTM.
             cell_backward(code, H, gates + row * GH, h_prev + row * H, out + row * H,
                           c_prev + row * H if code == LSTM else c_prev, ext + row * H,
                           dout + row * H, dh + b * H, dc + b * H, dgi + row * GH,
                           dgh + row * GH)
+        if n_active == 0:
+            continue
+        row = s * B + b0
         # dh_{t-1} += dgh_t W_hh for the active rows; the others keep dh.
-        if n_active > 0:
-            row = s * B + b0
-            rowgemm(n_active, H, GH, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
+        rowgemm(n_active, H, GH, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
+        rowgemm(n_active, D, GH, dgi + row * GH, GH, w_ih, D, False, dx + row * D, D)
+        rowgemm_at(D, GH, n_active, x + row * D, D, dgi + row * GH, GH, dwt, GH)
+        rowgemm_at(H, GH, n_active, h_prev + row * H, H, dgh + row * GH, GH, dwt + D * GH, GH)
 
 
 # The fused-type functions specialised once, by dtype character: calling a

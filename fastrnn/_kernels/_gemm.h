@@ -1,4 +1,6 @@
-/* The float32 GEMM of the time loop: C[M, N] (+)= A[M, K] B[K, N], row-major.
+/* The float32 GEMM of the time loop: C[M, N] (+)= A[M, K] B[K, N], row-major,
+ * with A read as A[i * ars + k * aks] (ars = lda, aks = 1 for a row-major A;
+ * ars = 1, aks = lda for the transpose of a row-major [K, M] matrix).
  *
  * Why not BLAS: the per-step products are small (M = a few batch rows), where
  * a BLAS call's fixed cost and its transposed-operand paths dominate, and a
@@ -18,11 +20,11 @@
 #include <stddef.h>
 #include <string.h>
 
-typedef void (*frnn_sgemm_fn)(int M, int N, int K, const float *A, int lda,
+typedef void (*frnn_sgemm_fn)(int M, int N, int K, const float *A, int ars, int aks,
                               const float *B, int ldb, int beta, float *C, int ldc);
 
 /* Plain C: the fallback and the reference order for the SIMD versions. */
-static void frnn_sgemm_generic(int M, int N, int K, const float *A, int lda,
+static void frnn_sgemm_generic(int M, int N, int K, const float *A, int ars, int aks,
                                const float *B, int ldb, int beta, float *C, int ldc)
 {
     for (int i = 0; i < M; i++) {
@@ -30,7 +32,7 @@ static void frnn_sgemm_generic(int M, int N, int K, const float *A, int lda,
         if (!beta)
             for (int j = 0; j < N; j++) c[j] = 0.0f;
         for (int k = 0; k < K; k++) {
-            const float a = A[(size_t)i * lda + k];
+            const float a = A[(size_t)i * ars + (size_t)k * aks];
             const float *b = B + (size_t)k * ldb;
             for (int j = 0; j < N; j++) c[j] += a * b[j];
         }
@@ -48,7 +50,7 @@ static void frnn_sgemm_generic(int M, int N, int K, const float *A, int lda,
  * vector masked to the columns left. Called with constant MR and NV, each
  * block keeps its MR * NV accumulators in registers. */
 FRNN_INLINE FRNN_AVX512 void frnn_blk512(int MR, int NV, __mmask16 tail, int K,
-                                         const float *A, int lda, const float *B, int ldb,
+                                         const float *A, int ars, int aks, const float *B, int ldb,
                                          int beta, float *C, int ldc)
 {
     __m512 acc[4][4], b[4];
@@ -62,7 +64,7 @@ FRNN_INLINE FRNN_AVX512 void frnn_blk512(int MR, int NV, __mmask16 tail, int K,
             b[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xFFFF,
                                          B + (size_t)k * ldb + 16 * v);
         for (int r = 0; r < MR; r++) {
-            const __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);
+            const __m512 a = _mm512_set1_ps(A[(size_t)r * ars + (size_t)k * aks]);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
         }
     }
@@ -74,30 +76,30 @@ FRNN_INLINE FRNN_AVX512 void frnn_blk512(int MR, int NV, __mmask16 tail, int K,
 
 /* One column panel of width 16 * NV: rows four at a time, then one by one. */
 FRNN_INLINE FRNN_AVX512 void frnn_panel512(int NV, __mmask16 tail, int M, int K,
-                                           const float *A, int lda, const float *B, int ldb,
+                                           const float *A, int ars, int aks, const float *B, int ldb,
                                            int beta, float *C, int ldc)
 {
     int i = 0;
     for (; i + 4 <= M; i += 4)
-        frnn_blk512(4, NV, tail, K, A + (size_t)i * lda, lda, B, ldb, beta,
+        frnn_blk512(4, NV, tail, K, A + (size_t)i * ars, ars, aks, B, ldb, beta,
                     C + (size_t)i * ldc, ldc);
     for (; i < M; i++)
-        frnn_blk512(1, NV, tail, K, A + (size_t)i * lda, lda, B, ldb, beta,
+        frnn_blk512(1, NV, tail, K, A + (size_t)i * ars, ars, aks, B, ldb, beta,
                     C + (size_t)i * ldc, ldc);
 }
 
-FRNN_AVX512 static void frnn_sgemm_avx512(int M, int N, int K, const float *A, int lda,
-                                          const float *B, int ldb, int beta, float *C,
-                                          int ldc)
+FRNN_AVX512 static void frnn_sgemm_avx512(int M, int N, int K, const float *A, int ars,
+                                          int aks, const float *B, int ldb, int beta,
+                                          float *C, int ldc)
 {
     for (int j = 0; j < N; j += 64) {
         const int n = N - j < 64 ? N - j : 64;
         const __mmask16 tail = n % 16 ? (__mmask16)((1u << (n % 16)) - 1) : 0xFFFF;
         switch ((n + 15) / 16) {
-        case 4: frnn_panel512(4, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc); break;
-        case 3: frnn_panel512(3, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc); break;
-        case 2: frnn_panel512(2, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc); break;
-        default: frnn_panel512(1, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc); break;
+        case 4: frnn_panel512(4, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc); break;
+        case 3: frnn_panel512(3, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc); break;
+        case 2: frnn_panel512(2, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc); break;
+        default: frnn_panel512(1, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc); break;
         }
     }
 }
@@ -107,7 +109,7 @@ FRNN_AVX512 static void frnn_sgemm_avx512(int M, int N, int K, const float *A, i
  * masked (AVX2's masked loads are slow on some CPUs: only where needed). */
 #define FRNN_LD256(p, m, FULL) ((FULL) ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m))
 FRNN_INLINE FRNN_AVX2 void frnn_blk256(int MR, int NV, int FULL, __m256i tail, int K,
-                                       const float *A, int lda, const float *B, int ldb,
+                                       const float *A, int ars, int aks, const float *B, int ldb,
                                        int beta, float *C, int ldc)
 {
     const __m256i all = _mm256_set1_epi32(-1);
@@ -122,7 +124,7 @@ FRNN_INLINE FRNN_AVX2 void frnn_blk256(int MR, int NV, int FULL, __m256i tail, i
             b[v] = FRNN_LD256(B + (size_t)k * ldb + 8 * v, v == NV - 1 ? tail : all,
                               FULL || v < NV - 1);
         for (int r = 0; r < MR; r++) {
-            const __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);
+            const __m256 a = _mm256_broadcast_ss(A + (size_t)r * ars + (size_t)k * aks);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
         }
     }
@@ -135,20 +137,21 @@ FRNN_INLINE FRNN_AVX2 void frnn_blk256(int MR, int NV, int FULL, __m256i tail, i
 }
 
 FRNN_INLINE FRNN_AVX2 void frnn_panel256(int NV, int FULL, __m256i tail, int M, int K,
-                                         const float *A, int lda, const float *B, int ldb,
+                                         const float *A, int ars, int aks, const float *B, int ldb,
                                          int beta, float *C, int ldc)
 {
     int i = 0;
     for (; i + 6 <= M; i += 6)
-        frnn_blk256(6, NV, FULL, tail, K, A + (size_t)i * lda, lda, B, ldb, beta,
+        frnn_blk256(6, NV, FULL, tail, K, A + (size_t)i * ars, ars, aks, B, ldb, beta,
                     C + (size_t)i * ldc, ldc);
     for (; i < M; i++)
-        frnn_blk256(1, NV, FULL, tail, K, A + (size_t)i * lda, lda, B, ldb, beta,
+        frnn_blk256(1, NV, FULL, tail, K, A + (size_t)i * ars, ars, aks, B, ldb, beta,
                     C + (size_t)i * ldc, ldc);
 }
 
-FRNN_AVX2 static void frnn_sgemm_avx2(int M, int N, int K, const float *A, int lda,
-                                      const float *B, int ldb, int beta, float *C, int ldc)
+FRNN_AVX2 static void frnn_sgemm_avx2(int M, int N, int K, const float *A, int ars,
+                                      int aks, const float *B, int ldb, int beta, float *C,
+                                      int ldc)
 {
     for (int j = 0; j < N; j += 16) {
         const int n = N - j < 16 ? N - j : 16;
@@ -156,11 +159,11 @@ FRNN_AVX2 static void frnn_sgemm_avx2(int M, int N, int K, const float *A, int l
         const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(last),
                                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         if (n == 16)
-            frnn_panel256(2, 1, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc);
+            frnn_panel256(2, 1, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc);
         else if (n > 8)
-            frnn_panel256(2, 0, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc);
+            frnn_panel256(2, 0, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc);
         else
-            frnn_panel256(1, n == 8, tail, M, K, A, lda, B + j, ldb, beta, C + j, ldc);
+            frnn_panel256(1, n == 8, tail, M, K, A, ars, aks, B + j, ldb, beta, C + j, ldc);
     }
 }
 #endif /* x86-64 */
