@@ -47,10 +47,14 @@ def _as_generator(random_state):
 
 
 def _threadpool(n_threads):
-    """A context limiting BLAS threads to ``n_threads`` (no limit for None)."""
+    """A context limiting BLAS and OpenMP threads to ``n_threads`` (no limit for None).
+
+    The Cython kernels split a batch over OpenMP threads; BLAS (and Numba's
+    np.dot) computes the rest.
+    """
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=n_threads, user_api="blas")
+    return threadpool_limits(limits=n_threads)
 
 
 # Constructor parameters shared by both estimators, with their defaults.
@@ -490,7 +494,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     n_threads : int or None, default=None
-        BLAS threads during fit and predict; None leaves them as they are.
+        Threads during fit and predict: the kernels' OpenMP threads (a batch
+        is split across them) and BLAS's. None leaves both as they are.
 
     Attributes
     ----------

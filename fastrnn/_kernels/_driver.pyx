@@ -43,8 +43,8 @@ cdef const char* _sgemm_name
 cdef frnn_sgemm_fn _sgemm = frnn_sgemm_pick(&_sgemm_name)
 
 #: Which GEMM runs where (shown by ``fastrnn bench`` in every report).
-gemm_provider = (f"time loop: fastrnn's {_sgemm_name.decode()} float32 kernel "
-                 "(float64: scipy BLAS); weight gradients: scipy BLAS")
+gemm_provider = (f"fastrnn's {_sgemm_name.decode()} GEMM for every float32 product, "
+                 "rows split over OpenMP threads; float64: scipy BLAS")
 
 # A chunk of rows is worth a thread only with enough rows for the GEMM's
 # register blocks and enough work to pay for waking the thread (~10 us).

@@ -47,6 +47,9 @@ from numba.extending import intrinsic, overload
 
 from fastrnn._kernels import GATES
 
+#: Which GEMM runs (shown by ``fastrnn bench`` in every report).
+gemm_provider = "scipy BLAS through np.dot; one thread of ours"
+
 # Options of every compiled kernel; see the module docstring for error_model.
 _JIT = dict(cache=True, error_model="numpy")
 
