@@ -144,3 +144,25 @@ def test_row_chunks_balance_steps_not_rows():
         assert list(driver._row_chunks(lens, flops, np.float64)) == [0, 40]
     with threadpool_limits(limits=1, user_api="openmp"):
         assert list(driver._row_chunks(lens, flops, np.float32)) == [0, 40]
+
+
+def test_concurrent_calls_from_threads_match_serial_calls():
+    # Each thread has its own workspaces; the kernels release the GIL.
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [
+        make_problem(cell, T=20, B=B, D=7, H=24, dtype=np.float32, ragged=True, seed=s)
+        for s, (cell, B) in enumerate([("lstm", 3), ("gru", 16), ("rnn_tanh", 9), ("lstm", 12)])
+    ]
+    cells = ["lstm", "gru", "rnn_tanh", "lstm"]
+
+    def run(i):
+        return [x for part in run_kernel(driver, cells[i], problems[i]) for x in part]
+
+    serial = [run(i) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            for got, expected in zip(pool.map(run, range(4)), serial):
+                for g, e in zip(got, expected):
+                    if e is not None:
+                        np.testing.assert_array_equal(g, e)
