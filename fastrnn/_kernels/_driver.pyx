@@ -261,18 +261,13 @@ def _forward(Cell code,
     cdef int H = wt_hh.shape[0], GH = wt_hh.shape[1]
     cdef int n = chunks.shape[0] - 1, i
     with nogil:
-        if n == 1:
-            _forward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], &wt_ih[0, 0], &wt_hh[0, 0],
-                          &b_ih[0], &b_hh[0], &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
-                          &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                          &ext[0, 0, 0], ext.shape[0] > 1, training)
-        else:
-            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                              &wt_ih[0, 0], &wt_hh[0, 0], &b_ih[0], &b_hh[0], &lens[0],
-                              &gates[0, 0, 0], &out[0, 0, 0], &h[0, 0], &c[0, 0], &hw[0, 0],
-                              &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
-                              ext.shape[0] > 1, training)
+        # A thread per chunk of rows; one chunk runs on the calling thread alone.
+        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+            _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
+                          &wt_ih[0, 0], &wt_hh[0, 0], &b_ih[0], &b_hh[0], &lens[0],
+                          &gates[0, 0, 0], &out[0, 0, 0], &h[0, 0], &c[0, 0], &hw[0, 0],
+                          &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
+                          ext.shape[0] > 1, training)
 
 
 cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
@@ -376,19 +371,12 @@ def _backward(Cell code,
     cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
     cdef int n = chunks.shape[0] - 1, i
     with nogil:
-        if n == 1:
-            _backward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
-                           &lens[0], &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0],
-                           &c_prev[0, 0, 0], &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0],
-                           &dc[0, 0], &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0],
-                           &dwt[0, 0, 0])
-        else:
-            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                               &w_ih[0, 0], &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
-                               &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                               &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
-                               &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0], &dwt[i, 0, 0])
+        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+            _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
+                           &w_ih[0, 0], &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
+                           &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                           &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
+                           &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0], &dwt[i, 0, 0])
 
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
