@@ -2,5 +2,6 @@
 
 from fastrnn.nn._network import SequenceNetwork
 from fastrnn.nn._rnn import GRU, LSTM, RNN, RNNBase
+from fastrnn.nn._stream import Stream
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "SequenceNetwork"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "SequenceNetwork", "Stream"]

@@ -213,6 +213,15 @@ class RNNBase:
         b_hh = p[f"bias_hh_l{layer}{suffix}"] if self.bias else self._zero_bias
         return p[f"weight_ih_l{layer}{suffix}"], p[f"weight_hh_l{layer}{suffix}"], b_ih, b_hh
 
+    def stream(self, batch_size=1):
+        """A :class:`~fastrnn.nn.Stream` that steps this layer, carrying its state.
+
+        Raises ValueError for a bidirectional layer.
+        """
+        from fastrnn.nn._stream import Stream
+
+        return Stream(self, batch_size)
+
     def _check_hx(self, hx, batch_size, name="hx"):
         """Validate ``hx`` or a gradient shaped like it; return ``(h, c)`` (c None but for LSTM)."""
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)

@@ -1,0 +1,83 @@
+"""Streaming a layer step by step equals running the whole sequence."""
+
+import numpy as np
+import pytest
+
+from fastrnn.nn import GRU, LSTM, RNN
+
+LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def _layer(kind, **kwargs):
+    return LAYERS[kind](5, 7, num_layers=2, random_state=0, **kwargs)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stream_in_pieces_equals_whole_sequence(kind, batch_first, dtype):
+    layer = _layer(kind, batch_first=batch_first, dtype=dtype)
+    x = np.random.default_rng(1).standard_normal((3, 9, 5)).astype(dtype)  # [B, T, D]
+    xs = x if batch_first else x.transpose(1, 0, 2)
+    whole, state = layer.forward(xs)
+    whole_bt = whole if batch_first else whole.transpose(1, 0, 2)
+    stream = layer.stream(batch_size=3)
+    pieces = [stream.step(x[:, 0] if batch_first else xs[0])]  # one step: [B, D]
+    for a, b in [(1, 4), (4, 9)]:  # then a few steps at a time
+        out = stream.step(x[:, a:b] if batch_first else xs[a:b])
+        pieces.extend(np.moveaxis(out, 1 if batch_first else 0, 0))
+    got = np.stack(pieces, axis=1)
+    # float32 GEMMs are row-invariant; split steps add no rounding of their own.
+    np.testing.assert_allclose(got, whole_bt, rtol=1e-6, atol=1e-6)
+    expected_h = state[0] if kind == "lstm" else state
+    got_h = stream.state[0] if kind == "lstm" else stream.state
+    np.testing.assert_allclose(got_h, expected_h, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_state_can_be_parked_resumed_and_reset(kind):
+    layer = _layer(kind)
+    x = np.random.default_rng(2).standard_normal((2, 6, 5)).astype(np.float32)
+    stream = layer.stream(batch_size=2)
+    stream.step(x[:, :3])
+    parked = stream.state
+    tail_1 = stream.step(x[:, 3:])
+    stream.reset()
+    fresh = stream.step(x[:, :3])
+    np.testing.assert_array_equal(fresh, layer.forward(x[:, :3])[0])
+    stream.state = parked
+    np.testing.assert_array_equal(stream.step(x[:, 3:]), tail_1)
+
+
+def test_bidirectional_layers_refuse_to_stream():
+    with pytest.raises(ValueError, match="bidirectional layer cannot stream"):
+        LSTM(3, 4, bidirectional=True).stream()
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.zeros((3, 5), np.float32), "holds 3 sequences; this stream steps 2"),
+        (np.zeros((2, 4), np.float32), "input_size|features|5"),
+        (np.full((2, 5), np.nan, np.float32), "NaN|finite"),
+        (np.zeros(5, np.float32), "2 dimensions"),
+    ],
+)
+def test_bad_steps_raise_and_leave_the_state_alone(x, match):
+    stream = _layer("lstm").stream(batch_size=2)
+    stream.step(np.ones((2, 5), np.float32))
+    before = stream.state
+    with pytest.raises(ValueError, match=match):
+        stream.step(x)
+    for a, b in zip(stream.state, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_state_is_refused_before_anything_changes():
+    stream = _layer("gru").stream(batch_size=2)
+    before = stream.state
+    with pytest.raises(ValueError):
+        stream.state = np.zeros((2, 3, 7), np.float32)  # batch 3, not 2
+    with pytest.raises(TypeError):
+        _layer("lstm").stream().state = np.zeros((2, 1, 7), np.float32)  # LSTM needs (h, c)
+    np.testing.assert_array_equal(stream.state, before)
