@@ -3,9 +3,9 @@
 
 Same contract as :mod:`fastrnn._kernels._reference` (shapes are documented
 there). Each step does the input and recurrent products of the rows still
-active and one fused pointwise pass per row; after the backward loop the
-weight and input gradients are one BLAS GEMM each over all ``T * B`` rows.
-The GIL is released for the whole sequence.
+active and one fused pointwise pass per row; each backward step also adds
+its rows' share of the input and weight gradients. The GIL is released for
+the whole sequence.
 
 Threads: a batch is cut into contiguous chunks of rows, one per OpenMP
 thread, and each thread runs the whole sequence for its rows; rows of an RNN
@@ -23,6 +23,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
+import math
 import threading
 
 import numpy as np
@@ -131,9 +132,7 @@ def _workspace(name, shape, dtype):
     holds the largest size it has needed.
     """
     store = _workspaces.__dict__
-    size = 1
-    for n in shape:
-        size *= n
+    size = math.prod(shape)
     key = (name, dtype.char)
     buf = store.get(key)
     if buf is None or buf.shape[0] < size:
@@ -293,11 +292,9 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
         for b in range(b0, b1):
             row = s * B + b
             if b - b0 >= n_active:
-                # Padded step: zero output; zero h_prev too, since the weight
-                # gradient GEMM reads it (times a zero gate gradient).
+                # Padded step: zero output. Backward reads only active rows,
+                # so h_prev / c_prev / ext of this row are left unwritten.
                 memset(out + row * H, 0, row_bytes)
-                if training:
-                    memset(h_prev + row * H, 0, row_bytes)
                 continue
             if training:
                 memcpy(h_prev + row * H, h + b * H, row_bytes)

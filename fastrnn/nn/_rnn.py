@@ -12,6 +12,7 @@ import numpy as np
 
 from fastrnn import _validation as val
 from fastrnn._kernels import GATES, get_backend
+from fastrnn.nn._stream import Stream
 
 
 def _reverse_within_lengths(a, lengths):
@@ -218,8 +219,6 @@ class RNNBase:
 
         Raises ValueError for a bidirectional layer.
         """
-        from fastrnn.nn._stream import Stream
-
         return Stream(self, batch_size)
 
     def _check_hx(self, hx, batch_size, name="hx"):
