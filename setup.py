@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -46,7 +47,7 @@ extensions = [
     Extension(
         "fastrnn._kernels._driver",
         ["fastrnn/_kernels/_driver.pyx"],
-        include_dirs=["fastrnn/_kernels"],
+        include_dirs=["fastrnn/_kernels", numpy.get_include()],
         depends=[
             "fastrnn/_kernels/_fastmath.h",
             "fastrnn/_kernels/_gemm.h",

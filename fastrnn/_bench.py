@@ -56,6 +56,7 @@ from fastrnn._bench_engines import (
     fastrnn_engine,
     make_inputs,
     parse_shape,
+    stream_engine,
     torch_engine,
 )
 from fastrnn._bench_machine import (
@@ -132,6 +133,8 @@ def build_engines(case, inputs, setup, threads, onnx_cache):
             skipped[backend] = (reason, MODES)
         else:
             engines.append(fastrnn_engine(case, backend, inputs))
+            if case.kind == "step" and case.T == 1:
+                engines.append(stream_engine(case, backend, inputs))
     return engines, skipped
 
 

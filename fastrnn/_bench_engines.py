@@ -264,6 +264,30 @@ def fastrnn_engine(case, backend, inputs, dtype="float32"):
     return Engine(backend, {"inference": infer, "train": train}, outputs)
 
 
+def stream_engine(case, backend, inputs):
+    """An :class:`Engine` stepping ``layer.stream()`` once per call (step cases).
+
+    What a server advancing a session by one step pays with fastrnn: the
+    state stays inside the stream between calls (it starts at the case's
+    ``hx``), the input is one step ``[B, D]``. Inference only.
+    """
+    layer = fastrnn_layer(case, backend, "float32")
+    layer.load_state_dict(inputs.weights)
+    stream = layer.stream(batch_size=case.B)
+    x = np.ascontiguousarray(inputs.x[:, 0])
+
+    def infer():
+        return stream.step(x)
+
+    def outputs():
+        stream.state = inputs.hx
+        out = infer()
+        return {"output": out[:, None].copy(), "h_n": _last_state(stream.state)}
+
+    note = "layer.stream(): state carried inside, one step per call"
+    return Engine(f"{backend}-stream", {"inference": infer}, outputs, note)
+
+
 def torch_module(torch, case, weights):
     """``torch.nn.LSTM/GRU/RNN`` (batch_first) holding ``weights``."""
     cls = getattr(torch.nn, _CLASS[case.cell])

@@ -57,7 +57,9 @@ def _ms(value):
         return f"{value:.1f}"
     if value >= 1:
         return f"{value:.2f}"
-    return f"{value:.3f}"
+    if value >= 0.01:
+        return f"{value:.3f}"
+    return f"{value:.2g}"  # a streaming step is a microsecond: 0.0012
 
 
 def _ratio(value):

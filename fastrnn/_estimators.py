@@ -5,6 +5,7 @@ Both validate their input once (``_validation``), build a
 flat buffer) and train it with the minibatch loop of ``_training``.
 """
 
+import contextlib
 import inspect
 import numbers
 import time
@@ -46,15 +47,26 @@ def _as_generator(random_state):
     return np.random.default_rng(random_state)
 
 
+_controller = None
+
+
 def _threadpool(n_threads):
     """A context limiting BLAS and OpenMP threads to ``n_threads`` (no limit for None).
 
     The Cython kernels split a batch over OpenMP threads; BLAS (and Numba's
-    np.dot) computes the rest.
+    np.dot) computes the rest. With None nothing is touched: inspecting the
+    loaded libraries costs milliseconds, so it is done once, on first use
+    (after the kernels loaded their OpenMP), and the limits are process-wide
+    while a call runs.
     """
-    from threadpoolctl import threadpool_limits
+    global _controller
+    if n_threads is None:
+        return contextlib.nullcontext()
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=n_threads)
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=n_threads)
 
 
 # Constructor parameters shared by both estimators, with their defaults.
@@ -413,6 +425,39 @@ class _BaseRNN(BaseEstimator):
                 outs.append(pred)
         return np.concatenate(outs), lengths
 
+    def stream(self, batch_size=1):
+        """Predict step by step: a stream that carries the recurrent state.
+
+        ``stream.step(x_t)`` takes ``[batch_size, n_features]`` (one step) or
+        ``[batch_size, k, n_features]`` and returns the predictions after
+        each step: what :meth:`predict` gives for the sequences so far
+        (``output="last"``) or for that step (``output="sequence"``).
+        ``reset()`` starts new sequences; ``state`` reads and sets the state.
+        A step of a small model costs about a microsecond of Python; see
+        :class:`fastrnn.nn.Stream` for threads. Classifiers' streams also
+        have ``step_proba``.
+
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Sequences stepped together.
+
+        Returns
+        -------
+        stream : PredictionStream
+            Holds a copy of the weights: refitting does not change it.
+
+        Raises
+        ------
+        ValueError
+            For a bidirectional model (its reverse direction needs the whole
+            sequence first).
+        """
+        from fastrnn._prediction_stream import PredictionStream
+
+        check_is_fitted(self, "network_")
+        return PredictionStream(self, batch_size)
+
     def save(self, path):
         """Save the fitted model to ``path`` in fastrnn's pickle-free format.
 
@@ -639,13 +684,19 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         """
         out, lengths = self._raw_predict(X)
         y = out.astype(np.float64) * self._y_scale + self._y_mean
+        if self._one_target():
+            y = y[..., 0]
         if self.output == "sequence":
             if lengths is not None:
                 y[~step_mask(lengths, y.shape[1])] = 0
-            if y.shape[-1] == 1 and not getattr(self, "_y_seq_3d", False):
-                y = y[..., 0]
             return self._sequence_outputs(y, lengths)
-        return y if self._y_2d else y[:, 0]
+        return y
+
+    def _one_target(self):
+        """Whether predictions drop their last axis (a single target)."""
+        if self.output == "sequence":  # y was [N, T] or [N, T, 1]: per-step values
+            return self._n_outputs == 1
+        return not self._y_2d
 
 
 class RNNClassifier(ClassifierMixin, _BaseRNN):

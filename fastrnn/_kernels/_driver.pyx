@@ -28,10 +28,14 @@ import threading
 
 import numpy as np
 
+cimport numpy as cnp
+
 from fastrnn._kernels import GATES
 from fastrnn._kernels._blas cimport gemm
 
 include "_cells.pxi"
+
+cnp.import_array()
 
 cdef extern from "_gemm.h" nogil:
     ctypedef void (*frnn_sgemm_fn)(int M, int N, int K, const float* A, int ars, int aks,
@@ -421,3 +425,178 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
 # fused ``def`` makes Cython match argument types on every call (microseconds).
 _FORWARD = {"f": _forward.__signatures__["float"], "d": _forward.__signatures__["double"]}
 _BACKWARD = {"f": _backward.__signatures__["float"], "d": _backward.__signatures__["double"]}
+
+
+# -- streaming: one step at a time, state kept between calls -----------------
+
+cdef class Stepper:
+    """A recurrent stack (and optional dense head) advanced a few steps per call.
+
+    The lean path behind :class:`fastrnn.nn.Stream`: the weights are copied
+    once, transposed, into one buffer; the state and every scratch buffer are
+    preallocated; a call checks its input, releases the GIL and runs the same
+    GEMMs and cell code as :func:`forward`, so a stream's outputs are bitwise
+    those of the whole sequence (float32). One stepper serves one caller at a
+    time: concurrent streams each have their own.
+
+    Parameters
+    ----------
+    cell : str
+    weights : list of (w_ih, w_hh, b_ih, b_hh), one per layer, PyTorch layout
+    batch_size : int
+    head : (weight [n_out, H], bias [n_out]) or None
+        A linear map of the top layer's state, as ``SequenceNetwork``'s.
+    affine : (scale [n_out], shift [n_out]) or None
+        Then ``float64(out) * scale + shift`` (a regressor's target scaling);
+        the outputs are float64.
+
+    Attributes
+    ----------
+    h, c : ndarray [num_layers, batch_size, H]
+        The state, written in place by each step (``c`` is LSTM's cell state,
+        unused by the other cells).
+    """
+
+    cdef readonly object h, c, dtype
+    cdef object _params, _offsets, _gates, _hw, _ext, _tmp, _affine
+    cdef readonly int num_layers, batch_size, input_size, hidden_size, n_out
+    cdef Cell _code
+    cdef int _G
+    cdef bint _head, _double
+
+    def __init__(self, cell, weights, int batch_size, head=None, affine=None):
+        self._code, self._G = _CODES[cell], GATES[cell]
+        w_ih0, w_hh0 = weights[0][0], weights[0][1]
+        self.dtype = w_hh0.dtype
+        self._double = self.dtype == np.float64
+        self.num_layers, self.batch_size = len(weights), batch_size
+        self.input_size, self.hidden_size = w_ih0.shape[1], w_hh0.shape[1]
+        GH, H, B = w_hh0.shape[0], w_hh0.shape[1], batch_size
+        # One buffer: per layer W_ih^T, W_hh^T, b_ih, b_hh; then W_head^T, b_head.
+        parts = []
+        for w_ih, w_hh, b_ih, b_hh in weights:
+            parts += [w_ih.T, w_hh.T, b_ih, b_hh]
+        self._head = head is not None
+        if self._head:
+            parts += [head[0].T, head[1]]
+        self.n_out = head[0].shape[0] if self._head else H
+        sizes = [p.size for p in parts]
+        self._offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.intp)
+        self._params = np.empty(sum(sizes), self.dtype)
+        for p, start, size in zip(parts, self._offsets, sizes):
+            self._params[start:start + size] = np.ravel(p)
+        self.h = np.zeros((self.num_layers, B, H), self.dtype)
+        self.c = np.zeros((self.num_layers, B, H), self.dtype)
+        self._gates = np.empty((B, GH), self.dtype)
+        self._hw = np.empty((B, GH), self.dtype)
+        self._ext = np.empty((B, H), self.dtype)
+        self._tmp = np.empty((B, self.n_out), self.dtype)
+        self._affine = None
+        if affine is not None:
+            self._affine = np.ascontiguousarray(np.stack(affine), dtype=np.float64)
+
+    def step(self, x):
+        """Advance by the steps in ``x`` and return the outputs.
+
+        Parameters
+        ----------
+        x : ndarray [batch_size, input_size] (one step) or [k, batch_size,
+            input_size], C-contiguous, of the stepper's dtype (callers convert).
+
+        Returns
+        -------
+        out : ndarray [batch_size, n_out] or [k, batch_size, n_out]
+            float64 with ``affine``, else the stepper's dtype.
+
+        Raises ValueError, leaving the state as it was, for NaN or infinity.
+        """
+        cdef cnp.ndarray xa = x
+        cdef int nd = cnp.PyArray_NDIM(xa)
+        cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(xa)
+        cdef int k = dims[0] if nd == 3 else 1
+        out_dtype = np.float64 if self._affine is not None else self.dtype
+        shape = (self.batch_size, self.n_out)
+        out = np.empty((k,) + shape if nd == 3 else shape, out_dtype)
+        cdef char* xp = cnp.PyArray_BYTES(xa)
+        cdef char* op = cnp.PyArray_BYTES(<cnp.ndarray>out)
+        cdef Py_ssize_t n_x = k * self.batch_size * self.input_size
+        cdef bint ok
+        with nogil:
+            if self._double:
+                ok = _all_finite(<double*>xp, n_x)
+            else:
+                ok = _all_finite(<float*>xp, n_x)
+        if not ok:
+            raise ValueError("x contains NaN or infinity")
+        self._run(xp, op, k)
+        return out
+
+    cdef void _run(self, char* xp, char* op, int k):
+        cdef char* wp = cnp.PyArray_BYTES(<cnp.ndarray>self._params)
+        cdef Py_ssize_t* offs = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>self._offsets)
+        cdef char* hp = cnp.PyArray_BYTES(<cnp.ndarray>self.h)
+        cdef char* cp = cnp.PyArray_BYTES(<cnp.ndarray>self.c)
+        cdef char* gp = cnp.PyArray_BYTES(<cnp.ndarray>self._gates)
+        cdef char* hwp = cnp.PyArray_BYTES(<cnp.ndarray>self._hw)
+        cdef char* ep = cnp.PyArray_BYTES(<cnp.ndarray>self._ext)
+        cdef char* tp = cnp.PyArray_BYTES(<cnp.ndarray>self._tmp)
+        cdef double* ap = NULL
+        if self._affine is not None:
+            ap = <double*>cnp.PyArray_DATA(<cnp.ndarray>self._affine)
+        cdef int L = self.num_layers, B = self.batch_size, D = self.input_size
+        cdef int H = self.hidden_size, n = self.n_out
+        with nogil:
+            if self._double:
+                _steps(self._code, self._G, k, L, B, D, H, n, self._head, <double*>xp,
+                       <double*>wp, offs, <double*>hp, <double*>cp, <double*>gp,
+                       <double*>hwp, <double*>ep, <double*>tp, ap, <double*>op)
+            else:
+                _steps(self._code, self._G, k, L, B, D, H, n, self._head, <float*>xp,
+                       <float*>wp, offs, <float*>hp, <float*>cp, <float*>gp,
+                       <float*>hwp, <float*>ep, <float*>tp, ap, <float*>op)
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating acc = 0
+    for i in range(n):
+        acc = acc + (x[i] - x[i])  # 0 for a finite value, NaN for NaN or infinity
+    return acc == 0
+
+
+cdef void _steps(Cell code, int G, int k, int L, int B, int D, int H, int n, bint head,
+                 const floating* x, const floating* w, const Py_ssize_t* offs,
+                 floating* h, floating* c, floating* gates, floating* hw, floating* ext,
+                 floating* tmp, const double* affine, void* out) noexcept nogil:
+    """``k`` steps of an ``L``-layer stack (buffers of :class:`Stepper`)."""
+    cdef int s, l, b, j, d_in, GH = G * H
+    cdef const floating* inp
+    cdef floating* hl
+    cdef floating* res
+    cdef size_t row_bytes = H * sizeof(floating)
+    for s in range(k):
+        inp = x + s * B * D
+        d_in = D
+        for l in range(L):
+            hl = h + l * B * H
+            rowgemm(B, GH, d_in, inp, d_in, w + offs[4 * l], GH, False, gates, GH)
+            rowgemm(B, GH, H, hl, H, w + offs[4 * l + 1], GH, False, hw, GH)
+            for b in range(B):
+                cell_forward(code, H, gates + b * GH, hw + b * GH, w + offs[4 * l + 2],
+                             w + offs[4 * l + 3], hl + b * H, c + (l * B + b) * H,
+                             ext + b * H)
+            inp, d_in = hl, H
+        # inp is now the top layer's new state [B, H].
+        res = tmp if affine != NULL else <floating*>out + s * B * n
+        if head:
+            rowgemm(B, n, H, inp, H, w + offs[4 * L], n, False, res, n)
+            for b in range(B):
+                for j in range(n):
+                    res[b * n + j] = res[b * n + j] + w[offs[4 * L + 1] + j]
+        else:
+            memcpy(res, inp, B * row_bytes)
+        if affine != NULL:
+            for b in range(B):
+                for j in range(n):
+                    (<double*>out)[(s * B + b) * n + j] = (
+                        <double>res[b * n + j] * affine[j] + affine[n + j])

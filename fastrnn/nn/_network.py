@@ -133,8 +133,8 @@ class SequenceNetwork:
             h_n = state[0] if isinstance(state, tuple) else state
             top = h_n[-self.rnn.num_directions :]  # [directions, B, H]
             features = np.concatenate(list(top), axis=1)
-        self._features = features if training else None
-        self._out_shape = out.shape
+        if training:  # inference writes nothing to the network: threads may share it
+            self._features, self._out_shape = features, out.shape
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
         flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)

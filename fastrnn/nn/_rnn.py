@@ -250,6 +250,8 @@ class RNNBase:
             state unchanged and output zeros, as PyTorch's packed sequences.
         training : bool
             Keep what :meth:`backward` needs and apply dropout between layers.
+            Without it the call writes nothing to the layer, so threads can
+            share one layer for inference.
 
         Returns
         -------
@@ -290,7 +292,8 @@ class RNNBase:
                 mask = (self._rng.random(inp.shape) < keep).astype(self.dtype) / keep
                 inp = inp * mask
                 masks.append(mask)
-        self._cache = (caches, masks, lengths, (T, B)) if training else None
+        if training:  # inference writes nothing to the layer: threads may share it
+            self._cache = (caches, masks, lengths, (T, B))
         output = inp.transpose(1, 0, 2) if self.batch_first else inp
         return output, ((h_n, c_n) if self.cell == "lstm" else h_n)
 

@@ -1,16 +1,26 @@
 """Streaming inference: a layer stepped through a sequence, state carried between calls."""
 
+import copy
+
 import numpy as np
 
 from fastrnn import _validation as val
+from fastrnn._kernels import matmul
 
 
 class Stream:
     """A recurrent layer run a few time steps at a time, keeping its state.
 
     Made by :meth:`RNNBase.stream`. Feeding a sequence in pieces gives the
-    same outputs as running it whole; the state can be read and set, so a
-    session can be parked and resumed later.
+    same outputs as running it whole (bitwise, in float32 on the compiled
+    backend); the state can be read and set, so a session can be parked and
+    resumed later.
+
+    The weights are copied when the stream is made: training the layer
+    afterwards does not change a stream already open. A stream holds its own
+    state and scratch buffers, so separate streams may step in separate
+    threads at once (the compiled step releases the GIL); one stream is for
+    one thread at a time.
 
     Parameters
     ----------
@@ -18,9 +28,13 @@ class Stream:
         A unidirectional layer; its weights are read, never written.
     batch_size : int, default=1
         Number of independent sequences stepped together.
+    head : (weight [n_out, H], bias [n_out]), optional
+        A linear map applied to the top layer's output at every step.
+    affine : (scale [n_out], shift [n_out]), optional
+        Then ``float64(output) * scale + shift``.
     """
 
-    def __init__(self, layer, batch_size=1):
+    def __init__(self, layer, batch_size=1, head=None, affine=None):
         if layer.bidirectional:
             raise ValueError(
                 "a bidirectional layer cannot stream: its reverse direction needs the "
@@ -28,25 +42,33 @@ class Stream:
             )
         self.layer = layer
         self.batch_size = val.check_positive_int(batch_size, "batch_size")
-        self.reset()
+        self._dtype = layer.dtype
+        kernels = layer._kernels
+        if hasattr(kernels, "Stepper"):
+            weights = [layer._weights(i, 0) for i in range(layer.num_layers)]
+            self._stepper = kernels.Stepper(layer.cell, weights, self.batch_size, head, affine)
+        else:
+            self._stepper = _LayerStepper(layer, self.batch_size, head, affine)
 
     def reset(self):
         """Start new sequences: the state goes back to zeros."""
-        self._h, self._c = self.layer._check_hx(None, self.batch_size)
+        self._stepper.h[...] = 0
+        self._stepper.c[...] = 0
 
     @property
     def state(self):
         """A copy of the state: ``h`` [num_layers, B, H], for LSTM ``(h, c)``."""
-        if self._c is None:
-            return self._h.copy()
-        return self._h.copy(), self._c.copy()
+        if self.layer.cell != "lstm":
+            return self._stepper.h.copy()
+        return self._stepper.h.copy(), self._stepper.c.copy()
 
     @state.setter
     def state(self, value):
         # Validated (shape, dtype, finite) before anything is replaced.
         h, c = self.layer._check_hx(value, self.batch_size, name="state")
-        self._h = np.array(h, copy=True)
-        self._c = None if c is None else np.array(c, copy=True)
+        self._stepper.h[...] = h
+        if c is not None:
+            self._stepper.c[...] = c
 
     def step(self, x):
         """Advance every sequence by the steps in ``x``; return their outputs.
@@ -59,21 +81,72 @@ class Stream:
 
         Returns
         -------
-        output : ndarray [B, H] for one step, else [B, k, H] (or [k, B, H]).
+        output : ndarray [B, H] for one step, else [B, k, H] (or [k, B, H]);
+            with a head, its ``n_out`` outputs in place of ``H``.
+
+        Raises ValueError for a wrong shape, NaN or infinity; the state is
+        then left as it was.
         """
-        x = np.asarray(x)
-        one = x.ndim == 2
-        if one:
-            x = x[:, None, :] if self.layer.batch_first else x[None]
-        if x.ndim != 3:
-            raise ValueError(f"x must have 2 dimensions (one step) or 3, got shape {x.shape}")
-        batch = x.shape[0 if self.layer.batch_first else 1]
-        if batch != self.batch_size:
-            raise ValueError(f"x holds {batch} sequences; this stream steps {self.batch_size}")
-        hx = self._h if self._c is None else (self._h, self._c)
-        out, state = self.layer.forward(x, hx=hx)
-        # Only a successful step replaces the state.
-        self._h, self._c = (state, None) if self._c is None else state
-        if one:
-            return out[:, 0] if self.layer.batch_first else out[0]
+        return self._advance(x)
+
+    def _advance(self, x):
+        """Check ``x``, step, and return the outputs in the caller's layout."""
+        out = self._stepper.step(self._check_step(x))
+        if out.ndim == 3 and self.layer.batch_first:
+            return out.transpose(1, 0, 2)
         return out
+
+    def _check_step(self, x):
+        """``x`` as a C-contiguous ``[B, D]`` or time-major ``[k, B, D]`` array."""
+        # The common case (a contiguous array of the right dtype) is not copied.
+        if not (type(x) is np.ndarray and x.dtype == self._dtype and x.flags.c_contiguous):
+            x = val.as_float_array(x, self._dtype, "x")
+        if x.ndim == 3 and self.layer.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        elif x.ndim != 2 and x.ndim != 3:
+            raise ValueError(f"x must have 2 dimensions (one step) or 3, got shape {x.shape}")
+        if x.shape[-2] != self.batch_size:
+            raise ValueError(
+                f"x holds {x.shape[-2]} sequences; this stream steps {self.batch_size}"
+            )
+        if x.shape[-1] != self.layer.input_size:
+            raise ValueError(
+                f"x has {x.shape[-1]} features per step, but the layer expects "
+                f"{self.layer.input_size}"
+            )
+        return x
+
+
+class _LayerStepper:
+    """The stepper of a backend without a compiled one: its ``forward`` per call.
+
+    Same interface as the compiled ``Stepper`` (``h``, ``c``, ``step``).
+    """
+
+    def __init__(self, layer, batch_size, head, affine):
+        self._layer = copy.deepcopy(layer)  # the weights as they are now
+        self._layer.batch_first = False
+        self._head = None if head is None else tuple(np.array(a) for a in head)
+        self._affine = None if affine is None else tuple(np.array(a) for a in affine)
+        shape = (layer.num_layers, batch_size, layer.hidden_size)
+        self.h, self.c = np.zeros(shape, layer.dtype), np.zeros(shape, layer.dtype)
+
+    def step(self, x):
+        one = x.ndim == 2
+        x3 = x[None] if one else x
+        lstm = self._layer.cell == "lstm"
+        if x3.shape[0] == 0:
+            out = np.empty(x3.shape[:2] + (self.h.shape[2],), self.h.dtype)
+        else:
+            out, state = self._layer.forward(x3, hx=(self.h, self.c) if lstm else self.h)
+            self.h[...] = state[0] if lstm else state
+            if lstm:
+                self.c[...] = state[1]
+        if self._head is not None:
+            weight, bias = self._head
+            out = (matmul(out.reshape(-1, out.shape[2]), weight.T) + bias).reshape(
+                out.shape[:2] + (-1,)
+            )
+        if self._affine is not None:
+            out = out.astype(np.float64) * self._affine[0] + self._affine[1]
+        return out[0] if one else out
