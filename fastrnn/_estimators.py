@@ -425,6 +425,63 @@ class _BaseRNN(BaseEstimator):
                 outs.append(pred)
         return np.concatenate(outs), lengths
 
+    @classmethod
+    def _from_layers(cls, rnn, head, output, params):
+        """A fitted estimator around a recurrent layer and a linear head.
+
+        ``rnn`` is a ``torch.nn.RNN/LSTM/GRU`` or a fastrnn layer; ``head`` a
+        ``torch.nn.Linear`` or a ``(weight [n_outputs, F], bias)`` pair, F
+        being hidden_size times the directions. The model is ready to
+        predict, save, stream and go on training with ``partial_fit``.
+        """
+        from fastrnn.nn import RNNBase
+
+        layer = rnn if isinstance(rnn, RNNBase) else RNNBase.from_torch(rnn)
+        if hasattr(head, "weight"):  # torch.nn.Linear
+            weight = head.weight.detach().cpu().numpy()
+            bias = None if head.bias is None else head.bias.detach().cpu().numpy()
+        else:
+            weight, bias = head
+        weight = val.as_float_array(weight, np.float64, "head weight")
+        n_features = layer.hidden_size * layer.num_directions
+        if weight.ndim != 2 or weight.shape[1] != n_features:
+            raise ValueError(
+                f"the head's weight must have shape (n_outputs, {n_features}) for this "
+                f"layer's {n_features} features, got {weight.shape}"
+            )
+        bias = (
+            np.zeros(len(weight))
+            if bias is None
+            else val.as_float_array(bias, np.float64, "head bias")
+        )
+        if bias.shape != (len(weight),):
+            raise ValueError(f"the head's bias must have shape ({len(weight)},), got {bias.shape}")
+        cell_params = dict(
+            cell=layer.cell,
+            hidden_size=layer.hidden_size,
+            num_layers=layer.num_layers,
+            bidirectional=layer.bidirectional,
+            dropout=layer.dropout,
+            dtype=layer.dtype.name,
+            output=output,
+        )
+        est = cls(**{**cell_params, **params})
+        clash = {k: v for k, v in cell_params.items() if est.get_params()[k] != v}
+        if clash:
+            raise ValueError(f"parameters {clash} are fixed by the layer; do not pass others")
+        est._validate_params()
+        net = est._init_network(layer.input_size, len(weight), rng=None)
+        state = layer.state_dict()
+        for name, p in net.rnn.params.items():  # a layer without biases: zeros
+            p[...] = state.get(name, 0)
+        net.weight[...], net.bias[...] = weight, bias
+        est.network_ = net
+        est.n_features_in_ = est._step_features = layer.input_size
+        est._fitted_2d, est._n_outputs = False, len(weight)
+        est.n_iter_, est.t_, est.best_loss_ = 0, 0, np.inf
+        est.loss_curve_, est.validation_scores_, est.validation_loss_curve_ = [], [], []
+        return est
+
     def stream(self, batch_size=1):
         """Predict step by step: a stream that carries the recurrent state.
 
@@ -668,6 +725,34 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @classmethod
+    def from_torch(cls, rnn, head, *, output="last", **params):
+        """A fitted regressor around weights trained in PyTorch.
+
+        ``predict(X)`` gives ``head(h_n of the top layer)`` (``output="last"``,
+        both directions' states concatenated when bidirectional) or ``head``
+        of every step's output (``output="sequence"``), as the PyTorch model
+        computes it; no target scaling is applied.
+
+        Parameters
+        ----------
+        rnn : torch.nn.RNN, LSTM or GRU (or a fastrnn.nn layer)
+        head : torch.nn.Linear, or ``(weight, bias)`` arrays
+        output : {"last", "sequence"}
+        **params
+            Other estimator parameters (for further training with
+            ``partial_fit``, ``n_threads``, ...); the layer fixes the cell's.
+
+        Returns
+        -------
+        RNNRegressor
+            Fitted: it predicts, saves, streams and exports as one trained here.
+        """
+        est = cls._from_layers(rnn, head, output, params)
+        est._y_2d = est._n_outputs > 1
+        est._y_mean, est._y_scale = np.zeros(est._n_outputs), np.ones(est._n_outputs)
+        return est
+
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current weights."""
@@ -833,6 +918,36 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         """
         self._partial_classes = None
         return self._fit(X, y, sample_weight, incremental=False)
+
+    @classmethod
+    def from_torch(cls, rnn, head, classes=None, *, output="last", **params):
+        """A fitted classifier around weights trained in PyTorch.
+
+        The head's outputs are the logits of ``classes`` (in that order):
+        ``predict_proba`` is their softmax. See :meth:`RNNRegressor.from_torch`.
+
+        Parameters
+        ----------
+        rnn : torch.nn.RNN, LSTM or GRU (or a fastrnn.nn layer)
+        head : torch.nn.Linear, or ``(weight, bias)`` arrays
+        classes : array-like of shape (n_outputs,), default=0..n_outputs-1
+            Sorted, as ``classes_`` always is.
+        output : {"last", "sequence"}
+        **params
+            Other estimator parameters.
+        """
+        est = cls._from_layers(rnn, head, output, params)
+        classes = np.arange(est._n_outputs) if classes is None else np.asarray(classes)
+        if classes.shape != (est._n_outputs,) or est._n_outputs < 2:
+            raise ValueError(
+                f"classes must list one label per head output ({est._n_outputs}, at least 2), "
+                f"got shape {classes.shape}"
+            )
+        if np.any(np.unique(classes) != classes):
+            raise ValueError("classes must be sorted and distinct, as classes_ is")
+        est.classes_ = est._partial_classes = classes
+        est._label_encoder = LabelEncoder().fit(classes)
+        return est
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -214,6 +214,25 @@ class RNNBase:
         b_hh = p[f"bias_hh_l{layer}{suffix}"] if self.bias else self._zero_bias
         return p[f"weight_ih_l{layer}{suffix}"], p[f"weight_hh_l{layer}{suffix}"], b_ih, b_hh
 
+    @classmethod
+    def from_torch(cls, module, dtype=None, backend="auto"):
+        """A layer with the configuration and weights of a ``torch.nn`` RNN/LSTM/GRU.
+
+        See :func:`fastrnn.nn.from_torch` (this class must match the module's).
+        """
+        from fastrnn.nn._torch import from_torch
+
+        layer = from_torch(module, dtype=dtype, backend=backend)
+        if cls is not RNNBase and not isinstance(layer, cls):
+            raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{type(module).__name__}")
+        return layer
+
+    def to_torch(self):
+        """A ``torch.nn`` module with this layer's configuration and weights (needs torch)."""
+        from fastrnn.nn._torch import to_torch
+
+        return to_torch(self)
+
     def stream(self, batch_size=1):
         """A :class:`~fastrnn.nn.Stream` that steps this layer, carrying its state.
 
