@@ -227,6 +227,19 @@ class RNNBase:
             raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{type(module).__name__}")
         return layer
 
+    @classmethod
+    def from_keras(cls, layers, dtype="float32", backend="auto", batch_first=True):
+        """A layer with the weights of a Keras 3 SimpleRNN/LSTM/GRU layer or stack.
+
+        See :func:`fastrnn.nn._keras.from_keras`; GRUs need ``reset_after=True``.
+        """
+        from fastrnn.nn._keras import from_keras
+
+        layer = from_keras(layers, dtype=dtype, backend=backend, batch_first=batch_first)
+        if cls is not RNNBase and not isinstance(layer, cls):
+            raise TypeError(f"{cls.__name__}.from_keras got Keras {type(layer).__name__} layers")
+        return layer
+
     def to_torch(self):
         """A ``torch.nn`` module with this layer's configuration and weights (needs torch)."""
         from fastrnn.nn._torch import to_torch
