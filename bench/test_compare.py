@@ -70,17 +70,17 @@ def test_a_wrong_gate_order_is_caught():
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from fastrnn import _bench_onnx
+    from fastrnn import _bench_onnx, onnx
 
     case = Case("lstm", 12, 3, 4, 5)
     inputs = make_inputs(case)
     ref = torch_engine(torch, case, inputs).outputs()
-    saved = _bench_onnx.ONNX_GATE_ORDER["lstm"]
-    _bench_onnx.ONNX_GATE_ORDER["lstm"] = [0, 1, 2, 3]  # PyTorch's order, wrong for ONNX
+    saved = onnx.GATE_ORDER["lstm"]
+    onnx.GATE_ORDER["lstm"] = [0, 1, 2, 3]  # PyTorch's order, wrong for ONNX
     try:
         model = _bench_onnx.build_graph(case, inputs.weights)
     finally:
-        _bench_onnx.ONNX_GATE_ORDER["lstm"] = saved
+        onnx.GATE_ORDER["lstm"] = saved
     engine = _bench_onnx.ort_engine(ort, case, inputs, model, "helper", 1)
     assert not check_engines([engine], ref, "torch")["ort"]["ok"]
 

@@ -4,8 +4,8 @@ The model comes from ``torch.onnx.export`` of the PyTorch module when that
 works (TorchScript exporter, ``dynamo=False``: the new exporter needs
 ``onnxscript``). Where it cannot — a packed (ragged) batch does not export,
 or PyTorch is absent — the graph is built with ``onnx.helper`` around ONNX's
-own LSTM/GRU/RNN operator, whose gate orders differ from PyTorch's (see
-:data:`ONNX_GATE_ORDER`). Either way the engine is checked against the
+own LSTM/GRU/RNN operator by :func:`fastrnn.onnx.to_onnx` (which reorders
+the gates into ONNX's order). Either way the engine is checked against the
 reference before it is timed, like every other engine.
 """
 
@@ -14,15 +14,8 @@ import warnings
 
 import numpy as np
 
-from fastrnn._bench_engines import Engine, torch_module, torch_state
-from fastrnn._kernels import GATES
-
-OPSET = 17
-IR_VERSION = 8  # the IR version of opset 17; newer `onnx` writes higher ones older ORTs refuse
-# Position of each ONNX gate block in PyTorch's layout: ONNX LSTM is i, o, f, c
-# (PyTorch i, f, g, o); ONNX GRU is z, r, h (PyTorch r, z, n).
-ONNX_GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
-_ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+from fastrnn._bench_engines import Engine, fastrnn_layer, torch_module, torch_state
+from fastrnn.onnx import OPSET
 
 
 def import_onnxruntime(disabled):
@@ -70,66 +63,20 @@ def export_torch(torch, case, inputs):
     return f.getvalue()
 
 
-def _to_onnx_gates(a, case):
-    """Reorder the gate blocks of a PyTorch weight or bias (first axis) into ONNX's order."""
-    G, H = GATES[case.cell], case.H
-    blocks = a.reshape(G, H, *a.shape[1:])
-    return np.ascontiguousarray(blocks[ONNX_GATE_ORDER[case.cell]].reshape(a.shape))
-
-
 def build_graph(case, weights):
-    """Serialized ONNX model of ``case`` built around ONNX's LSTM/GRU/RNN operator.
+    """Serialized ONNX model of ``case`` from :func:`fastrnn.onnx.to_onnx`.
 
-    Input ``x [B, T, D]`` (batch first, as the other engines get it), plus
-    ``lengths`` (int32 ``[B]``, the operator's ``sequence_lens``) for a ragged
-    case and ``h0``/``c0 [1, B, H]`` for a step case. Outputs ``output
-    [B, T, H]``, ``h_n`` and for LSTM ``c_n`` (``[1, B, H]``). The weights are
-    initializers in ONNX's gate order; the GRU uses ``linear_before_reset=1``,
-    which is PyTorch's GRU (the reset gate multiplies ``W_hn h + b_hn``).
+    A fastrnn layer holding ``weights`` exported on ONNX's own LSTM/GRU/RNN
+    operator: input ``x [B, T, D]`` (batch first, as the other engines get
+    it), plus ``lengths`` (the operator's ``sequence_lens``) for a ragged
+    case and ``h0``/``c0`` for a step case; outputs ``output``, ``h_n`` (and
+    ``c_n``).
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from fastrnn.onnx import to_onnx
 
-    cell, B, T, D, H = case.cell, case.B, case.T, case.D, case.H
-    W = _to_onnx_gates(weights["weight_ih_l0"], case)[None]
-    R = _to_onnx_gates(weights["weight_hh_l0"], case)[None]
-    bias = np.concatenate(
-        [_to_onnx_gates(weights["bias_ih_l0"], case), _to_onnx_gates(weights["bias_hh_l0"], case)]
-    )[None]
-    initializers = [
-        numpy_helper.from_array(W.astype(np.float32), "W"),
-        numpy_helper.from_array(R.astype(np.float32), "R"),
-        numpy_helper.from_array(bias.astype(np.float32), "B"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
-    ]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [B, T, D])]
-    if case.kind == "ragged":
-        inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, [B]))
-    states = _state_names(case)
-    inputs += [helper.make_tensor_value_info(s, TensorProto.FLOAT, [1, B, H]) for s in states]
-
-    attrs = {"hidden_size": H}
-    if cell == "gru":
-        attrs["linear_before_reset"] = 1
-    if cell.startswith("rnn_"):
-        attrs["activations"] = ["Tanh" if cell == "rnn_tanh" else "Relu"]
-    # Optional operator inputs are positional; "" marks one left out.
-    op_inputs = ["x_tbd", "W", "R", "B", "lengths" if case.kind == "ragged" else ""] + states
-    while not op_inputs[-1]:
-        op_inputs.pop()
-    outputs = _output_names(case)
-    nodes = [
-        helper.make_node("Transpose", ["x"], ["x_tbd"], perm=[1, 0, 2]),
-        helper.make_node(_ONNX_OP[cell], op_inputs, ["y_t1bh"] + outputs[1:], **attrs),
-        helper.make_node("Squeeze", ["y_t1bh", "axis1"], ["y_tbh"]),
-        helper.make_node("Transpose", ["y_tbh"], ["output"], perm=[1, 0, 2]),
-    ]
-    graph_outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [B, T, H])]
-    graph_outputs += [
-        helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, B, H]) for name in outputs[1:]
-    ]
-    graph = helper.make_graph(nodes, f"fastrnn_bench_{cell}", inputs, graph_outputs, initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
+    layer = fastrnn_layer(case, "numpy", "float32")
+    layer.load_state_dict(weights)
+    model = to_onnx(layer, lengths=case.kind == "ragged", initial_state=case.kind == "step")
     return model.SerializeToString()
 
 
@@ -156,7 +103,7 @@ def onnx_model(torch, case, inputs):
         model = build_graph(case, inputs.weights)
     except ImportError:
         return None, "; ".join(reasons + ["the onnx package is not installed (pip install onnx)"])
-    return model, f"onnx.helper {_ONNX_OP[case.cell]} op ({'; '.join(reasons)})"
+    return model, f"fastrnn.onnx.to_onnx ({'; '.join(reasons)})"
 
 
 def session_options(ort, threads):
