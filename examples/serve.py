@@ -1,0 +1,363 @@
+"""A small HTTP JSON service for a model saved with fastrnn's ``save()``.
+
+Run it::
+
+    python examples/serve.py model.npz --port 8000
+
+Endpoints (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
+
+- ``GET /health``: ``{"status": "ok", "model": ...}``.
+- ``POST /predict`` with ``{"X": [...]}``: ``{"prediction": [...]}``, what
+  ``model.predict(X)`` returns. X is ``[samples][steps][features]`` (a list
+  of sequences of different lengths works too); a classifier adds
+  ``"probabilities"`` when the body has ``"proba": true``.
+- ``POST /sessions``: opens a streaming session, ``{"session": id}``.
+- ``POST /sessions/<id>/step`` with ``{"x": [features]}`` (one step) or
+  ``{"x": [[features], ...]}`` (several): the predictions after each step,
+  as ``model.stream().step``; the recurrent state stays on the server.
+- ``DELETE /sessions/<id>``: closes it.
+
+Why the standard library's ``ThreadingHTTPServer``: it needs nothing beyond
+Python, and it runs each connection in its own thread, which is what a
+fastrnn model wants. ``predict`` is thread-safe and its kernels release the
+GIL, so requests run in parallel; each session is a stream with its own
+state, stepped under its own lock. An ASGI stack (Starlette, uvicorn) would
+hand these same blocking calls to a thread pool. What it lacks is
+hardening for the open internet (TLS, authentication, rate limits): put a
+reverse proxy in front of it there.
+
+Limits that keep a bad client from hurting the others: a body larger than
+``--max-bytes`` is refused unread (413), a client that stalls mid-request
+times out, at most ``--max-sessions`` sessions are open at once (503).
+
+``--engine torch`` serves the same model's weights through PyTorch (its
+``to_torch()`` layer and a ``torch.nn.Linear`` head), for the side-by-side
+load benchmark in ``bench/serve_load.py``.
+"""
+
+import argparse
+import json
+import re
+import threading
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+import fastrnn
+
+MAX_BYTES = 1 << 20
+MAX_SESSIONS = 1000
+_STEP = re.compile(r"^/sessions/([0-9a-f]{32})/step$")
+_SESSION = re.compile(r"^/sessions/([0-9a-f]{32})$")
+
+
+class RequestError(Exception):
+    """A request the service refuses, with its HTTP status and a message for the client."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _as_sequences(value, name):
+    """JSON ``value`` as an array of sequences, or a list of them when ragged."""
+    if not isinstance(value, list) or not value:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be a non-empty list")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except ValueError:  # sequences of different lengths, or not numbers
+        try:
+            return [np.asarray(seq, dtype=np.float64) for seq in value]
+        except (TypeError, ValueError) as exc:
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
+    except TypeError as exc:
+        raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
+
+
+def _jsonable(prediction):
+    if isinstance(prediction, list):  # ragged sequence output: one array per sample
+        return [np.asarray(p).tolist() for p in prediction]
+    return np.asarray(prediction).tolist()
+
+
+class Sessions:
+    """Open streams by id; each is stepped under its own lock (a stream serves one thread)."""
+
+    def __init__(self, model, limit):
+        self._model, self._limit = model, limit
+        self._lock = threading.Lock()
+        self._open = {}
+
+    def open(self):
+        with self._lock:
+            if len(self._open) >= self._limit:
+                raise RequestError(
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    f"{self._limit} sessions are open; close one (DELETE /sessions/<id>)",
+                )
+            sid = uuid.uuid4().hex
+            self._open[sid] = (self._model.stream(batch_size=1), threading.Lock())
+        return sid
+
+    def step(self, sid, x):
+        stream, lock = self._get(sid)
+        with lock:
+            return stream.step(x)
+
+    def close(self, sid):
+        with self._lock:
+            if self._open.pop(sid, None) is None:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no open session {sid}")
+
+    def _get(self, sid):
+        with self._lock:
+            found = self._open.get(sid)
+        if found is None:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no open session {sid}")
+        return found
+
+
+class App:
+    """The service's logic, apart from HTTP: route a request to the model.
+
+    Parameters
+    ----------
+    model : fitted RNNRegressor or RNNClassifier (or an object with the
+        same ``predict``, ``stream`` and, for a classifier, ``predict_proba``)
+    max_sessions : int
+    """
+
+    def __init__(self, model, max_sessions=MAX_SESSIONS):
+        self.model = model
+        self.sessions = Sessions(model, max_sessions)
+
+    def handle(self, method, path, body):
+        """``(status, payload)`` for one request; ``body`` is the parsed JSON or None."""
+        if path == "/health" and method == "GET":
+            return HTTPStatus.OK, {"status": "ok", "model": repr(self.model)}
+        if path == "/predict" and method == "POST":
+            return HTTPStatus.OK, self.predict(_field(body, "X"), _flag(body, "proba"))
+        if path == "/sessions" and method == "POST":
+            return HTTPStatus.CREATED, {"session": self.sessions.open()}
+        match = _STEP.match(path)
+        if match and method == "POST":
+            return HTTPStatus.OK, self.step(match.group(1), _field(body, "x"))
+        match = _SESSION.match(path)
+        if match and method == "DELETE":
+            self.sessions.close(match.group(1))
+            return HTTPStatus.OK, {"closed": match.group(1)}
+        if path in ("/health", "/predict", "/sessions") or match or _STEP.match(path):
+            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not served at {path}")
+        raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {path}")
+
+    def predict(self, X, proba):
+        X = _as_sequences(X, "X")
+        try:
+            out = {"prediction": _jsonable(self.model.predict(X))}
+            if proba:
+                if not hasattr(self.model, "predict_proba"):
+                    raise RequestError(HTTPStatus.BAD_REQUEST, "proba is for classifiers")
+                out["probabilities"] = _jsonable(self.model.predict_proba(X))
+        except (ValueError, TypeError) as exc:  # the model's own checks: shapes, NaN, ...
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
+        return out
+
+    def step(self, sid, x):
+        x = _as_sequences(x, "x")
+        if isinstance(x, list) or x.ndim not in (1, 2):
+            raise RequestError(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                "x must be one step [features] or several [[features], ...]",
+            )
+        try:  # always [1 session, k steps, features]: one prediction per step
+            out = self.sessions.step(sid, x.reshape(1, -1, x.shape[-1]))[0]
+        except (ValueError, TypeError) as exc:
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
+        return {"prediction": _jsonable(out[0] if x.ndim == 1 else out)}
+
+
+def _field(body, name):
+    if not isinstance(body, dict) or name not in body:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f'the body must be a JSON object with "{name}"')
+    return body[name]
+
+
+def _flag(body, name):
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f'"{name}" must be true or false')
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; every answer is JSON with a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "fastrnn-serve"
+    timeout = 30  # seconds a stalled client may hold its thread
+    # One write per answer, sent at once: headers and body in separate
+    # segments would meet the client's delayed ACK (tens of milliseconds).
+    wbufsize = -1
+    disable_nagle_algorithm = True
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method):
+        try:
+            body = self._read_body() if method == "POST" else None
+            status, payload = self.server.app.handle(method, self.path, body)
+        except RequestError as exc:
+            status, payload = exc.status, {"error": exc.message}
+        except Exception as exc:  # a bug: say so, keep serving
+            self.log_error("internal error on %s %s: %r", method, self.path, exc)
+            status, payload = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self):
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a POST needs a Content-Length")
+        if int(length) > self.server.max_bytes:
+            self.close_connection = True  # the body is not read: the connection cannot go on
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the body has {length} bytes; this service takes at most {self.server.max_bytes}",
+            )
+        raw = self.rfile.read(int(length))
+        if not raw:  # e.g. POST /sessions
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}"
+            ) from exc
+
+    def log_message(self, format, *args):
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+def make_server(
+    model,
+    host="127.0.0.1",
+    port=8000,
+    max_bytes=MAX_BYTES,
+    max_sessions=MAX_SESSIONS,
+    verbose=False,
+):
+    """A ``ThreadingHTTPServer`` serving ``model``; call ``serve_forever()`` on it.
+
+    ``port=0`` picks a free port (``server.server_address`` tells which).
+    """
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    server.app = App(model, max_sessions)
+    server.max_bytes, server.verbose = max_bytes, verbose
+    return server
+
+
+class TorchModel:
+    """The same fitted model run by PyTorch: ``predict`` and ``stream`` like fastrnn's.
+
+    For comparing the service's speed on one model (regressors, and
+    classifiers' labels); a unidirectional model with ``output="last"``.
+    """
+
+    def __init__(self, estimator):
+        import torch
+
+        self.torch, self.estimator = torch, estimator
+        net = estimator.network_
+        self.rnn = net.rnn.to_torch().eval()
+        self.head = torch.nn.Linear(
+            net.n_features, net.n_outputs, dtype=self.rnn.weight_hh_l0.dtype
+        )
+        with torch.no_grad():
+            self.head.weight.copy_(torch.from_numpy(net.weight))
+            self.head.bias.copy_(torch.from_numpy(net.bias))
+
+    def __repr__(self):
+        return f"TorchModel({self.estimator!r})"
+
+    def _finish(self, logits):
+        est, out = self.estimator, logits.numpy()
+        if hasattr(est, "classes_"):
+            return est.classes_[out.argmax(axis=-1)]
+        y = out.astype(np.float64) * est._y_scale + est._y_mean
+        return y[..., 0] if est._one_target() else y
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 3 or X.shape[2] != self.rnn.input_size or not np.isfinite(X).all():
+            raise ValueError(f"X must be finite, [samples, steps, {self.rnn.input_size}]")
+        with self.torch.no_grad():
+            _, h = self.rnn(self.torch.from_numpy(X))
+            h = h[0] if isinstance(h, tuple) else h
+            return self._finish(self.head(h[-1]))
+
+    def stream(self, batch_size=1):
+        return _TorchStream(self, batch_size)
+
+
+class _TorchStream:
+    def __init__(self, model, batch_size):
+        self.model, self.state = model, None
+
+    def step(self, x):
+        """``x [1, k, features]``: the prediction after each of the k steps."""
+        torch, model = self.model.torch, self.model
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3 or x.shape[2] != model.rnn.input_size or not np.isfinite(x).all():
+            raise ValueError(f"x must be finite, [1, steps, {model.rnn.input_size}]")
+        with torch.no_grad():
+            out, state = model.rnn(torch.from_numpy(x), self.state)
+            self.state = state
+            return model._finish(model.head(out))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a model file written by save()")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES)
+    parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS)
+    parser.add_argument("--engine", choices=["fastrnn", "torch"], default="fastrnn")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    model = fastrnn.load(args.model)
+    if args.engine == "torch":
+        model = TorchModel(model)
+    server = make_server(
+        model, args.host, args.port, args.max_bytes, args.max_sessions, args.verbose
+    )
+    host, port = server.server_address[:2]
+    print(f"serving {args.model} ({args.engine}) on http://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
