@@ -109,3 +109,19 @@ def test_a_bad_state_is_refused_before_anything_changes():
     with pytest.raises(TypeError):
         _layer("lstm").stream().state = np.zeros((2, 1, 7), np.float32)  # LSTM needs (h, c)
     np.testing.assert_array_equal(stream.state, before)
+
+
+def test_the_compiled_stepper_refuses_what_its_callers_would_have_converted():
+    stream = _layer("lstm").stream(batch_size=2)
+    stepper = stream._stepper
+    if not hasattr(stepper, "input_size"):
+        pytest.skip("the compiled backend is not built")
+    for bad in (
+        np.zeros((3, 5), np.float32),  # batch
+        np.zeros((2, 4), np.float32),  # features
+        np.zeros((2, 5), np.float64),  # dtype
+        np.zeros((5, 2), np.float32).T,  # not C-contiguous
+        np.zeros(5, np.float32),
+    ):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            stepper.step(bad)

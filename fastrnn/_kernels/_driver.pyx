@@ -513,6 +513,12 @@ cdef class Stepper:
         cdef cnp.ndarray xa = x
         cdef int nd = cnp.PyArray_NDIM(xa)
         cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(xa)
+        # The callers' checks make these hold; a stray call must not read past x.
+        if (nd != 2 and nd != 3) or dims[nd - 2] != self.batch_size \
+                or dims[nd - 1] != self.input_size or xa.dtype != self.dtype \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(xa):
+            raise ValueError(f"x must be a C-contiguous {self.dtype} array "
+                             f"[(k,) {self.batch_size}, {self.input_size}]")
         cdef int k = dims[0] if nd == 3 else 1
         out_dtype = np.float64 if self._affine is not None else self.dtype
         shape = (self.batch_size, self.n_out)
