@@ -10,6 +10,9 @@ import numpy as np
 
 # torch.nn.RNNBase.mode -> fastrnn class name (subclasses of torch's modules keep it).
 _MODES = {"RNN_TANH": "RNN", "RNN_RELU": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+# Constructor arguments that torch's modules and fastrnn's layers name alike and
+# also keep as attributes.
+_SHARED = ("num_layers", "bias", "batch_first", "dropout", "bidirectional")
 
 
 def from_torch(module, dtype=None, backend="auto"):
@@ -50,15 +53,8 @@ def from_torch(module, dtype=None, backend="auto"):
     if dtype is None:
         dtype = next(iter(state.values())).dtype
         dtype = dtype if dtype in (np.float32, np.float64) else np.float32
-    kwargs = dict(
-        num_layers=module.num_layers,
-        bias=module.bias,
-        batch_first=module.batch_first,
-        dropout=module.dropout,
-        bidirectional=module.bidirectional,
-        dtype=dtype,
-        backend=backend,
-    )
+    kwargs = {name: getattr(module, name) for name in _SHARED}
+    kwargs.update(dtype=dtype, backend=backend)
     if kind == "RNN":
         kwargs["nonlinearity"] = module.nonlinearity
     layer = getattr(_rnn, kind)(module.input_size, module.hidden_size, **kwargs)
@@ -74,14 +70,8 @@ def to_torch(layer):
     import torch
 
     cls = getattr(torch.nn, type(layer).__name__)
-    kwargs = dict(
-        num_layers=layer.num_layers,
-        bias=layer.bias,
-        batch_first=layer.batch_first,
-        dropout=layer.dropout,
-        bidirectional=layer.bidirectional,
-        dtype=torch.float64 if layer.dtype == np.float64 else torch.float32,
-    )
+    kwargs = {name: getattr(layer, name) for name in _SHARED}
+    kwargs["dtype"] = torch.float64 if layer.dtype == np.float64 else torch.float32
     if layer.cell.startswith("rnn_"):
         kwargs["nonlinearity"] = layer.nonlinearity
     module = cls(layer.input_size, layer.hidden_size, **kwargs)
