@@ -81,6 +81,7 @@ class Server:
         found = re.search(r":(\d+)$", line.strip())
         if not found:
             self.proc.kill()
+            self.proc.wait()
             raise RuntimeError(f"the {engine} service did not start: {line!r}")
         self.port = int(found.group(1))
 
@@ -107,36 +108,45 @@ def load(port, workload, X, clients, count, seconds):
         ``requests``, ``seconds``, ``rps`` and latency percentiles in ms.
     """
     per_client = max(1, count // clients)
-    deadline = time.perf_counter() + seconds
     latencies = [[] for _ in range(clients)]
+    errors = []
     start = threading.Barrier(clients + 1)
 
     def client(i):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        if workload == "predict":
-            path, body = "/predict", json.dumps({"X": X[i : i + 1].tolist()}).encode()
-            bodies = [body]
-        else:
-            path = f"/sessions/{_post(conn, '/sessions', b'')['session']}/step"
-            bodies = [json.dumps({"x": x.tolist()}).encode() for x in X[i]]
-        _post(conn, path, bodies[0])  # settle the connection and the code paths
-        start.wait()
-        own = latencies[i]
-        for j in range(per_client):
-            t0 = time.perf_counter()
-            _post(conn, path, bodies[j % len(bodies)])
-            own.append(time.perf_counter() - t0)
-            if t0 > deadline:
-                break
-        conn.close()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            if workload == "predict":
+                path = "/predict"
+                bodies = [json.dumps({"X": X[i : i + 1].tolist()}).encode()]
+            else:
+                path = f"/sessions/{_post(conn, '/sessions', b'')['session']}/step"
+                bodies = [json.dumps({"x": x.tolist()}).encode() for x in X[i]]
+            _post(conn, path, bodies[0])  # settle the connection and the code paths
+            start.wait()
+            stop, own = time.perf_counter() + seconds, latencies[i]
+            for j in range(per_client):
+                t0 = time.perf_counter()
+                _post(conn, path, bodies[j % len(bodies)])
+                own.append(time.perf_counter() - t0)
+                if t0 > stop:
+                    break
+            conn.close()
+        except Exception as exc:  # reported below; the barrier must not wait for us
+            errors.append(exc)
+            start.abort()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
-    start.wait()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass
     t0 = time.perf_counter()
     for t in threads:
         t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}")
     elapsed = time.perf_counter() - t0
     ms = np.concatenate([np.asarray(a) for a in latencies]) * 1e3
     return {

@@ -22,13 +22,15 @@ Python, and it runs each connection in its own thread, which is what a
 fastrnn model wants. ``predict`` is thread-safe and its kernels release the
 GIL, so requests run in parallel; each session is a stream with its own
 state, stepped under its own lock. An ASGI stack (Starlette, uvicorn) would
-hand these same blocking calls to a thread pool. What it lacks is
-hardening for the open internet (TLS, authentication, rate limits): put a
-reverse proxy in front of it there.
+hand these same blocking calls to a thread pool.
 
 Limits that keep a bad client from hurting the others: a body larger than
-``--max-bytes`` is refused unread (413), a client that stalls mid-request
-times out, at most ``--max-sessions`` sessions are open at once (503).
+``--max-bytes`` is refused (413), and so is input that pads to more than
+``--max-steps`` samples x steps; a client that stalls mid-request times out
+(408); at most ``--max-sessions`` sessions are open at once (503), those
+idle for ``--session-ttl`` seconds giving way to new ones. Connections (a
+thread each) are not capped: that, TLS, authentication and rate limits are
+the job of a reverse proxy in front of it on an open network.
 
 ``--engine torch`` serves the same model's weights through PyTorch (its
 ``to_torch()`` layer and a ``torch.nn.Linear`` head), for the side-by-side
@@ -39,6 +41,7 @@ import argparse
 import json
 import re
 import threading
+import time
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +51,10 @@ import numpy as np
 import fastrnn
 
 MAX_BYTES = 1 << 20
+MAX_STEPS = 200_000  # samples x padded steps of one request: ragged X pads to its longest
 MAX_SESSIONS = 1000
+SESSION_TTL = 900.0  # idle seconds after which a session may be closed for a new one
+DRAIN_FACTOR = 8  # an oversized body up to this many times --max-bytes is read and dropped
 _STEP = re.compile(r"^/sessions/([0-9a-f]{32})/step$")
 _SESSION = re.compile(r"^/sessions/([0-9a-f]{32})$")
 
@@ -61,19 +67,36 @@ class RequestError(Exception):
         self.status, self.message = status, message
 
 
-def _as_sequences(value, name):
-    """JSON ``value`` as an array of sequences, or a list of them when ragged."""
+def _numbers(value, name):
+    """``value`` as a float64 array; JSON strings and booleans are not numbers."""
+    try:
+        a = np.asarray(value)
+    except ValueError:  # nested lists of different lengths
+        raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name} is not rectangular") from None
+    if a.dtype.kind not in "iuf":
+        raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name} must hold numbers only")
+    return a.astype(np.float64)
+
+
+def _as_sequences(value, name, max_steps):
+    """JSON ``value`` as an array of sequences, or a list of them when ragged.
+
+    Refuses (413) input that pads to more than ``max_steps`` samples x steps:
+    a few long sequences among many short ones would otherwise make a small
+    body cost gigabytes.
+    """
     if not isinstance(value, list) or not value:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be a non-empty list")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except ValueError:  # sequences of different lengths, or not numbers
-        try:
-            return [np.asarray(seq, dtype=np.float64) for seq in value]
-        except (TypeError, ValueError) as exc:
-            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
-    except TypeError as exc:
-        raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{name}: {exc}") from exc
+    lengths = [len(v) if isinstance(v, list) else 1 for v in value]
+    if len(value) * max(lengths) > max_steps:
+        raise RequestError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"{name} pads to {len(value)} x {max(lengths)} steps; this service takes at most "
+            f"{max_steps}",
+        )
+    if len(set(lengths)) == 1:
+        return _numbers(value, name)
+    return [_numbers(seq, f"{name}[{i}]") for i, seq in enumerate(value)]
 
 
 def _jsonable(prediction):
@@ -83,28 +106,37 @@ def _jsonable(prediction):
 
 
 class Sessions:
-    """Open streams by id; each is stepped under its own lock (a stream serves one thread)."""
+    """Open streams by id; each is stepped under its own lock (a stream serves one thread).
 
-    def __init__(self, model, limit):
-        self._model, self._limit = model, limit
+    At most ``limit`` are open; when that many are, those idle for more than
+    ``ttl`` seconds are closed to make room.
+    """
+
+    def __init__(self, model, limit, ttl=SESSION_TTL):
+        self._model, self._limit, self._ttl = model, limit, ttl
         self._lock = threading.Lock()
-        self._open = {}
+        self._open = {}  # id -> [stream, its lock, last use (monotonic seconds)]
 
     def open(self):
         with self._lock:
+            if len(self._open) >= self._limit:
+                idle = time.monotonic() - self._ttl
+                for sid in [sid for sid, entry in self._open.items() if entry[2] < idle]:
+                    del self._open[sid]
             if len(self._open) >= self._limit:
                 raise RequestError(
                     HTTPStatus.SERVICE_UNAVAILABLE,
                     f"{self._limit} sessions are open; close one (DELETE /sessions/<id>)",
                 )
             sid = uuid.uuid4().hex
-            self._open[sid] = (self._model.stream(batch_size=1), threading.Lock())
+            self._open[sid] = [self._model.stream(batch_size=1), threading.Lock(), time.monotonic()]
         return sid
 
     def step(self, sid, x):
-        stream, lock = self._get(sid)
-        with lock:
-            return stream.step(x)
+        entry = self._get(sid)
+        with entry[1]:
+            entry[2] = time.monotonic()
+            return entry[0].step(x)
 
     def close(self, sid):
         with self._lock:
@@ -127,11 +159,17 @@ class App:
     model : fitted RNNRegressor or RNNClassifier (or an object with the
         same ``predict``, ``stream`` and, for a classifier, ``predict_proba``)
     max_sessions : int
+    max_steps : int
+        Largest samples x padded steps of one request.
+    session_ttl : float
+        Idle seconds after which a session may be closed for a new one.
     """
 
-    def __init__(self, model, max_sessions=MAX_SESSIONS):
-        self.model = model
-        self.sessions = Sessions(model, max_sessions)
+    def __init__(
+        self, model, max_sessions=MAX_SESSIONS, max_steps=MAX_STEPS, session_ttl=SESSION_TTL
+    ):
+        self.model, self.max_steps = model, max_steps
+        self.sessions = Sessions(model, max_sessions, session_ttl)
 
     def handle(self, method, path, body):
         """``(status, payload)`` for one request; ``body`` is the parsed JSON or None."""
@@ -153,7 +191,7 @@ class App:
         raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {path}")
 
     def predict(self, X, proba):
-        X = _as_sequences(X, "X")
+        X = _as_sequences(X, "X", self.max_steps)
         try:
             out = {"prediction": _jsonable(self.model.predict(X))}
             if proba:
@@ -165,7 +203,7 @@ class App:
         return out
 
     def step(self, sid, x):
-        x = _as_sequences(x, "x")
+        x = _as_sequences(x, "x", self.max_steps)
         if isinstance(x, list) or x.ndim not in (1, 2):
             raise RequestError(
                 HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -196,7 +234,6 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "fastrnn-serve"
-    timeout = 30  # seconds a stalled client may hold its thread
     # One write per answer, sent at once: headers and body in separate
     # segments would meet the client's delayed ACK (tens of milliseconds).
     wbufsize = -1
@@ -213,7 +250,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         try:
-            body = self._read_body() if method == "POST" else None
+            body = self._read_body(required=method == "POST")
             status, payload = self.server.app.handle(method, self.path, body)
         except RequestError as exc:
             status, payload = exc.status, {"error": exc.message}
@@ -229,18 +266,31 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _read_body(self):
+    def _read_body(self, required):
+        """The parsed JSON body, or None without one.
+
+        A declared body is read whatever the method, so that the next request
+        on a kept-alive connection starts where it should.
+        """
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None and not required:
+            return None
+        if length is None or not (length.isascii() and length.isdecimal()):
             self.close_connection = True
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a POST needs a Content-Length")
-        if int(length) > self.server.max_bytes:
-            self.close_connection = True  # the body is not read: the connection cannot go on
+        length, limit = int(length), self.server.max_bytes
+        if length > limit:
+            # Read and drop a moderately large body, so that the client reads
+            # the answer rather than a reset; past that, hang up.
+            if length <= DRAIN_FACTOR * limit:
+                self._read(length)
+            else:
+                self.close_connection = True
             raise RequestError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the body has {length} bytes; this service takes at most {self.server.max_bytes}",
+                f"the body has {length} bytes; this service takes at most {limit}",
             )
-        raw = self.rfile.read(int(length))
+        raw = self._read(length)
         if not raw:  # e.g. POST /sessions
             return None
         try:
@@ -249,6 +299,18 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(
                 HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}"
             ) from exc
+        except RecursionError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "the body nests too deeply") from None
+
+    def _read(self, length):
+        try:
+            raw = self.rfile.read(length)
+        except OSError:  # the client stalled past the timeout
+            raw = b""
+        if len(raw) < length:
+            self.close_connection = True
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, "the body ended early or stalled")
+        return raw
 
     def log_message(self, format, *args):
         if self.server.verbose:
@@ -261,15 +323,20 @@ def make_server(
     port=8000,
     max_bytes=MAX_BYTES,
     max_sessions=MAX_SESSIONS,
+    max_steps=MAX_STEPS,
+    session_ttl=SESSION_TTL,
+    timeout=30.0,
     verbose=False,
 ):
     """A ``ThreadingHTTPServer`` serving ``model``; call ``serve_forever()`` on it.
 
     ``port=0`` picks a free port (``server.server_address`` tells which).
     """
-    server = ThreadingHTTPServer((host, port), Handler)
+    # timeout: seconds a stalled client may hold its connection's thread.
+    handler = type("Handler", (Handler,), {"timeout": timeout})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
-    server.app = App(model, max_sessions)
+    server.app = App(model, max_sessions, max_steps, session_ttl)
     server.max_bytes, server.verbose = max_bytes, verbose
     return server
 
@@ -340,6 +407,15 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-bytes", type=int, default=MAX_BYTES)
     parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS)
+    parser.add_argument(
+        "--max-steps", type=int, default=MAX_STEPS, help="largest samples x padded steps"
+    )
+    parser.add_argument(
+        "--session-ttl",
+        type=float,
+        default=SESSION_TTL,
+        help="idle seconds before a session may go",
+    )
     parser.add_argument("--engine", choices=["fastrnn", "torch"], default="fastrnn")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
@@ -347,7 +423,14 @@ def main(argv=None):
     if args.engine == "torch":
         model = TorchModel(model)
     server = make_server(
-        model, args.host, args.port, args.max_bytes, args.max_sessions, args.verbose
+        model,
+        args.host,
+        args.port,
+        max_bytes=args.max_bytes,
+        max_sessions=args.max_sessions,
+        max_steps=args.max_steps,
+        session_ttl=args.session_ttl,
+        verbose=args.verbose,
     )
     host, port = server.server_address[:2]
     print(f"serving {args.model} ({args.engine}) on http://{host}:{port}", flush=True)

@@ -8,6 +8,7 @@ flat buffer) and train it with the minibatch loop of ``_training``.
 import contextlib
 import inspect
 import numbers
+import threading
 import time
 import warnings
 
@@ -48,25 +49,50 @@ def _as_generator(random_state):
 
 
 _controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0  # calls inside _threadpool now; the first sets BLAS's limit, the last restores
+_blas_limiter = None
 
 
+def _threadpool_controller():
+    global _controller
+    with _blas_lock:
+        if _controller is None:
+            # Inspecting the loaded libraries costs milliseconds: once, on first
+            # use (after the kernels loaded their OpenMP).
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+    return _controller
+
+
+@contextlib.contextmanager
 def _threadpool(n_threads):
-    """A context limiting BLAS and OpenMP threads to ``n_threads`` (no limit for None).
+    """Limit BLAS and OpenMP threads to ``n_threads`` while a call runs (None: untouched).
 
     The Cython kernels split a batch over OpenMP threads; BLAS (and Numba's
-    np.dot) computes the rest. With None nothing is touched: inspecting the
-    loaded libraries costs milliseconds, so it is done once, on first use
-    (after the kernels loaded their OpenMP), and the limits are process-wide
-    while a call runs.
+    np.dot) computes the rest. OpenMP's limit belongs to the calling thread.
+    BLAS's is process-wide: overlapping calls from several threads share it —
+    the first sets it, the last restores it — so no call leaves it changed.
     """
-    global _controller
+    global _blas_users, _blas_limiter
     if n_threads is None:
-        return contextlib.nullcontext()
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=n_threads)
+        yield
+        return
+    controller = _threadpool_controller()
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = controller.limit(limits=n_threads, user_api="blas")
+        _blas_users += 1
+    try:
+        with controller.limit(limits=n_threads, user_api="openmp"):
+            yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 # Constructor parameters shared by both estimators, with their defaults.
@@ -950,7 +976,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
                 f"classes must list one label per head output ({est._n_outputs}, at least 2), "
                 f"got shape {classes.shape}"
             )
-        if np.any(np.unique(classes) != classes):
+        if len(np.unique(classes)) != len(classes) or np.any(np.unique(classes) != classes):
             raise ValueError("classes must be sorted and distinct, as classes_ is")
         est.classes_ = est._partial_classes = classes
         est._label_encoder = LabelEncoder().fit(classes)

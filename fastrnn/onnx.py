@@ -142,7 +142,7 @@ def _recurrent(g, layer, x, lengths, h0, c0):
     if cell.startswith("rnn_"):
         attrs["activations"] = ["Tanh" if cell == "rnn_tanh" else "Relu"] * nd
     flat = g.const(np.array([0, 0, -1], np.int64), "shape_tn_")
-    axis0 = g.const(np.array([0], np.int64), "axis0")
+    axis0 = g.const(np.array([0], np.int64), "axis0") if h0 is not None else None
     h_parts, c_parts = [], []
     for i in range(layer.num_layers):
         ws = [layer._weights(i, d) for d in range(nd)]

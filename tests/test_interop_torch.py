@@ -132,5 +132,7 @@ def test_from_torch_checks_the_head():
         fastrnn.RNNRegressor.from_torch(rnn, torch.nn.Linear(5, 1))
     with pytest.raises(ValueError, match="classes must list one label per head output"):
         fastrnn.RNNClassifier.from_torch(rnn, torch.nn.Linear(4, 3), classes=[0, 1])
+    with pytest.raises(ValueError, match="sorted and distinct"):
+        fastrnn.RNNClassifier.from_torch(rnn, torch.nn.Linear(4, 3), classes=[0, 0, 1])
     with pytest.raises(ValueError, match="fixed by the layer"):
         fastrnn.RNNRegressor.from_torch(rnn, torch.nn.Linear(4, 1), hidden_size=8)

@@ -231,3 +231,69 @@ def test_the_script_serves_a_saved_model(models, engine):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _raw_exchange(port, data, wait=None):
+    """Send raw bytes; return what the server answers until it closes or goes quiet."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        if wait:
+            sock.settimeout(wait)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def test_protocol_abuse_gets_answers_not_hangs(models):
+    server = _start(models[0], timeout=0.5)
+    port = server.server_address[1]
+    try:
+        # A body on DELETE is read, so the next request on the connection works.
+        sid = call(port, "POST", "/sessions")[1]["session"]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        assert call(port, "DELETE", f"/sessions/{sid}", raw=b"{}", conn=conn)[0] == 200
+        assert call(port, "GET", "/health", conn=conn)[0] == 200
+        conn.close()
+        # A non-ASCII digit as the length; a stalled body; JSON nested too deep.
+        answer = _raw_exchange(
+            port,
+            "POST /predict HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"),
+            wait=5,
+        )
+        assert answer.startswith(b"HTTP/1.1 411")
+        answer = _raw_exchange(
+            port, b'POST /predict HTTP/1.1\r\nContent-Length: 10\r\n\r\n{"X"', wait=5
+        )
+        assert answer.startswith(b"HTTP/1.1 408")
+        status, payload = call(port, "POST", "/predict", raw=b"[" * 50_000 + b"]" * 50_000)
+        assert status == 400 and "nests too deeply" in payload["error"]
+        # Strings are not numbers; a small body padding to a huge batch is refused.
+        status, payload = call(port, "POST", "/predict", {"X": [[["1", "2"]]]})
+        assert status == 422 and "numbers only" in payload["error"]
+        ragged = [[[0.0, 0.0]] * 5000] + [[[0.0, 0.0]]] * 100
+        status, payload = call(port, "POST", "/predict", {"X": ragged})
+        assert status == 413 and "pads to 101 x 5000" in payload["error"]
+        assert call(port, "GET", "/health")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_idle_sessions_give_way_to_new_ones(models):
+    server = _start(models[0], max_sessions=1, session_ttl=0.0)
+    port = server.server_address[1]
+    try:
+        first = call(port, "POST", "/sessions")[1]["session"]
+        status, second = call(port, "POST", "/sessions")
+        assert status == 201
+        assert call(port, "POST", f"/sessions/{first}/step", {"x": [1, 2]})[0] == 404
+        assert call(port, "POST", f"/sessions/{second['session']}/step", {"x": [1, 2]})[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -125,3 +125,32 @@ def test_the_compiled_stepper_refuses_what_its_callers_would_have_converted():
     ):
         with pytest.raises(ValueError, match="C-contiguous float32"):
             stepper.step(bad)
+
+
+@pytest.mark.parametrize(
+    "head, affine, match",
+    [
+        ((np.ones((2, 6), np.float32), np.zeros(2, np.float32)), None, "the head must be"),
+        ((np.ones((2, 7), np.float32), np.zeros(3, np.float32)), None, "the head must be"),
+        (
+            (np.ones((2, 7), np.float32), np.zeros(2, np.float32)),
+            (np.ones(1), np.ones(2)),
+            "affine must be two arrays of 2",
+        ),
+    ],
+)
+def test_a_head_or_affine_of_the_wrong_shape_is_refused(head, affine, match):
+    from fastrnn.nn import Stream
+
+    with pytest.raises(ValueError, match=match):
+        Stream(_layer("lstm"), 1, head=head, affine=affine)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_zero_steps_with_a_head(backend):
+    from fastrnn.nn import Stream
+
+    layer = _layer("gru", backend=backend)
+    head = (np.ones((3, 7), np.float32), np.zeros(3, np.float32))
+    out = Stream(layer, 2, head=head).step(np.zeros((2, 0, 5), np.float32))
+    assert out.shape == (2, 0, 3)

@@ -79,3 +79,14 @@ def test_streams_in_threads_equal_serial_streams(data):
     for i, per_thread in enumerate(results):
         for r in per_thread:
             np.testing.assert_array_equal(r, serial[i])
+
+
+def test_overlapping_thread_limits_leave_blas_as_it_was(data):
+    from threadpoolctl import threadpool_info
+
+    X, y = data
+    reg = _fit(RNNRegressor(hidden_size=4, max_iter=1, n_threads=1, random_state=0), X, y)
+    before = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
+    _hammer(lambda i, j: reg.predict(X[:2]), n_calls=40)
+    after = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
+    assert after == before

@@ -471,15 +471,32 @@ cdef class Stepper:
         self._double = self.dtype == np.float64
         self.num_layers, self.batch_size = len(weights), batch_size
         self.input_size, self.hidden_size = w_ih0.shape[1], w_hh0.shape[1]
-        GH, H, B = w_hh0.shape[0], w_hh0.shape[1], batch_size
-        # One buffer: per layer W_ih^T, W_hh^T, b_ih, b_hh; then W_head^T, b_head.
+        H, B = w_hh0.shape[1], batch_size
+        GH = self._G * H
+        if B < 1:
+            raise ValueError(f"batch_size must be >= 1, got {B}")
+        # Every shape is checked here: the step loop trusts them.
         parts = []
-        for w_ih, w_hh, b_ih, b_hh in weights:
+        d_in = self.input_size
+        for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+            for name, a, shape in (("w_ih", w_ih, (GH, d_in)), ("w_hh", w_hh, (GH, H)),
+                                   ("b_ih", b_ih, (GH,)), ("b_hh", b_hh, (GH,))):
+                if np.shape(a) != shape:
+                    raise ValueError(f"layer {i} {name} has shape {np.shape(a)}, "
+                                     f"a {cell} of {H} units needs {shape}")
             parts += [w_ih.T, w_hh.T, b_ih, b_hh]
+            d_in = H
         self._head = head is not None
+        self.n_out = np.shape(head[0])[0] if self._head else H
         if self._head:
+            if np.shape(head[0]) != (self.n_out, H) or np.shape(head[1]) != (self.n_out,):
+                raise ValueError(f"the head must be weight [n_out, {H}] and bias [n_out], got "
+                                 f"{np.shape(head[0])} and {np.shape(head[1])}")
             parts += [head[0].T, head[1]]
-        self.n_out = head[0].shape[0] if self._head else H
+        if affine is not None and (np.shape(affine[0]) != (self.n_out,)
+                                   or np.shape(affine[1]) != (self.n_out,)):
+            raise ValueError(f"affine must be two arrays of {self.n_out} values")
+        # One buffer: per layer W_ih^T, W_hh^T, b_ih, b_hh; then W_head^T, b_head.
         sizes = [p.size for p in parts]
         self._offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.intp)
         self._params = np.empty(sum(sizes), self.dtype)
@@ -519,7 +536,7 @@ cdef class Stepper:
                 or not cnp.PyArray_IS_C_CONTIGUOUS(xa):
             raise ValueError(f"x must be a C-contiguous {self.dtype} array "
                              f"[(k,) {self.batch_size}, {self.input_size}]")
-        cdef int k = dims[0] if nd == 3 else 1
+        cdef Py_ssize_t k = dims[0] if nd == 3 else 1
         out_dtype = np.float64 if self._affine is not None else self.dtype
         shape = (self.batch_size, self.n_out)
         out = np.empty((k,) + shape if nd == 3 else shape, out_dtype)
@@ -537,7 +554,7 @@ cdef class Stepper:
         self._run(xp, op, k)
         return out
 
-    cdef void _run(self, char* xp, char* op, int k):
+    cdef void _run(self, char* xp, char* op, Py_ssize_t k):
         cdef char* wp = cnp.PyArray_BYTES(<cnp.ndarray>self._params)
         cdef Py_ssize_t* offs = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>self._offsets)
         cdef char* hp = cnp.PyArray_BYTES(<cnp.ndarray>self.h)
@@ -570,12 +587,13 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     return acc == 0
 
 
-cdef void _steps(Cell code, int G, int k, int L, int B, int D, int H, int n, bint head,
+cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int n, bint head,
                  const floating* x, const floating* w, const Py_ssize_t* offs,
                  floating* h, floating* c, floating* gates, floating* hw, floating* ext,
                  floating* tmp, const double* affine, void* out) noexcept nogil:
     """``k`` steps of an ``L``-layer stack (buffers of :class:`Stepper`)."""
-    cdef int s, l, b, j, d_in, GH = G * H
+    cdef Py_ssize_t s
+    cdef int l, b, j, d_in, GH = G * H
     cdef const floating* inp
     cdef floating* hl
     cdef floating* res
@@ -584,12 +602,12 @@ cdef void _steps(Cell code, int G, int k, int L, int B, int D, int H, int n, bin
         inp = x + s * B * D
         d_in = D
         for l in range(L):
-            hl = h + l * B * H
+            hl = h + <Py_ssize_t>l * B * H
             rowgemm(B, GH, d_in, inp, d_in, w + offs[4 * l], GH, False, gates, GH)
             rowgemm(B, GH, H, hl, H, w + offs[4 * l + 1], GH, False, hw, GH)
             for b in range(B):
                 cell_forward(code, H, gates + b * GH, hw + b * GH, w + offs[4 * l + 2],
-                             w + offs[4 * l + 3], hl + b * H, c + (l * B + b) * H,
+                             w + offs[4 * l + 3], hl + b * H, c + (<Py_ssize_t>l * B + b) * H,
                              ext + b * H)
             inp, d_in = hl, H
         # inp is now the top layer's new state [B, H].

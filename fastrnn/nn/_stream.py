@@ -145,7 +145,7 @@ class _LayerStepper:
         if self._head is not None:
             weight, bias = self._head
             out = (matmul(out.reshape(-1, out.shape[2]), weight.T) + bias).reshape(
-                out.shape[:2] + (-1,)
+                out.shape[:2] + (len(bias),)
             )
         if self._affine is not None:
             out = out.astype(np.float64) * self._affine[0] + self._affine[1]
