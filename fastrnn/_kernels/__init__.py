@@ -68,9 +68,26 @@ def matmul(a, b):
     the extension is not built.
     """
     module, _ = _try_import("cython")
-    if module is None:
-        return a @ b
-    return module.matmul(a, b)
+    return a @ b if module is None else module.matmul(a, b)
+
+
+def _compiled_or_reference():
+    module, _ = _try_import("cython")
+    return module if module is not None else importlib.import_module(_MODULES["numpy"])
+
+
+def softmax_cross_entropy(z, y, w):
+    """Weighted softmax cross-entropy of logits ``z [N, V]`` and its gradient.
+
+    Returns ``(sum_i w_i * -log softmax(z_i)[y_i], w_i * (softmax(z_i) - onehot(y_i)))``:
+    the compiled kernel, or NumPy's when the extension is not built.
+    """
+    return _compiled_or_reference().softmax_cross_entropy(z, y, w)
+
+
+def embedding_backward(ids, dout, grad):
+    """Scatter-add row ``i`` of ``dout`` into ``grad[ids[i]]`` (compiled, or NumPy's)."""
+    return _compiled_or_reference().embedding_backward(ids, dout, grad)
 
 
 def get_backend(name="auto"):

@@ -12,13 +12,14 @@
 # input-side and recurrent-side pre-activations (the same except for GRU,
 # whose reset gate scales the recurrent n part).
 
-from libc.math cimport tanh, exp
+from libc.math cimport tanh, exp, log
 
 cdef extern from "_fastmath.h" nogil:
     float frnn_sigmoidf(float x)
     float frnn_tanhf(float x)
     void frnn_sigmoid_inplace(float* a, int n)
     void frnn_tanh_inplace(float* a, int n)
+    void frnn_exp_inplace(float* a, int n)
 
 cdef enum Cell:
     RNN_TANH = 0

@@ -624,3 +624,78 @@ cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int
                 for j in range(n):
                     (<double*>out)[(s * B + b) * n + j] = (
                         <double>res[b * n + j] * affine[j] + affine[n + j])
+
+
+# -- vocabulary kernels: the embedding's gradient and the softmax head's loss -------
+
+def embedding_backward(ids, dout, grad):
+    """Add row ``i`` of ``dout [N, E]`` to ``grad[ids[i]]`` (``grad [V, E]``, in place).
+
+    The embedding's weight gradient; ids repeat, so rows accumulate. ``ids``
+    must lie in ``[0, V)`` (the embedding checks them on the way in).
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.intp).reshape(-1)
+    dout = np.ascontiguousarray(dout, dtype=grad.dtype).reshape(ids.shape[0], grad.shape[1])
+    _EMBEDDING_BACKWARD[grad.dtype.char](ids, dout, grad)
+
+
+def _embedding_backward(const Py_ssize_t[::1] ids, const floating[:, ::1] dout,
+                        floating[:, ::1] grad):
+    cdef Py_ssize_t i, j, E = grad.shape[1]
+    cdef floating* row
+    with nogil:
+        for i in range(ids.shape[0]):
+            row = &grad[ids[i], 0]
+            for j in range(E):
+                row[j] += dout[i, j]
+
+
+def softmax_cross_entropy(z, y, w):
+    """Weighted softmax cross-entropy of logits ``z [N, V]`` and its gradient.
+
+    Returns ``(sum_i w_i * -log softmax(z_i)[y_i], dz)`` with
+    ``dz_i = w_i * (softmax(z_i) - onehot(y_i))``: one pass per row, the
+    exponentials vectorised in float32 (``_fastmath.h``), the sums in double.
+    Callers pass normalised ``w`` for a mean.
+    """
+    z = np.ascontiguousarray(z)
+    y = np.ascontiguousarray(y, dtype=np.intp)
+    w = np.ascontiguousarray(w, dtype=z.dtype)
+    if y.shape[0] and (y.min() < 0 or y.max() >= z.shape[1]):
+        raise ValueError(f"targets must lie in [0, {z.shape[1]}), got {y.min()}..{y.max()}")
+    grad = np.empty_like(z)
+    return _SOFTMAX_CE[z.dtype.char](z, y, w, grad), grad
+
+
+def _softmax_ce(const floating[:, ::1] z, const Py_ssize_t[::1] y, const floating[::1] w,
+                floating[:, ::1] g):
+    cdef Py_ssize_t i, j, N = z.shape[0], V = z.shape[1]
+    cdef double total = 0, s
+    cdef floating m, scale
+    with nogil:
+        for i in range(N):
+            m = z[i, 0]
+            for j in range(1, V):
+                m = z[i, j] if z[i, j] > m else m
+            for j in range(V):
+                g[i, j] = z[i, j] - m
+            if floating is float:
+                frnn_exp_inplace(&g[i, 0], <int>V)
+            else:
+                for j in range(V):
+                    g[i, j] = exp(g[i, j])
+            s = 0
+            for j in range(V):
+                s += g[i, j]
+            total += w[i] * (log(s) - (z[i, y[i]] - m))
+            scale = <floating>(w[i] / s)
+            for j in range(V):
+                g[i, j] = g[i, j] * scale
+            g[i, y[i]] -= w[i]
+    return total
+
+
+_EMBEDDING_BACKWARD = {"f": _embedding_backward.__signatures__["float"],
+                       "d": _embedding_backward.__signatures__["double"]}
+_SOFTMAX_CE = {"f": _softmax_ce.__signatures__["float"],
+               "d": _softmax_ce.__signatures__["double"]}

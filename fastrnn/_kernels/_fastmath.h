@@ -78,4 +78,8 @@ FRNN_CLONES static void frnn_tanh_inplace(float *a, int n) {
     for (int j = 0; j < n; j++) a[j] = frnn_tanhf(a[j]);
 }
 
+FRNN_CLONES static void frnn_exp_inplace(float *a, int n) {
+    for (int j = 0; j < n; j++) a[j] = frnn_expf(a[j]);
+}
+
 #endif

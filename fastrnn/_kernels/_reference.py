@@ -145,3 +145,23 @@ def backward(cache, dout, dh_n, dc_n=None):
         db_hh += da_hh.sum(axis=0)
         dh_next = m * (da_hh @ w_hh + dh_direct) + (1 - m) * dh_next
     return dx, dh_next, dc_next, dw_ih, dw_hh, db_ih, db_hh
+
+
+def embedding_backward(ids, dout, grad):
+    """Add row ``i`` of ``dout [N, E]`` to ``grad[ids[i]]`` (in place); ids may repeat."""
+    ids = np.asarray(ids).reshape(-1)
+    np.add.at(grad, ids, np.asarray(dout).reshape(len(ids), grad.shape[1]))
+
+
+def softmax_cross_entropy(z, y, w):
+    """``(sum_i w_i * -log softmax(z_i)[y_i], w_i * (softmax(z_i) - onehot(y_i)))``."""
+    z = np.asarray(z)
+    if len(y) and (np.min(y) < 0 or np.max(y) >= z.shape[1]):
+        raise ValueError(f"targets must lie in [0, {z.shape[1]}), got {np.min(y)}..{np.max(y)}")
+    shifted = z - z.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(z))
+    grad = np.exp(logp)
+    grad[rows, y] -= 1
+    w = np.asarray(w, z.dtype)
+    return -float(np.sum(w * logp[rows, y])), w[:, None] * grad
