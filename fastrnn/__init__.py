@@ -5,11 +5,21 @@ from fastrnn._kernels import backends
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["nn", "backends", "RNNRegressor", "RNNClassifier", "save", "load", "__version__"]
+__all__ = [
+    "nn",
+    "backends",
+    "RNNRegressor",
+    "RNNClassifier",
+    "RNNLanguageModel",
+    "save",
+    "load",
+    "__version__",
+]
 
 _LAZY = {
     "RNNRegressor": "fastrnn._estimators",
     "RNNClassifier": "fastrnn._estimators",
+    "RNNLanguageModel": "fastrnn._language_model",
     "save": "fastrnn._persistence",
     "load": "fastrnn._persistence",
 }

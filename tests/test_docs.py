@@ -4,10 +4,11 @@ import doctest
 
 import pytest
 
-from fastrnn import _estimators
+from fastrnn import _estimators, _language_model
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_estimator_docstring_examples():
-    result = doctest.testmod(_estimators, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", [_estimators, _language_model], ids=lambda m: m.__name__)
+def test_estimator_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

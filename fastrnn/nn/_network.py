@@ -8,6 +8,7 @@ many-to-one) or every step's output ("sequence", many-to-many).
 import numpy as np
 
 from fastrnn._kernels import matmul
+from fastrnn.nn._embedding import Embedding
 from fastrnn.nn._rnn import GRU, LSTM, RNN
 
 _LAYERS = {
@@ -35,6 +36,9 @@ class SequenceNetwork:
         ``h_n``); "sequence" feeds it every step's output.
     dtype, backend, random_state
         As for :class:`fastrnn.nn.LSTM`.
+    vocab_size : int, optional
+        Put an :class:`~fastrnn.nn.Embedding` of ``vocab_size`` tokens and
+        ``input_size`` dimensions in front: ``x`` is then token ids ``[B, T]``.
 
     Attributes
     ----------
@@ -57,10 +61,14 @@ class SequenceNetwork:
         dtype="float32",
         backend="auto",
         random_state=None,
+        vocab_size=None,
     ):
         cls, extra = _LAYERS[cell]
         rng = np.random.default_rng(random_state)
         self.output = output
+        self.embedding = None
+        if vocab_size is not None:
+            self.embedding = Embedding(vocab_size, input_size, dtype=dtype, random_state=rng)
         self.rnn = cls(
             input_size,
             hidden_size,
@@ -73,29 +81,37 @@ class SequenceNetwork:
             **extra,
         )
         self.n_outputs = n_outputs
-        n_rnn = self.rnn.flat_params.size
+        n_body = self._n_embedding + self.rnn.flat_params.size
         n_head = n_outputs * (self.n_features + 1)
-        self.flat_params = np.empty(n_rnn + n_head, self.rnn.dtype)
+        self.flat_params = np.empty(n_body + n_head, self.rnn.dtype)
         self.flat_grad = np.zeros_like(self.flat_params)
         self._bind()
         bound = 1.0 / np.sqrt(self.n_features)  # torch.nn.Linear's default
-        self.flat_params[n_rnn:] = rng.uniform(-bound, bound, n_head)
+        self.flat_params[n_body:] = rng.uniform(-bound, bound, n_head)
         self.decay_mask = np.zeros(self.flat_params.size, bool)
+        self.decay_mask[: self._n_embedding] = True
         for name, p in self.rnn.params.items():
             if name.startswith("weight"):
                 start = (p.ctypes.data - self.flat_params.ctypes.data) // p.itemsize
                 self.decay_mask[start : start + p.size] = True
-        self.decay_mask[n_rnn : n_rnn + self.weight.size] = True
+        self.decay_mask[n_body : n_body + self.weight.size] = True
 
     @property
     def n_features(self):
         """Width of what the head sees: hidden size times directions."""
         return self.rnn.hidden_size * self.rnn.num_directions
 
+    @property
+    def _n_embedding(self):
+        return 0 if self.embedding is None else self.embedding.flat_params.size
+
     def _bind(self):
-        """Make the recurrent layers and the head views of the flat buffers."""
-        n_rnn = self.rnn.flat_params.size
-        self.rnn.bind_buffers(self.flat_params[:n_rnn], self.flat_grad[:n_rnn])
+        """Make the embedding, the recurrent layers and the head views of the flat buffers."""
+        e = self._n_embedding
+        if self.embedding is not None:
+            self.embedding.bind_buffers(self.flat_params[:e], self.flat_grad[:e])
+        n_rnn = e + self.rnn.flat_params.size
+        self.rnn.bind_buffers(self.flat_params[e:n_rnn], self.flat_grad[e:n_rnn])
         split = n_rnn + self.n_outputs * self.n_features
         shape = (self.n_outputs, self.n_features)
         self.weight, self.bias = (
@@ -115,6 +131,7 @@ class SequenceNetwork:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("embedding", None)  # pickled before networks had one
         # Unpickled buffers may be read-only (joblib memmaps them); training writes.
         self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
         self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
@@ -124,9 +141,16 @@ class SequenceNetwork:
         """Set every accumulated gradient to zero."""
         self.flat_grad[:] = 0
 
-    def forward(self, x, lengths=None, training=False):
-        """Predict ``[B, n_outputs]`` ("last") or ``[B, T, n_outputs]`` ("sequence")."""
-        out, state = self.rnn.forward(x, lengths=lengths, training=training)
+    def forward(self, x, lengths=None, training=False, hx=None, return_state=False):
+        """Predict ``[B, n_outputs]`` ("last") or ``[B, T, n_outputs]`` ("sequence").
+
+        ``hx`` is the recurrent layers' initial state (zeros by default); with
+        ``return_state`` the final state comes back too, as ``(pred, h_n)``
+        (for truncated backpropagation through time, which carries it on).
+        """
+        if self.embedding is not None:
+            x = self.embedding.forward(x, training=training)
+        out, state = self.rnn.forward(x, hx=hx, lengths=lengths, training=training)
         if self.output == "sequence":
             features = out
         else:
@@ -138,7 +162,8 @@ class SequenceNetwork:
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
         flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)
-        return (flat + self.bias).reshape(features.shape[:-1] + (-1,))
+        pred = (flat + self.bias).reshape(features.shape[:-1] + (self.n_outputs,))
+        return (pred, state) if return_state else pred
 
     def backward(self, grad_pred):
         """Accumulate every parameter's gradient from ``dL/dprediction``."""
@@ -152,10 +177,12 @@ class SequenceNetwork:
         grad_features = grad_pred @ self.weight
         rnn = self.rnn
         if self.output == "sequence":
-            rnn.backward(grad_features)
-            return
-        B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
-        dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
-        dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
-        grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
-        rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
+            grad_x = rnn.backward(grad_features)
+        else:
+            B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
+            dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
+            dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
+            grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
+            grad_x = rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
+        if self.embedding is not None:
+            self.embedding.backward(grad_x)

@@ -1,0 +1,445 @@
+"""A recurrent language model: next-token prediction, scoring and text generation.
+
+Tokens (characters or words, :mod:`fastrnn.text`) go through a learned
+embedding, the recurrent stack and a linear head whose softmax is the
+distribution of the next token. Training is truncated backpropagation through
+time over one long stream: all texts joined by ``<eos>``, cut into
+``batch_size`` parallel rows, each walked ``bptt_steps`` tokens at a time with
+the recurrent state carried from one chunk to the next (and gradients cut
+there), as in the classic PTB recipes.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from fastrnn._estimators import TrainingDivergedWarning, _as_generator, _threadpool
+from fastrnn._kernels import BACKEND_NAMES
+from fastrnn._losses import cross_entropy
+from fastrnn._optimizers import make_optimizer
+from fastrnn._training import Monitor
+from fastrnn.nn import SequenceNetwork
+from fastrnn.text import Tokenizer, as_texts
+
+_EOS_ID = 1
+
+
+class RNNLanguageModel(BaseEstimator):
+    """Character- or word-level recurrent language model.
+
+    Parameters
+    ----------
+    tokenizer : {"char", "word"}, default="char"
+    max_vocab : int, optional
+        Vocabulary cap (``<unk>`` and ``<eos>`` included); rarer tokens map
+        to ``<unk>``.
+    min_count : int, default=1
+    lowercase : bool, default=False
+    embedding_dim : int, default=32
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+    hidden_size : int, default=128
+    num_layers : int, default=1
+    dropout : float, default=0.0
+        Between recurrent layers, in training.
+    bptt_steps : int, default=64
+        Tokens per truncated-backpropagation chunk.
+    batch_size : int, default=32
+        Parallel rows of the token stream.
+    max_iter : int, default=10
+        Epochs over the stream.
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+    learning_rate_init : float, default=0.01
+    alpha : float, default=0.0
+        L2 penalty on the weights.
+    clip_grad_norm : float or None, default=5.0
+    tol : float, default=1e-4
+    n_iter_no_change : int, default=3
+        Stop when the epoch loss has not improved by ``tol`` for this many epochs.
+    random_state : int, RandomState, Generator or None
+    verbose : bool, default=False
+        Print the loss of each epoch.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+    dtype : {"float32", "float64"}, default="float32"
+    n_threads : int, optional
+
+    Attributes
+    ----------
+    tokenizer_ : fastrnn.text.Tokenizer
+    vocabulary_ : list of str
+    network_ : fastrnn.nn.SequenceNetwork
+        Embedding, recurrent layers and the vocabulary-wide head.
+    loss_curve_ : list of float
+        Mean cross-entropy (nats per token) of each epoch.
+    n_iter_ : int
+
+    Examples
+    --------
+    >>> from fastrnn import RNNLanguageModel
+    >>> lm = RNNLanguageModel(hidden_size=32, max_iter=3, random_state=0)
+    >>> lm = lm.fit("abcabcabcabc" * 20)
+    >>> lm.generate("ab", max_new_tokens=4, temperature=0)
+    'abcabc'
+    """
+
+    _parameter_constraints = {
+        "tokenizer": [StrOptions({"char", "word"})],
+        "max_vocab": [Interval(numbers.Integral, 3, None, closed="left"), None],
+        "min_count": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lowercase": ["boolean"],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "bptt_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "sgd", "rmsprop"})],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "backend": [StrOptions(set(BACKEND_NAMES))],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        tokenizer="char",
+        max_vocab=None,
+        min_count=1,
+        lowercase=False,
+        embedding_dim=32,
+        cell="lstm",
+        hidden_size=128,
+        num_layers=1,
+        dropout=0.0,
+        bptt_steps=64,
+        batch_size=32,
+        max_iter=10,
+        solver="adam",
+        learning_rate_init=0.01,
+        alpha=0.0,
+        clip_grad_norm=5.0,
+        tol=1e-4,
+        n_iter_no_change=3,
+        random_state=None,
+        verbose=False,
+        backend="auto",
+        dtype="float32",
+        n_threads=None,
+    ):
+        self.tokenizer = tokenizer
+        self.max_vocab = max_vocab
+        self.min_count = min_count
+        self.lowercase = lowercase
+        self.embedding_dim = embedding_dim
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bptt_steps = bptt_steps
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.clip_grad_norm = clip_grad_norm
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    # -- fitting ------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the vocabulary and the model from ``X``.
+
+        Parameters
+        ----------
+        X : str or list of str
+            The corpus; texts are joined with ``<eos>`` between them.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        texts = as_texts(X)
+        tokenizer = Tokenizer(self.tokenizer, self.max_vocab, self.min_count, self.lowercase)
+        tokenizer.fit(texts)
+        stream = self._token_stream(tokenizer, texts)
+        if len(stream) < 2:
+            raise ValueError("X holds fewer than 2 tokens: nothing to learn from")
+        rng = _as_generator(self.random_state)
+        net = SequenceNetwork(
+            self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            tokenizer.vocab_size,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            output="sequence",
+            dtype=self.dtype,
+            backend=self.backend,
+            random_state=rng,
+            vocab_size=tokenizer.vocab_size,
+        )
+        optimizer = make_optimizer(self.solver, self.learning_rate_init)
+        monitor = Monitor(self.tol, self.n_iter_no_change)
+        inputs, targets = self._rows(stream)
+        loss_curve = []
+        with _threadpool(self.n_threads):
+            for epoch in range(self.max_iter):
+                loss = self._epoch(net, inputs, targets, optimizer)
+                if not np.isfinite(loss):
+                    if monitor.best_params is None:
+                        raise ValueError(
+                            "training diverged in the first epoch (loss is not finite); "
+                            "lower learning_rate_init"
+                        )
+                    net.flat_params[:] = monitor.best_params
+                    warnings.warn(
+                        f"RNNLanguageModel: the loss became non-finite in epoch {epoch + 1}; "
+                        "the best weights were kept",
+                        TrainingDivergedWarning,
+                        stacklevel=3,
+                    )
+                    break
+                loss_curve.append(loss)
+                if self.verbose:
+                    print(f"epoch {epoch + 1}: loss {loss:.4f} nats/token")
+                if monitor.update(loss, net.flat_params, optimizer):
+                    break
+        self.tokenizer_, self.vocabulary_ = tokenizer, tokenizer.vocabulary_
+        self.network_, self.loss_curve_, self.n_iter_ = net, loss_curve, len(loss_curve)
+        return self
+
+    @staticmethod
+    def _token_stream(tokenizer, texts):
+        """All texts' ids, each followed by ``<eos>``."""
+        parts = []
+        for text in texts:
+            parts += [tokenizer.encode(text), np.array([_EOS_ID], np.intp)]
+        return np.concatenate(parts)
+
+    def _rows(self, stream):
+        """``batch_size`` contiguous rows of the stream, inputs and next-token targets."""
+        B = min(self.batch_size, len(stream) - 1)
+        n = (len(stream) - 1) // B
+        return stream[: n * B].reshape(B, n), stream[1 : n * B + 1].reshape(B, n)
+
+    def _epoch(self, net, inputs, targets, optimizer):
+        """One pass of truncated BPTT over the rows; the mean loss per token."""
+        params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
+        state, total, count = None, 0.0, 0
+        for t in range(0, inputs.shape[1], self.bptt_steps):
+            x, y = inputs[:, t : t + self.bptt_steps], targets[:, t : t + self.bptt_steps]
+            pred, state = net.forward(x, training=True, hx=state, return_state=True)
+            V = pred.shape[-1]
+            value, dpred = cross_entropy(pred.reshape(-1, V), y.reshape(-1))
+            if self.alpha:
+                w = params[decay]
+                value += 0.5 * self.alpha * float(w @ w) / y.size
+            if not np.isfinite(value):
+                return float("nan")
+            net.zero_grad()
+            net.backward(dpred.reshape(pred.shape).astype(params.dtype, copy=False))
+            if self.alpha:
+                grad[decay] += (self.alpha / y.size) * params[decay]
+            if self.clip_grad_norm is not None:
+                norm = float(np.sqrt(grad @ grad))
+                if norm > self.clip_grad_norm:
+                    grad *= self.clip_grad_norm / norm
+            optimizer.update(params, grad)
+            total += value * y.size
+            count += y.size
+        return total / count
+
+    # -- scoring and prediction ---------------------------------------------
+
+    def _logits(self, texts):
+        """Logits after ``<eos>`` + each text's tokens: ``[N, T+1, V]`` and the id lists."""
+        check_is_fitted(self, "network_")
+        encoded = [self.tokenizer_.encode(t) for t in as_texts(texts)]
+        lengths = np.array([len(ids) + 1 for ids in encoded], dtype=np.intp)
+        ids = np.full((len(encoded), lengths.max()), _EOS_ID, dtype=np.intp)
+        for i, e in enumerate(encoded):
+            ids[i, 1 : len(e) + 1] = e
+        with _threadpool(self.n_threads):
+            logits = self.network_.forward(ids, lengths=lengths)
+        return logits.astype(np.float64), encoded
+
+    def predict_proba(self, X):
+        """Distribution of the next token after each text.
+
+        Parameters
+        ----------
+        X : str or list of str
+            Prompts ("" is the start of a text).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_texts, vocab_size)
+            Columns follow :attr:`vocabulary_`.
+        """
+        logits, encoded = self._logits(X)
+        last = logits[np.arange(len(encoded)), [len(e) for e in encoded]]
+        return softmax(last, axis=1)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per token of ``X``, in nats (higher is better).
+
+        Each text is scored token by token from its start, every token given
+        the ones before it; the mean runs over all tokens of all texts.
+        """
+        logits, encoded = self._logits(X)
+        total, count = 0.0, 0
+        for i, ids in enumerate(encoded):
+            logp = log_softmax(logits[i, : len(ids)], axis=1)
+            total += float(logp[np.arange(len(ids)), ids].sum())
+            count += len(ids)
+        if count == 0:
+            raise ValueError("X holds no tokens to score")
+        return total / count
+
+    def perplexity(self, X):
+        """``exp(-score(X))``: the model's perplexity per token on ``X``."""
+        return float(np.exp(-self.score(X)))
+
+    # -- generation ---------------------------------------------------------
+
+    def stream(self, batch_size=1):
+        """A :class:`LanguageModelStream`: feed tokens, read next-token probabilities."""
+        check_is_fitted(self, "network_")
+        return LanguageModelStream(self, batch_size)
+
+    def generate(
+        self,
+        prompt="",
+        max_new_tokens=100,
+        temperature=1.0,
+        top_k=None,
+        top_p=None,
+        random_state=None,
+        stop_at_eos=True,
+    ):
+        """Continue ``prompt`` by sampling one token at a time.
+
+        Parameters
+        ----------
+        prompt : str, default=""
+        max_new_tokens : int, default=100
+        temperature : float, default=1.0
+            Divides the logits; 0 picks the most likely token every time.
+        top_k : int, optional
+            Sample among the ``top_k`` most likely tokens only.
+        top_p : float in (0, 1], optional
+            Sample among the fewest most likely tokens whose probabilities add
+            up to ``top_p`` (nucleus sampling).
+        random_state : int, Generator or None
+        stop_at_eos : bool, default=True
+            Stop when the model ends the text.
+
+        Returns
+        -------
+        text : str
+            ``prompt`` followed by the generated text.
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+        if not (isinstance(max_new_tokens, numbers.Integral) and max_new_tokens >= 0):
+            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if temperature < 0 or not np.isfinite(temperature):
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and not (isinstance(top_k, numbers.Integral) and top_k >= 1):
+            raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        rng = np.random.default_rng(random_state)
+        stream = self.stream()
+        context = np.concatenate([[_EOS_ID], self.tokenizer_.encode(prompt)])
+        logits = stream.step_logits(context[None, :])[0, -1]
+        new = []
+        for _ in range(max_new_tokens):
+            token = _sample(logits, temperature, top_k, top_p, rng)
+            if token == _EOS_ID and stop_at_eos:
+                break
+            new.append(token)
+            logits = stream.step_logits(np.array([token]))[0]
+        tail = self.tokenizer_.decode(new)
+        joiner = " " if self.tokenizer == "word" and prompt and tail[:1].isalnum() else ""
+        return prompt + joiner + tail
+
+
+def _sample(logits, temperature, top_k, top_p, rng):
+    """One token id drawn from ``logits`` (float64 [V]) as :meth:`generate` describes."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(logits / temperature)
+    if top_k is not None and top_k < len(p):
+        p[p < np.partition(p, -top_k)[-top_k]] = 0
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-p)
+        cum = np.cumsum(p[order]) / p.sum()
+        p[order[np.searchsorted(cum, top_p) + 1 :]] = 0
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+class LanguageModelStream:
+    """A fitted language model stepped token by token, its state carried.
+
+    ``step(ids)`` feeds one token per sequence (``[B]``) or several
+    (``[B, k]``) and returns the next-token probabilities after each;
+    ``reset()`` and ``state`` as :class:`fastrnn.nn.Stream`.
+    """
+
+    def __init__(self, model, batch_size=1):
+        from fastrnn.nn import Stream
+
+        net = model.network_
+        self._embedding = net.embedding
+        self._table = net.embedding.weight.copy()  # the stream's own copy, as its weights
+        self._stream = Stream(net.rnn, batch_size, head=(net.weight, net.bias))
+        self.batch_size = self._stream.batch_size
+        self.vocabulary = model.vocabulary_
+
+    def reset(self):
+        self._stream.reset()
+
+    @property
+    def state(self):
+        return self._stream.state
+
+    @state.setter
+    def state(self, value):
+        self._stream.state = value
+
+    def step_logits(self, ids):
+        """Feed ``ids`` ([B] or [B, k]); return the logits after each, float64."""
+        ids = self._embedding.check_ids(ids)
+        if ids.ndim not in (1, 2) or ids.shape[0] != self.batch_size:
+            raise ValueError(
+                f"ids must be [{self.batch_size}] or [{self.batch_size}, k] token ids, "
+                f"got shape {ids.shape}"
+            )
+        x = self._table[ids]  # [B, E] or [B, k, E]
+        return self._stream.step(x).astype(np.float64)
+
+    def step(self, ids):
+        """Feed ``ids``; return the next-token probabilities after each ([B, V] or [B, k, V])."""
+        return softmax(self.step_logits(ids), axis=-1)
