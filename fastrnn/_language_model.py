@@ -270,6 +270,12 @@ class RNNLanguageModel(BaseEstimator):
             count += y.size
         return total / count
 
+    def save(self, path):
+        """Save the fitted model in fastrnn's pickle-free format (:func:`fastrnn.load` reads it)."""
+        from fastrnn._persistence import save
+
+        save(self, path)
+
     # -- scoring and prediction ---------------------------------------------
 
     def _logits(self, texts):

@@ -36,10 +36,19 @@ _FITTED = (
 )
 
 
+# The language model's fitted state besides its weights and vocabulary.
+_LM_FITTED = ("n_iter_", "loss_curve_")
+
+
 def _estimator_classes():
     from fastrnn._estimators import RNNClassifier, RNNRegressor
+    from fastrnn._language_model import RNNLanguageModel
 
-    return {"RNNRegressor": RNNRegressor, "RNNClassifier": RNNClassifier}
+    return {
+        "RNNRegressor": RNNRegressor,
+        "RNNClassifier": RNNClassifier,
+        "RNNLanguageModel": RNNLanguageModel,
+    }
 
 
 def _json_value(value):
@@ -62,11 +71,12 @@ def _digest(config, arrays):
 
 
 def save(estimator, path):
-    """Write a fitted :class:`RNNRegressor` or :class:`RNNClassifier` to ``path``.
+    """Write a fitted :class:`RNNRegressor`, :class:`RNNClassifier` or
+    :class:`RNNLanguageModel` to ``path``.
 
     Parameters
     ----------
-    estimator : fitted RNNRegressor or RNNClassifier
+    estimator : fitted RNNRegressor, RNNClassifier or RNNLanguageModel
     path : str or path-like
         Usually ending in ``.npz`` (numpy adds it if missing).
     """
@@ -74,11 +84,16 @@ def save(estimator, path):
 
     name = type(estimator).__name__
     if name not in _estimator_classes():
-        raise TypeError(f"save() takes an RNNRegressor or RNNClassifier, got {name}")
+        raise TypeError(
+            f"save() takes an RNNRegressor, RNNClassifier or RNNLanguageModel, got {name}"
+        )
     check_is_fitted(estimator, "network_")
-    fitted = {k: _json_value(getattr(estimator, k)) for k in _FITTED}
+    keys = _LM_FITTED if name == "RNNLanguageModel" else _FITTED
+    fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
     arrays = {"flat_params": estimator.network_.flat_params}
-    if name == "RNNRegressor":
+    if name == "RNNLanguageModel":
+        arrays["vocabulary"] = np.asarray(estimator.vocabulary_, dtype=str)
+    elif name == "RNNRegressor":
         fitted["_y_2d"] = bool(estimator._y_2d)
         arrays["y_mean"] = np.asarray(estimator._y_mean, np.float64)
         arrays["y_scale"] = np.asarray(estimator._y_scale, np.float64)
@@ -147,6 +162,8 @@ def _rebuild(config, arrays):
     est = cls(**config["params"])
     est._validate_params()
     fitted = config["fitted"]
+    if cls.__name__ == "RNNLanguageModel":
+        return _rebuild_language_model(est, fitted, arrays)
     for key in _FITTED:
         setattr(est, key, fitted[key])
     if cls.__name__ == "RNNRegressor":
@@ -160,11 +177,44 @@ def _rebuild(config, arrays):
     if "feature_names_in" in arrays:
         est.feature_names_in_ = arrays["feature_names_in"].astype(object)
     net = est._init_network(est._step_features, est._n_outputs, rng=None)
-    params = arrays["flat_params"]
+    _copy_params(net, arrays["flat_params"])
+    est.network_ = net
+    return est
+
+
+def _copy_params(net, params):
     if params.shape != net.flat_params.shape:
         raise ValueError(
             f"flat_params has shape {params.shape}, the network needs {net.flat_params.shape}"
         )
     net.flat_params[:] = params
-    est.network_ = net
+
+
+def _rebuild_language_model(est, fitted, arrays):
+    from fastrnn.nn import SequenceNetwork
+    from fastrnn.text import EOS, UNK, Tokenizer
+
+    vocabulary = [str(t) for t in arrays["vocabulary"]]
+    if vocabulary[:2] != [UNK, EOS]:
+        raise ValueError("the vocabulary does not start with <unk>, <eos>")
+    tokenizer = Tokenizer(est.tokenizer, est.max_vocab, est.min_count, est.lowercase)
+    tokenizer.vocabulary_ = vocabulary
+    tokenizer._index = {t: i for i, t in enumerate(vocabulary)}
+    V = len(vocabulary)
+    net = SequenceNetwork(
+        est.cell,
+        est.embedding_dim,
+        est.hidden_size,
+        V,
+        num_layers=est.num_layers,
+        dropout=est.dropout,
+        output="sequence",
+        dtype=est.dtype,
+        backend=est.backend,
+        vocab_size=V,
+    )
+    _copy_params(net, arrays["flat_params"])
+    for key in _LM_FITTED:
+        setattr(est, key, fitted[key])
+    est.tokenizer_, est.vocabulary_, est.network_ = tokenizer, vocabulary, net
     return est

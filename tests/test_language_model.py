@@ -167,3 +167,18 @@ def test_carried_state_continues_the_sequence():
     first, state = net.forward(ids[:, :4], return_state=True)
     second = net.forward(ids[:, 4:], hx=state)
     np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_round_trip(char_model, tmp_path):
+    import fastrnn
+
+    char_model.save(tmp_path / "lm.npz")
+    loaded = fastrnn.load(tmp_path / "lm.npz")
+    assert loaded.vocabulary_ == char_model.vocabulary_
+    assert loaded.loss_curve_ == char_model.loss_curve_
+    np.testing.assert_array_equal(
+        loaded.predict_proba(["def f"]), char_model.predict_proba(["def f"])
+    )
+    assert loaded.generate("x = ", 20, random_state=3) == char_model.generate(
+        "x = ", 20, random_state=3
+    )
