@@ -13,7 +13,6 @@ import time
 import warnings
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -34,12 +33,6 @@ def load_sunspots():
     return data["YEAR"].to_numpy(int), data["SUNACTIVITY"].to_numpy(float)
 
 
-def windows(series, lookback):
-    """``X [n, lookback]`` of consecutive values and the value after each, ``y [n]``."""
-    w = sliding_window_view(series, lookback + 1)
-    return w[:, :lookback], w[:, lookback]
-
-
 def rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
@@ -56,7 +49,8 @@ def main(argv=None, prog=None):
     args = parser.parse_args(argv)
 
     years, spots = load_sunspots()
-    X, y = windows(spots, args.lookback)
+    X, y = fastrnn.make_windows(spots, args.lookback)
+    X = X[:, :, 0]  # one column per year, for the Pipeline's StandardScaler
     target_years = years[args.lookback :]
     n_test = args.test_years
     X_train, y_train, X_test, y_test = X[:-n_test], y[:-n_test], X[-n_test:], y[-n_test:]

@@ -4,11 +4,13 @@ import doctest
 
 import pytest
 
-from fastrnn import _estimators, _language_model
+from fastrnn import _estimators, _forecasting, _language_model
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("module", [_estimators, _language_model], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [_estimators, _language_model, _forecasting], ids=lambda m: m.__name__
+)
 def test_estimator_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,106 @@
+"""make_windows and RNNForecaster: sunspots 5 years ahead, both strategies, intervals, CV."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastrnn import RNNForecaster, RNNRegressor, cross_validate_forecast, make_windows
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def test_windows_shapes_exog_and_stride():
+    series = np.arange(10.0)
+    exog = np.column_stack([series * 10, -series])
+    X, y = make_windows(series, lookback=4, horizon=2, stride=3, exog=exog)
+    assert X.shape == (2, 4, 3) and y.shape == (2, 2)  # windows start at 0 and 3
+    np.testing.assert_array_equal(X[1, :, 0], [3, 4, 5, 6])
+    np.testing.assert_array_equal(X[1, :, 1], [30, 40, 50, 60])
+    np.testing.assert_array_equal(y[1], [7, 8])
+    X1, y1 = make_windows(series, 3)
+    assert X1.shape == (7, 3, 1) and y1.shape == (7,) and y1[0] == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"series": np.arange(5.0), "lookback": 5}, "needs at least"),
+        ({"series": [1.0, np.nan, 2, 3], "lookback": 1}, "NaN"),
+        ({"series": np.ones((4, 2)), "lookback": 1}, "one series"),
+        ({"series": np.ones(6), "lookback": 2, "exog": np.ones(5)}, "6 rows"),
+        ({"series": np.ones(6), "lookback": 0}, "lookback must be >= 1"),
+    ],
+)
+def test_bad_windows_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_windows(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def sunspots():
+    datasets = pytest.importorskip("statsmodels.datasets")
+    return datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_sunspots_five_years_ahead_beat_naive_forecasts(sunspots, strategy):
+    H, L, test = 5, 22, 50
+    train = sunspots[:-test]
+    model = RNNForecaster(
+        lookback=L,
+        horizon=H,
+        strategy=strategy,
+        estimator=RNNRegressor(
+            hidden_size=32, max_iter=150, learning_rate_init=0.01, random_state=0
+        ),
+    ).fit(train)
+    origins = range(len(sunspots) - test, len(sunspots) - H + 1)
+    errors = {"model": [], "persistence": [], "seasonal naive": []}
+    for t in origins:
+        truth = sunspots[t : t + H]
+        errors["model"].append(model.predict(sunspots[:t]) - truth)
+        errors["persistence"].append(np.full(H, sunspots[t - 1]) - truth)
+        errors["seasonal naive"].append(sunspots[t - 11 : t - 11 + H] - truth)  # 11-year cycle
+    mae = {k: float(np.mean(np.abs(v))) for k, v in errors.items()}
+    assert mae["model"] < 0.9 * min(mae["persistence"], mae["seasonal naive"]), mae
+    forecast, lower, upper = model.predict(return_interval=True)
+    assert forecast.shape == lower.shape == upper.shape == (H,)
+    assert np.all(lower <= forecast) and np.all(forecast <= upper)
+
+
+def test_exogenous_features_and_explicit_history():
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    driver = np.sin(t / 7)
+    y = np.roll(driver, 2) + 0.05 * rng.standard_normal(400)  # y follows exog two steps later
+    est = RNNRegressor(hidden_size=16, max_iter=40, random_state=0)
+    direct = RNNForecaster(lookback=10, horizon=2, estimator=est).fit(y[:300], driver[:300])
+    got = direct.predict(y[:350], exog_history=driver[:350])
+    np.testing.assert_allclose(got, y[350:352], atol=0.3)
+    with pytest.raises(ValueError, match="exogenous"):
+        direct.predict(y[:350])
+    recursive = RNNForecaster(lookback=10, horizon=3, strategy="recursive", estimator=est)
+    recursive.fit(y[:300], driver[:300])
+    with pytest.raises(ValueError, match="future_exog"):
+        recursive.predict()
+    assert recursive.predict(future_exog=driver[300:302]).shape == (3,)
+
+
+def test_cross_validation_uses_successive_origins():
+    y = np.sin(np.arange(200) / 5)
+    f = RNNForecaster(
+        lookback=10, horizon=3, estimator=RNNRegressor(hidden_size=8, max_iter=20, random_state=0)
+    )
+    scores = cross_validate_forecast(f, y, n_splits=3)
+    assert scores["mae"].shape == scores["rmse"].shape == (3,)
+    assert np.all(scores["mae"] <= scores["rmse"] + 1e-12)
+
+
+def test_history_shorter_than_lookback_is_refused():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f = RNNForecaster(lookback=5, estimator=RNNRegressor(max_iter=1)).fit(np.arange(30.0))
+    with pytest.raises(ValueError, match="lookback is 5"):
+        f.predict(np.arange(3.0))
