@@ -328,10 +328,12 @@ def test_a_failed_refit_leaves_the_fitted_model_untouched():
 
 def test_sunspots_forecast_beats_persistence_on_the_held_out_tail():
     pytest.importorskip("statsmodels")
-    from fastrnn.demo import load_sunspots, windows
+    from fastrnn import make_windows
+    from fastrnn.demo import load_sunspots
 
     _, spots = load_sunspots()
-    X, y = windows(spots, 12)
+    X, y = make_windows(spots, 12)
+    X = X[:, :, 0]
     scale = X[:-50].std()
     model = RNNRegressor(
         cell="gru", hidden_size=16, early_stopping=True, n_iter_no_change=20, random_state=0
