@@ -284,6 +284,12 @@ class RNNForecaster(BaseEstimator):
         lower, upper = self.residual_quantiles_
         return forecast, forecast + lower, forecast + upper
 
+    def save(self, path):
+        """Save the fitted forecaster in fastrnn's pickle-free format (:func:`fastrnn.load`)."""
+        from fastrnn._persistence import save
+
+        save(self, path)
+
 
 def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):
     """Score ``forecaster`` on successive origins (scikit-learn's ``TimeSeriesSplit``).

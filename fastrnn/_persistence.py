@@ -42,12 +42,14 @@ _LM_FITTED = ("n_iter_", "loss_curve_")
 
 def _estimator_classes():
     from fastrnn._estimators import RNNClassifier, RNNRegressor
+    from fastrnn._forecasting import RNNForecaster
     from fastrnn._language_model import RNNLanguageModel
 
     return {
         "RNNRegressor": RNNRegressor,
         "RNNClassifier": RNNClassifier,
         "RNNLanguageModel": RNNLanguageModel,
+        "RNNForecaster": RNNForecaster,
     }
 
 
@@ -71,22 +73,37 @@ def _digest(config, arrays):
 
 
 def save(estimator, path):
-    """Write a fitted :class:`RNNRegressor`, :class:`RNNClassifier` or
-    :class:`RNNLanguageModel` to ``path``.
+    """Write a fitted fastrnn estimator to ``path``.
 
     Parameters
     ----------
-    estimator : fitted RNNRegressor, RNNClassifier or RNNLanguageModel
+    estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster
     path : str or path-like
         Usually ending in ``.npz`` (numpy adds it if missing).
     """
+    from fastrnn import __version__
+
+    config, arrays = _describe(estimator)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastrnn_version": __version__,
+        **config,
+    }
+    config["sha256"] = _digest(config, arrays)
+    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+
+
+def _describe(estimator):
+    """``(config, arrays)`` of a fitted estimator: JSON-able fields and named arrays."""
     from sklearn.utils.validation import check_is_fitted
 
     name = type(estimator).__name__
     if name not in _estimator_classes():
-        raise TypeError(
-            f"save() takes an RNNRegressor, RNNClassifier or RNNLanguageModel, got {name}"
-        )
+        known = ", ".join(_estimator_classes())
+        raise TypeError(f"save() takes a fitted fastrnn estimator ({known}), got {name}")
+    if name == "RNNForecaster":
+        return _describe_forecaster(estimator)
     check_is_fitted(estimator, "network_")
     keys = _LM_FITTED if name == "RNNLanguageModel" else _FITTED
     fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
@@ -106,18 +123,44 @@ def save(estimator, path):
         arrays["classes"] = classes
     if hasattr(estimator, "feature_names_in_"):
         arrays["feature_names_in"] = np.asarray(estimator.feature_names_in_, dtype=str)
-    from fastrnn import __version__
+    params = {k: _json_value(v) for k, v in estimator.get_params().items()}
+    return {"estimator": name, "params": params, "fitted": fitted}, arrays
 
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "fastrnn_version": __version__,
-        "estimator": name,
-        "params": {k: _json_value(v) for k, v in estimator.get_params().items()},
-        "fitted": fitted,
+
+# A forecaster's fitted arrays (None where it has no exogenous features).
+_FORECASTER_ARRAYS = (
+    "history_",
+    "exog_history_",
+    "exog_mean_",
+    "exog_scale_",
+    "residual_quantiles_",
+)
+
+
+def _describe_forecaster(forecaster):
+    """The forecaster's own fields, and its regressor's under ``estimator.``."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(forecaster, "estimator_")
+    inner, inner_arrays = _describe(forecaster.estimator_)
+    params = {k: v for k, v in forecaster.get_params(deep=False).items() if k != "estimator"}
+    fitted = {
+        "mean_": float(forecaster.mean_),
+        "scale_": float(forecaster.scale_),
+        "n_exog_": int(forecaster.n_exog_),
     }
-    config["sha256"] = _digest(config, arrays)
-    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+    arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
+    for key in _FORECASTER_ARRAYS:
+        value = getattr(forecaster, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, np.float64)
+    config = {
+        "estimator": "RNNForecaster",
+        "params": _json_value(params),
+        "fitted": fitted,
+        "inner": inner,
+    }
+    return config, arrays
 
 
 def load(path):
@@ -159,6 +202,8 @@ def _rebuild(config, arrays):
     cls = _estimator_classes().get(config["estimator"])
     if cls is None:
         raise ValueError(f"unknown estimator {config['estimator']!r}")
+    if cls.__name__ == "RNNForecaster":
+        return _rebuild_forecaster(cls, config, arrays)
     est = cls(**config["params"])
     est._validate_params()
     fitted = config["fitted"]
@@ -217,4 +262,23 @@ def _rebuild_language_model(est, fitted, arrays):
     for key in _LM_FITTED:
         setattr(est, key, fitted[key])
     est.tokenizer_, est.vocabulary_, est.network_ = tokenizer, vocabulary, net
+    return est
+
+
+def _rebuild_forecaster(cls, config, arrays):
+    from sklearn.base import clone
+
+    prefix = "estimator."
+    inner = _rebuild(
+        config["inner"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    )
+    est = cls(**config["params"], estimator=clone(inner))
+    est._validate_params()
+    est.estimator_ = inner
+    for key, value in config["fitted"].items():
+        setattr(est, key, value)
+    for key in _FORECASTER_ARRAYS:
+        setattr(est, key, arrays.get(key))
+    if est.history_ is None or est.residual_quantiles_ is None:
+        raise ValueError("the forecaster's history or residual quantiles are missing")
     return est

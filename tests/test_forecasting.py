@@ -104,3 +104,20 @@ def test_history_shorter_than_lookback_is_refused():
         f = RNNForecaster(lookback=5, estimator=RNNRegressor(max_iter=1)).fit(np.arange(30.0))
     with pytest.raises(ValueError, match="lookback is 5"):
         f.predict(np.arange(3.0))
+
+
+@pytest.mark.parametrize("with_exog", [False, True])
+def test_save_and_load_round_trip(tmp_path, with_exog):
+    import fastrnn
+
+    y = np.sin(np.arange(120) / 4)
+    exog = np.cos(np.arange(120) / 4) if with_exog else None
+    f = RNNForecaster(
+        lookback=8, horizon=3, estimator=RNNRegressor(hidden_size=6, max_iter=5, random_state=0)
+    )
+    f.fit(y, exog)
+    f.save(tmp_path / "f.npz")
+    g = fastrnn.load(tmp_path / "f.npz")
+    assert g.get_params()["estimator"].get_params() == f.estimator_.get_params()
+    for a, b in zip(g.predict(return_interval=True), f.predict(return_interval=True)):
+        np.testing.assert_array_equal(a, b)
