@@ -1,31 +1,44 @@
 """The ``fastrnn`` command line: one subcommand per job, each a thin front.
 
-Usage: ``fastrnn demo [--epochs N] [--hidden-size H] [--backend NAME]`` and
-``fastrnn bench [--quick] [--json PATH] ...`` (the logic of ``bench/compare.py``).
+``fastrnn demo`` (the README's main job), ``fit`` (a CSV series -> a saved
+forecaster, or a text file -> a saved language model), ``predict``,
+``generate``, ``bench`` (the logic of ``bench/compare.py``) and ``info``.
+``fastrnn COMMAND --help`` shows each one's options.
 """
 
 import argparse
 import importlib
 import sys
 
-# name -> (module path, help); imported only when run, so `fastrnn demo` never loads torch.
+# name -> (module path, function, help); imported only when run, so `fastrnn demo`
+# never loads torch.
 COMMANDS = {
-    "demo": ("fastrnn.demo", "train an LSTM on a sine wave and report (the README's main job)"),
+    "demo": ("fastrnn.demo", "main", "forecast the sunspots with an LSTM (the README's main job)"),
+    "fit": (
+        "fastrnn._commands",
+        "fit_main",
+        "fit a forecaster on a CSV or a language model on text",
+    ),
+    "predict": ("fastrnn._commands", "predict_main", "forecast or predict with a saved model"),
+    "generate": ("fastrnn._commands", "generate_main", "generate text with a saved language model"),
     "bench": (
         "fastrnn._bench",
+        "main",
         "time fastrnn's backends against PyTorch and ONNX Runtime, side by side",
     ),
+    "info": ("fastrnn._commands", "info_main", "version, backends, BLAS and thread settings"),
 }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent networks.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
+    for name, (_, _, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    module = importlib.import_module(COMMANDS[args.command][0])
-    status = module.main(rest, prog=f"fastrnn {args.command}")
+    module, function, _ = COMMANDS[args.command]
+    run = getattr(importlib.import_module(module), function)
+    status = run(rest, prog=f"fastrnn {args.command}")
     return status if isinstance(status, int) else 0
 
 

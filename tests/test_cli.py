@@ -1,5 +1,10 @@
 """The command line's fronts: the demo learns, the benchmark checks before it times."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -27,3 +32,149 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as exc:
         _cli.main(["frobnicate"])
     assert exc.value.code == 2
+
+
+def _fastrnn(*args, cwd):
+    """Run the command line in a fresh process; return (exit code, stdout, stderr)."""
+    # The fastrnn under test, also when it is not installed (a source checkout).
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "fastrnn._cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    import pydoc_data.topics
+
+    folder = tmp_path_factory.mktemp("cli")
+    t = np.arange(240)
+    rows = ["t,sales,temp"] + [f"{i},{10 + np.sin(i / 6):.5f},{np.cos(i / 6):.5f}" for i in t]
+    (folder / "series.csv").write_text("\n".join(rows) + "\n")
+    (folder / "bad.csv").write_text("sales,temp\n1,2\nthree,4\n")
+    topics = pydoc_data.topics.topics
+    (folder / "docs.txt").write_text("".join(topics[k] for k in sorted(topics))[:15_000])
+    return folder
+
+
+def test_fit_predict_generate_end_to_end(workdir):
+    code, out, err = _fastrnn(
+        "fit",
+        "series.csv",
+        "--target",
+        "sales",
+        "--features",
+        "temp",
+        "--lookback",
+        "12",
+        "--horizon",
+        "3",
+        "--max-iter",
+        "20",
+        "-o",
+        "forecaster.npz",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    assert "fitted RNNForecaster" in out and (workdir / "forecaster.npz").exists()
+    code, out, err = _fastrnn(
+        "predict",
+        "forecaster.npz",
+        "series.csv",
+        "--target",
+        "sales",
+        "--features",
+        "temp",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "step,forecast,lower,upper" and len(lines) == 4
+    forecast = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert np.all(np.abs(forecast - 10) < 1.5)
+
+    code, out, err = _fastrnn(
+        "fit",
+        "docs.txt",
+        "--text",
+        "--max-iter",
+        "1",
+        "--hidden-size",
+        "16",
+        "-o",
+        "lm.npz",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    code, out, err = _fastrnn(
+        "generate",
+        "lm.npz",
+        "--prompt",
+        "The ",
+        "--max-new-tokens",
+        "30",
+        "--seed",
+        "1",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    assert out.startswith("The ") and len(out.rstrip("\n")) > 4
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["fit", "series.csv", "--target", "nope", "-o", "x.npz"], 1, "no column 'nope'"),
+        (["fit", "bad.csv", "--target", "sales", "-o", "x.npz"], 1, "line 3: column 'sales'"),
+        (["fit", "missing.csv", "--target", "a", "-o", "x.npz"], 1, "cannot read missing.csv"),
+        (
+            ["fit", "series.csv", "--target", "sales", "--lookback", "0", "-o", "x.npz"],
+            2,
+            "--lookback must be >= 1",
+        ),
+        (["fit", "series.csv", "-o", "x.npz"], 2, "one of the arguments --target --text"),
+        (
+            ["fit", "series.csv", "--target", "sales", "--lookback", "500", "-o", "x.npz"],
+            1,
+            "needs at least",
+        ),
+        (["predict", "series.csv"], 1, "not a readable fastrnn model file"),
+        (["generate", "nowhere.npz"], 1, "nowhere.npz"),
+    ],
+)
+def test_errors_name_the_problem_and_exit_non_zero(workdir, args, code, message):
+    got, out, err = _fastrnn(*args, cwd=workdir)
+    assert got == code, (out, err)
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_info_and_the_plot(workdir):
+    pytest.importorskip("matplotlib")
+    code, out, err = _fastrnn("info", cwd=workdir)
+    assert code == 0 and "backends:" in out and "fastrnn " in out
+    code, out, err = _fastrnn(
+        "fit",
+        "series.csv",
+        "--target",
+        "sales",
+        "--max-iter",
+        "3",
+        "-o",
+        "p.npz",
+        "--plot",
+        "loss.png",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    assert (workdir / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,303 @@
+"""The ``fastrnn fit``, ``predict``, ``generate`` and ``info`` subcommands.
+
+Each ``*_main(argv, prog)`` parses its own options and returns an exit code:
+0 on success, 1 when the data or the model file is unusable (the message
+says why, on stderr), 2 for bad options (argparse's usage error).
+"""
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+
+
+class CommandError(Exception):
+    """A problem with the user's files or data: printed, exit code 1."""
+
+
+def _run(fn, args, prog):
+    try:
+        return fn(args) or 0
+    except CommandError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def read_csv(path, columns):
+    """The named numeric columns of a CSV file with a header row, as float64 arrays."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from exc
+    if not rows:
+        raise CommandError(f"{path} is empty")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise CommandError(f"{path} has no column {missing[0]!r}; its columns are {header}")
+    out = {}
+    for name in columns:
+        j = header.index(name)
+        values = []
+        for i, row in enumerate(rows[1:], start=2):
+            try:
+                values.append(float(row[j]))
+            except (ValueError, IndexError):
+                cell = row[j] if j < len(row) else ""
+                raise CommandError(
+                    f"{path}, line {i}: column {name!r} is {cell!r}, not a number"
+                ) from None
+        out[name] = np.array(values)
+    if len(rows) < 2:
+        raise CommandError(f"{path} has a header but no rows")
+    return out
+
+
+def _load(path):
+    import fastrnn
+
+    try:
+        return fastrnn.load(path)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _features(text):
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+# -- fit ---------------------------------------------------------------------------------
+
+
+def fit_main(argv=None, prog="fastrnn fit"):
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Fit a model and save it: a forecaster on a CSV series (--target), or a "
+        "language model on a text file (--text).",
+    )
+    p.add_argument("data", help="a CSV file with a header row, or a text file with --text")
+    task = p.add_mutually_exclusive_group(required=True)
+    task.add_argument("--target", help="the CSV column to forecast")
+    task.add_argument("--text", action="store_true", help="fit a language model on the file")
+    p.add_argument("--features", help="comma-separated extra CSV columns (exogenous)")
+    p.add_argument("--lookback", type=int, default=12)
+    p.add_argument("--horizon", type=int, default=1)
+    p.add_argument("--strategy", choices=["direct", "recursive"], default="direct")
+    p.add_argument("--tokenizer", choices=["char", "word"], default="char")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"], default="lstm")
+    p.add_argument("--hidden-size", type=int, default=32)
+    p.add_argument("--num-layers", type=int, default=1)
+    p.add_argument("--max-iter", type=int, default=200)
+    p.add_argument("--learning-rate", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", "-o", required=True, help="the model file to write (.npz)")
+    p.add_argument("--plot", metavar="FILE.png", help="save the loss curve (needs matplotlib)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    args = p.parse_args(argv)
+    for name in ("lookback", "horizon", "hidden_size", "num_layers", "max_iter"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.learning_rate <= 0:
+        p.error("--learning-rate must be > 0")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            p.error("--plot needs matplotlib (pip install matplotlib)")
+    return _run(_fit, args, prog)
+
+
+def _fit(args):
+    import fastrnn
+
+    common = dict(
+        cell=args.cell,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        max_iter=args.max_iter,
+        learning_rate_init=args.learning_rate,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    )
+    if args.text:
+        try:
+            with open(args.data, encoding="utf-8") as f:
+                corpus = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {args.data}: {exc}") from exc
+        model = fastrnn.RNNLanguageModel(tokenizer=args.tokenizer, **common)
+        fit_args = (corpus,)
+    else:
+        features = _features(args.features)
+        columns = read_csv(args.data, [args.target, *features])
+        exog = np.column_stack([columns[c] for c in features]) if features else None
+        model = fastrnn.RNNForecaster(
+            lookback=args.lookback,
+            horizon=args.horizon,
+            strategy=args.strategy,
+            estimator=fastrnn.RNNRegressor(early_stopping=True, **common),
+        )
+        fit_args = (columns[args.target], exog)
+    try:
+        model.fit(*fit_args)
+    except ValueError as exc:  # too short a series, an empty corpus, ...
+        raise CommandError(str(exc)) from exc
+    model.save(args.output)
+    curve = model.loss_curve_ if args.text else model.estimator_.loss_curve_
+    print(
+        f"fitted {type(model).__name__} in {len(curve)} epochs, final loss {curve[-1]:.4g}; "
+        f"saved to {args.output}"
+    )
+    if args.plot:
+        _plot_loss(curve, args.plot)
+        print(f"loss curve saved to {args.plot}")
+
+
+def _plot_loss(curve, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(curve) + 1), curve)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- predict -----------------------------------------------------------------------------
+
+
+def predict_main(argv=None, prog="fastrnn predict"):
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Forecast with a saved forecaster (from the series it was fitted on, or "
+        "the recent values in a CSV), or predict rows of a CSV with a saved regressor or "
+        "classifier. Prints CSV.",
+    )
+    p.add_argument("model", help="a model file written by fastrnn fit or save()")
+    p.add_argument("data", nargs="?", help="a CSV file with a header row")
+    p.add_argument("--target", help="forecaster: the CSV column holding the recent values")
+    p.add_argument("--features", help="the CSV's extra columns, as when fitting")
+    p.add_argument(
+        "--future-features",
+        help="recursive forecaster with features: a CSV of the next horizon - 1 steps' features",
+    )
+    args = p.parse_args(argv)
+    return _run(_predict, args, prog)
+
+
+def _predict(args):
+    model = _load(args.model)
+    name = type(model).__name__
+    if name == "RNNLanguageModel":
+        raise CommandError(f"{args.model} is a language model: use fastrnn generate")
+    features = _features(args.features)
+    if name == "RNNForecaster":
+        history = exog = future = None
+        if args.data:
+            if not args.target:
+                raise CommandError("with a CSV, --target names the column of recent values")
+            columns = read_csv(args.data, [args.target, *features])
+            history = columns[args.target]
+            exog = np.column_stack([columns[c] for c in features]) if features else None
+        if args.future_features:
+            cols = read_csv(args.future_features, features)
+            future = np.column_stack([cols[c] for c in features])
+        try:
+            forecast, lower, upper = model.predict(history, exog, future, return_interval=True)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        print("step,forecast,lower,upper")
+        for h, row in enumerate(zip(forecast, lower, upper), start=1):
+            print(f"{h},{row[0]:.6g},{row[1]:.6g},{row[2]:.6g}")
+        return
+    if not args.data:
+        raise CommandError(f"{name} predicts rows: give a CSV file of them")
+    if not features:
+        raise CommandError("--features names the CSV columns to predict from, in order")
+    columns = read_csv(args.data, features)
+    X = np.column_stack([columns[c] for c in features])
+    try:
+        pred = model.predict(X)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print("prediction")
+    for value in np.asarray(pred).reshape(len(X), -1):
+        print(",".join(str(v) for v in value))
+
+
+# -- generate ----------------------------------------------------------------------------
+
+
+def generate_main(argv=None, prog="fastrnn generate"):
+    p = argparse.ArgumentParser(prog=prog, description="Generate text with a saved language model.")
+    p.add_argument("model", help="a language model file (fastrnn fit --text, or save())")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    args = p.parse_args(argv)
+    return _run(_generate, args, prog)
+
+
+def _generate(args):
+    model = _load(args.model)
+    if type(model).__name__ != "RNNLanguageModel":
+        raise CommandError(
+            f"{args.model} is not a language model (it holds {type(model).__name__})"
+        )
+    try:
+        text = model.generate(
+            args.prompt,
+            args.max_new_tokens,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            random_state=args.seed,
+        )
+    except (ValueError, TypeError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(text)
+
+
+# -- info --------------------------------------------------------------------------------
+
+
+def info_main(argv=None, prog="fastrnn info"):
+    argparse.ArgumentParser(prog=prog, description="What fastrnn runs on here.").parse_args(argv)
+    import os
+    import platform
+
+    from threadpoolctl import threadpool_info
+
+    import fastrnn
+    from fastrnn._kernels import backends
+
+    print(
+        f"fastrnn {fastrnn.__version__} (Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, {platform.machine()})"
+    )
+    print(f"backends: {', '.join(backends())} (auto picks {backends()[0]})")
+    if "cython" in backends():
+        from fastrnn._kernels import _driver
+
+        print(f"GEMM: {_driver.gemm_provider}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"CPUs available to this process: {cpus}")
+    for pool in threadpool_info():
+        print(
+            f"{pool['user_api']}: {pool['internal_api']} {pool.get('version') or ''}, "
+            f"{pool['num_threads']} threads ({pool['filepath']})"
+        )
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "MKL_NUM_THREADS"):
+        if var in os.environ:
+            print(f"{var}={os.environ[var]}")
+    return 0
