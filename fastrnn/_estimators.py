@@ -33,7 +33,14 @@ from fastrnn import _validation as val
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
 from fastrnn._optimizers import make_optimizer
-from fastrnn._training import Monitor, head_loss, step_mask, take_batch, train_epoch
+from fastrnn._training import (
+    Monitor,
+    head_loss,
+    progress_bar,
+    step_mask,
+    take_batch,
+    train_epoch,
+)
 from fastrnn.nn import SequenceNetwork
 
 
@@ -430,11 +437,7 @@ class _BaseRNN(BaseEstimator):
         return self
 
     def _progress(self, epochs):
-        if not self.verbose:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=epochs, desc=type(self).__name__, unit="epoch")
+        return progress_bar(self.verbose, epochs, type(self).__name__)
 
     def _validation_loss_and_score(self, net, data, loss_fn):
         X, lengths, y, sw = data

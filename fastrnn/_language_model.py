@@ -22,7 +22,7 @@ from fastrnn._estimators import TrainingDivergedWarning, _as_generator, _threadp
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
 from fastrnn._optimizers import make_optimizer
-from fastrnn._training import Monitor
+from fastrnn._training import Monitor, progress_bar
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import Tokenizer, as_texts
 
@@ -62,7 +62,7 @@ class RNNLanguageModel(BaseEstimator):
         Stop when the epoch loss has not improved by ``tol`` for this many epochs.
     random_state : int, RandomState, Generator or None
     verbose : bool, default=False
-        Print the loss of each epoch.
+        A progress bar over the epochs, with the loss.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     n_threads : int, optional
@@ -203,6 +203,7 @@ class RNNLanguageModel(BaseEstimator):
         monitor = Monitor(self.tol, self.n_iter_no_change)
         inputs, targets = self._rows(stream)
         loss_curve = []
+        progress = progress_bar(self.verbose, self.max_iter, type(self).__name__)
         with _threadpool(self.n_threads):
             for epoch in range(self.max_iter):
                 loss = self._epoch(net, inputs, targets, optimizer)
@@ -221,10 +222,13 @@ class RNNLanguageModel(BaseEstimator):
                     )
                     break
                 loss_curve.append(loss)
-                if self.verbose:
-                    print(f"epoch {epoch + 1}: loss {loss:.4f} nats/token")
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{loss:.4f} nats/token")
                 if monitor.update(loss, net.flat_params, optimizer):
                     break
+        if progress is not None:
+            progress.close()
         self.tokenizer_, self.vocabulary_ = tokenizer, tokenizer.vocabulary_
         self.network_, self.loss_curve_, self.n_iter_ = net, loss_curve, len(loss_curve)
         return self

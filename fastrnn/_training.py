@@ -10,6 +10,15 @@ rate and says when to stop — the bookkeeping of scikit-learn's MLP.
 import numpy as np
 
 
+def progress_bar(enabled, epochs, desc):
+    """A tqdm bar over ``epochs`` (on stderr), or None when not ``enabled``."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, desc=desc, unit="epoch")
+
+
 def minibatches(n, batch_size, shuffle, rng):
     """Index arrays covering ``range(n)`` in batches of ``batch_size``."""
     order = rng.permutation(n) if shuffle else np.arange(n)
