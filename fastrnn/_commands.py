@@ -26,10 +26,10 @@ def _run(fn, args, prog):
 
 def read_csv(path, columns):
     """The named numeric columns of a CSV file with a header row, as float64 arrays."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # utf-8-sig: spreadsheets often start the file with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {path}: {exc}") from exc
     if not rows:
         raise CommandError(f"{path} is empty")
@@ -41,7 +41,7 @@ def read_csv(path, columns):
     for name in columns:
         j = header.index(name)
         values = []
-        for i, row in enumerate(rows[1:], start=2):
+        for i, row in enumerate(rows[1:], start=2):  # i: the row's number, blank lines skipped
             try:
                 values.append(float(row[j]))
             except (ValueError, IndexError):
@@ -144,14 +144,21 @@ def _fit(args):
         model.fit(*fit_args)
     except ValueError as exc:  # too short a series, an empty corpus, ...
         raise CommandError(str(exc)) from exc
-    model.save(args.output)
+    output = args.output if args.output.endswith(".npz") else args.output + ".npz"
+    try:
+        model.save(output)
+    except OSError as exc:
+        raise CommandError(f"cannot write {output}: {exc}") from exc
     curve = model.loss_curve_ if args.text else model.estimator_.loss_curve_
     print(
         f"fitted {type(model).__name__} in {len(curve)} epochs, final loss {curve[-1]:.4g}; "
-        f"saved to {args.output}"
+        f"saved to {output}"
     )
     if args.plot:
-        _plot_loss(curve, args.plot)
+        try:
+            _plot_loss(curve, args.plot)
+        except (OSError, ValueError) as exc:  # no such folder, an unknown image format
+            raise CommandError(f"cannot write the plot {args.plot}: {exc}") from exc
         print(f"loss curve saved to {args.plot}")
 
 
@@ -207,6 +214,8 @@ def _predict(args):
             history = columns[args.target]
             exog = np.column_stack([columns[c] for c in features]) if features else None
         if args.future_features:
+            if not features:
+                raise CommandError("--future-features needs --features: the columns to read")
             cols = read_csv(args.future_features, features)
             future = np.column_stack([cols[c] for c in features])
         try:

@@ -45,6 +45,13 @@ def _exog(exog, n, name="exog"):
     return arr
 
 
+def _scale(a):
+    """Standard deviation per column, 1 where a column is constant (to rounding)."""
+    std = np.std(a, axis=0)
+    flat = std <= 1e-12 * np.maximum(1.0, np.abs(np.mean(a, axis=0)))
+    return np.where(flat, 1.0, std)
+
+
 def make_windows(series, lookback, horizon=1, stride=1, exog=None):
     """Cut a series into input windows and the values that follow them.
 
@@ -178,9 +185,9 @@ class RNNForecaster(BaseEstimator):
         self._validate_params()
         y = _series(y)
         ex = _exog(exog, len(y))
-        self.mean_, self.scale_ = y.mean(), (y.std() or 1.0)
+        self.mean_, self.scale_ = y.mean(), float(_scale(y))
         self.exog_mean_ = None if ex is None else ex.mean(axis=0)
-        self.exog_scale_ = None if ex is None else np.where(ex.std(axis=0) > 0, ex.std(axis=0), 1)
+        self.exog_scale_ = None if ex is None else _scale(ex)
         z, zx = self._scale(y, ex)
         steps = self.horizon if self.strategy == "direct" else 1
         X, Y = make_windows(z, self.lookback, steps, exog=zx)
@@ -254,6 +261,8 @@ class RNNForecaster(BaseEstimator):
         """
         check_is_fitted(self, "estimator_")
         if history is None:
+            if exog_history is not None:
+                raise ValueError("exog_history goes with history: pass both or neither")
             history, exog_history = self.history_, self.exog_history_
         else:
             history = _series(history, "history")
@@ -302,6 +311,7 @@ def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):
     dict
         ``"mae"`` and ``"rmse"``: arrays of shape (n_splits,), one per origin.
     """
+    forecaster._validate_params()
     y = _series(y)
     ex = _exog(exog, len(y))
     splits = TimeSeriesSplit(n_splits=n_splits, test_size=forecaster.horizon)

@@ -282,17 +282,17 @@ class RNNLanguageModel(BaseEstimator):
 
     # -- scoring and prediction ---------------------------------------------
 
-    def _logits(self, texts):
-        """Logits after ``<eos>`` + each text's tokens: ``[N, T+1, V]`` and the id lists."""
-        check_is_fitted(self, "network_")
-        encoded = [self.tokenizer_.encode(t) for t in as_texts(texts)]
-        lengths = np.array([len(ids) + 1 for ids in encoded], dtype=np.intp)
+    # Texts per forward pass when scoring: bounds the [texts, steps, vocabulary] logits.
+    _SCORE_BATCH = 16
+
+    def _encode(self, texts):
+        """Each text's ids after ``<eos>`` (how a text starts), padded: ``(ids, lengths)``."""
+        encoded = [self.tokenizer_.encode(t) for t in texts]
+        lengths = np.array([len(e) + 1 for e in encoded], dtype=np.intp)
         ids = np.full((len(encoded), lengths.max()), _EOS_ID, dtype=np.intp)
         for i, e in enumerate(encoded):
             ids[i, 1 : len(e) + 1] = e
-        with _threadpool(self.n_threads):
-            logits = self.network_.forward(ids, lengths=lengths)
-        return logits.astype(np.float64), encoded
+        return ids, lengths
 
     def predict_proba(self, X):
         """Distribution of the next token after each text.
@@ -307,9 +307,14 @@ class RNNLanguageModel(BaseEstimator):
         proba : ndarray of shape (n_texts, vocab_size)
             Columns follow :attr:`vocabulary_`.
         """
-        logits, encoded = self._logits(X)
-        last = logits[np.arange(len(encoded)), [len(e) for e in encoded]]
-        return softmax(last, axis=1)
+        check_is_fitted(self, "network_")
+        ids, lengths = self._encode(as_texts(X))
+        net = self.network_
+        with _threadpool(self.n_threads):  # the head on each text's last step only
+            _, state = net.rnn.forward(net.embedding.forward(ids), lengths=lengths)
+        h_top = (state[0] if isinstance(state, tuple) else state)[-1]
+        logits = h_top.astype(np.float64) @ net.weight.T.astype(np.float64) + net.bias
+        return softmax(logits, axis=1)
 
     def score(self, X, y=None):
         """Mean log-likelihood per token of ``X``, in nats (higher is better).
@@ -317,12 +322,17 @@ class RNNLanguageModel(BaseEstimator):
         Each text is scored token by token from its start, every token given
         the ones before it; the mean runs over all tokens of all texts.
         """
-        logits, encoded = self._logits(X)
+        check_is_fitted(self, "network_")
+        texts = as_texts(X)
         total, count = 0.0, 0
-        for i, ids in enumerate(encoded):
-            logp = log_softmax(logits[i, : len(ids)], axis=1)
-            total += float(logp[np.arange(len(ids)), ids].sum())
-            count += len(ids)
+        for start in range(0, len(texts), self._SCORE_BATCH):
+            ids, lengths = self._encode(texts[start : start + self._SCORE_BATCH])
+            with _threadpool(self.n_threads):
+                logits = self.network_.forward(ids, lengths=lengths)
+            for i, n in enumerate(lengths - 1):  # text i: tokens ids[i, 1:n+1]
+                logp = log_softmax(logits[i, :n].astype(np.float64), axis=1)
+                total += float(logp[np.arange(n), ids[i, 1 : n + 1]].sum())
+                count += int(n)
         if count == 0:
             raise ValueError("X holds no tokens to score")
         return total / count
@@ -392,8 +402,8 @@ class RNNLanguageModel(BaseEstimator):
             new.append(token)
             logits = stream.step_logits(np.array([token]))[0]
         tail = self.tokenizer_.decode(new)
-        joiner = " " if self.tokenizer == "word" and prompt and tail[:1].isalnum() else ""
-        return prompt + joiner + tail
+        word_gap = self.tokenizer == "word" and prompt[-1:].isalnum() and tail[:1].isalnum()
+        return prompt + (" " if word_gap else "") + tail
 
 
 def _sample(logits, temperature, top_k, top_p, rng):
@@ -402,11 +412,12 @@ def _sample(logits, temperature, top_k, top_p, rng):
         return int(np.argmax(logits))
     p = softmax(logits / temperature)
     if top_k is not None and top_k < len(p):
-        p[p < np.partition(p, -top_k)[-top_k]] = 0
+        p[np.argpartition(-p, top_k)[top_k:]] = 0  # exactly top_k kept, ties or not
     if top_p is not None and top_p < 1:
-        order = np.argsort(-p)
+        order = np.argsort(-p, kind="stable")
         cum = np.cumsum(p[order]) / p.sum()
-        p[order[np.searchsorted(cum, top_p) + 1 :]] = 0
+        # The fewest tokens reaching top_p; the tolerance keeps rounding from adding one.
+        p[order[np.searchsorted(cum, top_p - 1e-12) + 1 :]] = 0
     return int(rng.choice(len(p), p=p / p.sum()))
 
 

@@ -109,7 +109,8 @@ def _describe(estimator):
     fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
     arrays = {"flat_params": estimator.network_.flat_params}
     if name == "RNNLanguageModel":
-        arrays["vocabulary"] = np.asarray(estimator.vocabulary_, dtype=str)
+        # In the JSON (not a NumPy string array, which drops trailing NUL characters).
+        fitted["vocabulary_"] = list(estimator.vocabulary_)
     elif name == "RNNRegressor":
         fitted["_y_2d"] = bool(estimator._y_2d)
         arrays["y_mean"] = np.asarray(estimator._y_mean, np.float64)
@@ -194,7 +195,7 @@ def load(path):
         raise ValueError(f"{path} is corrupt or was modified: its checksum does not match")
     try:
         return _rebuild(config, arrays)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc
 
 
@@ -239,9 +240,11 @@ def _rebuild_language_model(est, fitted, arrays):
     from fastrnn.nn import SequenceNetwork
     from fastrnn.text import EOS, UNK, Tokenizer
 
-    vocabulary = [str(t) for t in arrays["vocabulary"]]
-    if vocabulary[:2] != [UNK, EOS]:
-        raise ValueError("the vocabulary does not start with <unk>, <eos>")
+    vocabulary = fitted["vocabulary_"]
+    if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
+        raise ValueError("the vocabulary is not a list of strings")
+    if vocabulary[:2] != [UNK, EOS] or len(set(vocabulary)) != len(vocabulary):
+        raise ValueError("the vocabulary does not start with <unk>, <eos> or repeats a token")
     tokenizer = Tokenizer(est.tokenizer, est.max_vocab, est.min_count, est.lowercase)
     tokenizer.vocabulary_ = vocabulary
     tokenizer._index = {t: i for i, t in enumerate(vocabulary)}
@@ -272,13 +275,32 @@ def _rebuild_forecaster(cls, config, arrays):
     inner = _rebuild(
         config["inner"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     )
+    if type(inner).__name__ != "RNNRegressor":
+        raise ValueError("a forecaster's model must be an RNNRegressor")
     est = cls(**config["params"], estimator=clone(inner))
     est._validate_params()
-    est.estimator_ = inner
-    for key, value in config["fitted"].items():
-        setattr(est, key, value)
+    fitted = config["fitted"]
+    if not isinstance(fitted, dict) or set(fitted) != {"mean_", "scale_", "n_exog_"}:
+        raise ValueError("the forecaster's fitted fields are not mean_, scale_, n_exog_")
+    mean, scale, k = fitted["mean_"], fitted["scale_"], fitted["n_exog_"]
+    numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
+    if not numbers_ok or scale <= 0:
+        raise ValueError("the forecaster's scaling is not two finite numbers with scale_ > 0")
+    if not isinstance(k, int) or k < 0:
+        raise ValueError("n_exog_ is not a count")
+    L, H = est.lookback, est.horizon
+    shapes = {"history_": (L,), "residual_quantiles_": (2, H)}
+    if k:
+        shapes.update(exog_history_=(L, k), exog_mean_=(k,), exog_scale_=(k,))
+    if set(shapes) != {key for key in _FORECASTER_ARRAYS if key in arrays}:
+        raise ValueError("the forecaster's arrays do not match its exogenous features")
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape or not np.all(np.isfinite(arrays[key])):
+            raise ValueError(f"{key} has shape {arrays[key].shape}, expected finite {shape}")
+    outputs = H if est.strategy == "direct" else 1
+    if inner._step_features != 1 + k or inner._n_outputs != outputs:
+        raise ValueError("the forecaster's model does not fit its lookback, horizon and features")
+    est.estimator_, est.mean_, est.scale_, est.n_exog_ = inner, float(mean), float(scale), k
     for key in _FORECASTER_ARRAYS:
-        setattr(est, key, arrays.get(key))
-    if est.history_ is None or est.residual_quantiles_ is None:
-        raise ValueError("the forecaster's history or residual quantiles are missing")
+        setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
     return est

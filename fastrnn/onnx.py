@@ -67,14 +67,15 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
     if isinstance(model, RNNBase):
         outputs = _layer_graph(g, model, lengths, initial_state)
         name = f"fastrnn_{model.cell}"
-    elif hasattr(model, "network_"):
+    elif hasattr(model, "network_") and hasattr(model, "_step_features"):
         if initial_state:
             raise TypeError("initial_state is for layers; an estimator starts from zeros")
         outputs = _estimator_graph(g, model, lengths)
         name = f"fastrnn_{type(model).__name__}"
     else:
         raise TypeError(
-            f"to_onnx takes a fastrnn layer or a fitted estimator, got {type(model).__name__}"
+            "to_onnx takes a fastrnn layer or a fitted RNNRegressor / RNNClassifier, got "
+            f"{type(model).__name__}"
         )
     graph = helper.make_graph(g.nodes, name, g.inputs, outputs, g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -104,13 +104,18 @@ class Tokenizer:
 
     def encode(self, text):
         """Ids of the tokens of ``text`` (unknown ones -> 0), as an intp array."""
+        if not hasattr(self, "vocabulary_"):
+            raise RuntimeError("this Tokenizer is not fitted yet: call fit(texts) first")
         index = self._index
         return np.array([index.get(t, 0) for t in self.tokens(text)], dtype=np.intp)
 
     def decode(self, ids):
         """The text of ``ids``; ``<eos>`` becomes a line break, ``<unk>`` stays as is."""
         vocab = self.vocabulary_
-        tokens = ["\n" if i == 1 else vocab[i] for i in np.asarray(ids, dtype=np.intp)]
+        ids = np.asarray(ids, dtype=np.intp)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(vocab)):
+            raise ValueError(f"ids must lie in [0, {len(vocab)}), got {ids.min()}..{ids.max()}")
+        tokens = ["\n" if i == 1 else vocab[i] for i in ids]
         if self.level == "char":
             return "".join(tokens)
         text = " ".join(tokens)

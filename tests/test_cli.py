@@ -59,6 +59,9 @@ def workdir(tmp_path_factory):
     rows = ["t,sales,temp"] + [f"{i},{10 + np.sin(i / 6):.5f},{np.cos(i / 6):.5f}" for i in t]
     (folder / "series.csv").write_text("\n".join(rows) + "\n")
     (folder / "bad.csv").write_text("sales,temp\n1,2\nthree,4\n")
+    # A spreadsheet's export: byte-order mark, CRLF, blank lines.
+    excel = "\ufeffsales,temp\r\n" + "".join(f"{10 + np.sin(i / 5):.4f},0\r\n\r\n" for i in t)
+    (folder / "excel.csv").write_text(excel, encoding="utf-8")
     topics = pydoc_data.topics.topics
     (folder / "docs.txt").write_text("".join(topics[k] for k in sorted(topics))[:15_000])
     return folder
@@ -149,6 +152,16 @@ def test_fit_predict_generate_end_to_end(workdir):
         ),
         (["predict", "series.csv"], 1, "not a readable fastrnn model file"),
         (["generate", "nowhere.npz"], 1, "nowhere.npz"),
+        (
+            ["fit", "series.csv", "--target", "sales", "--max-iter", "1", "-o", "no/dir/m.npz"],
+            1,
+            "cannot write no/dir/m.npz",
+        ),
+        (
+            ["predict", "forecaster.npz", "--future-features", "series.csv"],
+            1,
+            "--future-features needs --features",
+        ),
     ],
 )
 def test_errors_name_the_problem_and_exit_non_zero(workdir, args, code, message):
@@ -156,6 +169,23 @@ def test_errors_name_the_problem_and_exit_non_zero(workdir, args, code, message)
     assert got == code, (out, err)
     assert message in err
     assert "Traceback" not in err
+
+
+def test_spreadsheet_csv_and_output_name(workdir):
+    code, out, err = _fastrnn(
+        "fit",
+        "excel.csv",
+        "--target",
+        "sales",
+        "--max-iter",
+        "2",
+        "-o",
+        "excel",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert code == 0, err
+    assert "saved to excel.npz" in out and (workdir / "excel.npz").exists()
 
 
 def test_info_and_the_plot(workdir):

@@ -121,3 +121,51 @@ def test_save_and_load_round_trip(tmp_path, with_exog):
     assert g.get_params()["estimator"].get_params() == f.estimator_.get_params()
     for a, b in zip(g.predict(return_interval=True), f.predict(return_interval=True)):
         np.testing.assert_array_equal(a, b)
+
+
+def _edit(path, change):
+    """Rewrite a model file with ``change(config, arrays)`` applied and a valid checksum."""
+    import json
+
+    from fastrnn import _persistence
+
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    config = json.loads(str(arrays.pop("config")))
+    config.pop("sha256")
+    change(config, arrays)
+    config["sha256"] = _persistence._digest(config, arrays)
+    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c, a: c.update(fitted=[1]),
+        lambda c, a: c["fitted"].pop("mean_"),
+        lambda c, a: c["fitted"].update(scale_="x"),
+        lambda c, a: c["fitted"].update(n_exog_=2),
+        lambda c, a: c["params"].update(lookback=9),
+        lambda c, a: a.update(residual_quantiles_=np.zeros((2, 1))),
+        lambda c, a: a.update(history_=np.full(8, np.nan)),
+    ],
+)
+def test_an_edited_forecaster_file_is_refused(tmp_path, change):
+    import fastrnn
+
+    f = RNNForecaster(
+        lookback=8, horizon=3, estimator=RNNRegressor(hidden_size=4, max_iter=2, random_state=0)
+    )
+    f.fit(np.sin(np.arange(60) / 4)).save(tmp_path / "f.npz")
+    _edit(tmp_path / "f.npz", change)
+    with pytest.raises(ValueError, match="inconsistent model"):
+        fastrnn.load(tmp_path / "f.npz")
+
+
+def test_a_constant_series_forecasts_the_constant():
+    # Its standard deviation is rounding noise (~3e-17 here): it must not be divided by.
+    y = np.full(50, 0.1)
+    est = RNNRegressor(hidden_size=4, max_iter=40, random_state=0)
+    f = RNNForecaster(lookback=4, horizon=2, estimator=est).fit(y)
+    assert f.scale_ == 1.0
+    np.testing.assert_allclose(f.predict(), 0.1, atol=0.02)

@@ -182,3 +182,32 @@ def test_save_and_load_round_trip(char_model, tmp_path):
     assert loaded.generate("x = ", 20, random_state=3) == char_model.generate(
         "x = ", 20, random_state=3
     )
+
+
+def test_top_k_keeps_exactly_k_and_top_p_stops_at_the_boundary():
+    from fastrnn._language_model import _sample
+
+    rng = np.random.default_rng(0)
+    flat = np.zeros(4)  # four tied tokens
+    assert len({_sample(flat, 1.0, 2, None, rng) for _ in range(300)}) == 2
+    logits = np.log([0.5, 0.3, 0.2])
+    assert {_sample(logits, 1.0, None, 0.8, rng) for _ in range(500)} == {0, 1}
+
+
+def test_vocabulary_with_unusual_characters_survives_save(tmp_path):
+    import fastrnn
+
+    lm = RNNLanguageModel(hidden_size=4, max_iter=1, random_state=0).fit("abc a\x00b <unk>" * 5)
+    lm.save(tmp_path / "lm.npz")
+    loaded = fastrnn.load(tmp_path / "lm.npz")
+    assert loaded.vocabulary_ == lm.vocabulary_ and "\x00" in loaded.vocabulary_
+    assert loaded.score("a\x00b") == pytest.approx(lm.score("a\x00b"))
+
+
+def test_tokenizer_refuses_misuse():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Tokenizer().encode("x")
+    tok = Tokenizer().fit("abc")
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 5\)"):
+        tok.decode([-1])
+    assert tok.decode(tok.encode("cab")) == "cab"

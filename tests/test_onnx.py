@@ -118,7 +118,7 @@ def test_classifier_labels_and_probabilities_match(labels):
 
 
 def test_what_cannot_be_exported_is_refused():
-    with pytest.raises(TypeError, match="fastrnn layer or a fitted estimator"):
+    with pytest.raises(TypeError, match="fastrnn layer or a fitted RNNRegressor"):
         to_onnx(object())
     est = _fit(fastrnn.RNNRegressor(hidden_size=3, max_iter=1), np.ones((4, 3, 1)), np.ones(4))
     with pytest.raises(TypeError, match="initial_state is for layers"):

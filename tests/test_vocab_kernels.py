@@ -111,3 +111,20 @@ def test_embedding_matches_torch_and_keeps_padding_out_of_the_gradient():
 def test_bad_ids_are_refused(ids, error, match):
     with pytest.raises(error, match=match):
         Embedding(7, 2).forward(ids)
+
+
+@pytest.mark.parametrize("kernels", KERNELS, ids=lambda m: m.__name__.split(".")[-1])
+def test_kernels_refuse_what_would_read_or_write_out_of_bounds(kernels):
+    grad = np.zeros((5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 5\)"):
+        kernels.embedding_backward(np.array([5, -1]), np.ones((2, 2), np.float32), grad)
+    with pytest.raises(TypeError, match="ids must be integers"):
+        kernels.embedding_backward(np.array([1.7]), np.ones((1, 2), np.float32), grad)
+    assert not grad.any()
+    z, y, w = _logits(np.float32, n=4, v=3)
+    with pytest.raises(ValueError, match="N targets and N weights"):
+        kernels.softmax_cross_entropy(z, y[:2], w)
+    with pytest.raises(ValueError, match="N targets and N weights"):
+        kernels.softmax_cross_entropy(z, y, w[:1])
+    with pytest.raises(TypeError, match="targets must be integers"):
+        kernels.softmax_cross_entropy(z, y.astype(float), w)

@@ -634,9 +634,23 @@ def embedding_backward(ids, dout, grad):
     The embedding's weight gradient; ids repeat, so rows accumulate. ``ids``
     must lie in ``[0, V)`` (the embedding checks them on the way in).
     """
-    ids = np.ascontiguousarray(ids, dtype=np.intp).reshape(-1)
-    dout = np.ascontiguousarray(dout, dtype=grad.dtype).reshape(ids.shape[0], grad.shape[1])
-    _EMBEDDING_BACKWARD[grad.dtype.char](ids, dout, grad)
+    ids = _token_ids(ids, grad.shape[0], "ids").reshape(-1)
+    dout = np.ascontiguousarray(dout, dtype=grad.dtype)
+    if dout.size != ids.shape[0] * grad.shape[1]:
+        raise ValueError(f"dout has {dout.size} values for {ids.shape[0]} ids of "
+                         f"{grad.shape[1]} dimensions")
+    _EMBEDDING_BACKWARD[grad.dtype.char](ids, dout.reshape(ids.shape[0], grad.shape[1]), grad)
+
+
+def _token_ids(ids, n, name):
+    """``ids`` as a C-contiguous intp array, each an integer in ``[0, n)`` (the loops trust it)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {ids.dtype}")
+    ids = np.ascontiguousarray(ids, dtype=np.intp)
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError(f"{name} must lie in [0, {n}), got {ids.min()}..{ids.max()}")
+    return ids
 
 
 def _embedding_backward(const Py_ssize_t[::1] ids, const floating[:, ::1] dout,
@@ -659,10 +673,11 @@ def softmax_cross_entropy(z, y, w):
     Callers pass normalised ``w`` for a mean.
     """
     z = np.ascontiguousarray(z)
-    y = np.ascontiguousarray(y, dtype=np.intp)
-    w = np.ascontiguousarray(w, dtype=z.dtype)
-    if y.shape[0] and (y.min() < 0 or y.max() >= z.shape[1]):
-        raise ValueError(f"targets must lie in [0, {z.shape[1]}), got {y.min()}..{y.max()}")
+    y = _token_ids(y, z.shape[1], "targets").reshape(-1)
+    w = np.ascontiguousarray(w, dtype=z.dtype).reshape(-1)
+    if z.ndim != 2 or y.shape[0] != z.shape[0] or w.shape[0] != z.shape[0]:
+        raise ValueError(f"z must be [N, V] with N targets and N weights; got z {z.shape}, "
+                         f"{y.shape[0]} targets, {w.shape[0]} weights")
     grad = np.empty_like(z)
     return _SOFTMAX_CE[z.dtype.char](z, y, w, grad), grad
 

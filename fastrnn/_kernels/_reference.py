@@ -150,14 +150,25 @@ def backward(cache, dout, dh_n, dc_n=None):
 def embedding_backward(ids, dout, grad):
     """Add row ``i`` of ``dout [N, E]`` to ``grad[ids[i]]`` (in place); ids may repeat."""
     ids = np.asarray(ids).reshape(-1)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(grad)):
+        raise ValueError(f"ids must lie in [0, {len(grad)}), got {ids.min()}..{ids.max()}")
     np.add.at(grad, ids, np.asarray(dout).reshape(len(ids), grad.shape[1]))
 
 
 def softmax_cross_entropy(z, y, w):
     """``(sum_i w_i * -log softmax(z_i)[y_i], w_i * (softmax(z_i) - onehot(y_i)))``."""
-    z = np.asarray(z)
+    z, y = np.asarray(z), np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"targets must be integers, got dtype {y.dtype}")
     if len(y) and (np.min(y) < 0 or np.max(y) >= z.shape[1]):
         raise ValueError(f"targets must lie in [0, {z.shape[1]}), got {np.min(y)}..{np.max(y)}")
+    if len(y) != len(z) or len(w) != len(z):
+        raise ValueError(
+            f"z must be [N, V] with N targets and N weights; got z {z.shape}, "
+            f"{len(y)} targets, {len(w)} weights"
+        )
     shifted = z - z.max(axis=1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     rows = np.arange(len(z))
