@@ -24,9 +24,8 @@ from fastrnn._losses import cross_entropy
 from fastrnn._optimizers import make_optimizer
 from fastrnn._training import Monitor, progress_bar
 from fastrnn.nn import SequenceNetwork
+from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import Tokenizer, as_texts
-
-_EOS_ID = 1
 
 
 class RNNLanguageModel(BaseEstimator):
@@ -80,7 +79,7 @@ class RNNLanguageModel(BaseEstimator):
     Examples
     --------
     >>> from fastrnn import RNNLanguageModel
-    >>> lm = RNNLanguageModel(hidden_size=32, max_iter=3, random_state=0)
+    >>> lm = RNNLanguageModel(hidden_size=32, max_iter=5, random_state=0)
     >>> lm = lm.fit("abcabcabcabc" * 20)
     >>> lm.generate("ab", max_new_tokens=4, temperature=0)
     'abcabc'
@@ -88,7 +87,7 @@ class RNNLanguageModel(BaseEstimator):
 
     _parameter_constraints = {
         "tokenizer": [StrOptions({"char", "word"})],
-        "max_vocab": [Interval(numbers.Integral, 3, None, closed="left"), None],
+        "max_vocab": [Interval(numbers.Integral, 4, None, closed="left"), None],
         "min_count": [Interval(numbers.Integral, 1, None, closed="left")],
         "lowercase": ["boolean"],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -238,13 +238,15 @@ def _copy_params(net, params):
 
 def _rebuild_language_model(est, fitted, arrays):
     from fastrnn.nn import SequenceNetwork
-    from fastrnn.text import EOS, UNK, Tokenizer
+    from fastrnn.text import RESERVED, Tokenizer
 
     vocabulary = fitted["vocabulary_"]
     if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
         raise ValueError("the vocabulary is not a list of strings")
-    if vocabulary[:2] != [UNK, EOS] or len(set(vocabulary)) != len(vocabulary):
-        raise ValueError("the vocabulary does not start with <unk>, <eos> or repeats a token")
+    if tuple(vocabulary[: len(RESERVED)]) != RESERVED or len(set(vocabulary)) != len(vocabulary):
+        raise ValueError(
+            "the vocabulary does not start with <pad>, <unk>, <eos> or repeats a token"
+        )
     tokenizer = Tokenizer(est.tokenizer, est.max_vocab, est.min_count, est.lowercase)
     tokenizer.vocabulary_ = vocabulary
     tokenizer._index = {t: i for i, t in enumerate(vocabulary)}

@@ -12,9 +12,12 @@ from collections import Counter
 
 import numpy as np
 
-#: Tokens every vocabulary starts with: unknown tokens map to id 0, and id 1
-#: ends each text (and so starts the next: a model learns how texts begin).
-UNK, EOS = "<unk>", "<eos>"
+#: Tokens every vocabulary starts with, at these ids: 0 pads sequences to a
+#: common length, unknown tokens map to 1, and 2 ends each text (and so starts
+#: the next: a language model learns how texts begin).
+PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
+RESERVED = (PAD, UNK, EOS)
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -59,15 +62,15 @@ class Tokenizer:
     Attributes
     ----------
     vocabulary_ : list of str
-        Id -> token; ``vocabulary_[0] == "<unk>"``, ``vocabulary_[1] == "<eos>"``.
+        Id -> token; the first three are ``<pad>``, ``<unk>`` and ``<eos>``.
     """
 
     def __init__(self, level="char", max_vocab=None, min_count=1, lowercase=False):
         if level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {level!r}")
-        if max_vocab is not None and max_vocab < 3:
+        if max_vocab is not None and max_vocab < len(RESERVED) + 1:
             raise ValueError(
-                f"max_vocab must be at least 3 (<unk>, <eos> and one token), got {max_vocab}"
+                f"max_vocab must be at least 4 (<pad>, <unk>, <eos> and one token), got {max_vocab}"
             )
         self.level, self.max_vocab, self.min_count, self.lowercase = (
             level,
@@ -87,14 +90,14 @@ class Tokenizer:
         counts = Counter()
         for text in as_texts(texts):
             counts.update(self.tokens(text))
-        counts.pop(UNK, None)
-        counts.pop(EOS, None)
+        for token in RESERVED:
+            counts.pop(token, None)
         kept = sorted(
             (t for t, c in counts.items() if c >= self.min_count), key=lambda t: (-counts[t], t)
         )
         if self.max_vocab is not None:
-            kept = kept[: self.max_vocab - 2]
-        self.vocabulary_ = [UNK, EOS] + kept
+            kept = kept[: self.max_vocab - len(RESERVED)]
+        self.vocabulary_ = [*RESERVED, *kept]
         self._index = {t: i for i, t in enumerate(self.vocabulary_)}
         return self
 
@@ -107,15 +110,16 @@ class Tokenizer:
         if not hasattr(self, "vocabulary_"):
             raise RuntimeError("this Tokenizer is not fitted yet: call fit(texts) first")
         index = self._index
-        return np.array([index.get(t, 0) for t in self.tokens(text)], dtype=np.intp)
+        return np.array([index.get(t, UNK_ID) for t in self.tokens(text)], dtype=np.intp)
 
     def decode(self, ids):
-        """The text of ``ids``; ``<eos>`` becomes a line break, ``<unk>`` stays as is."""
+        """The text of ``ids``; ``<eos>`` becomes a line break, ``<pad>`` is dropped,
+        ``<unk>`` stays as is."""
         vocab = self.vocabulary_
         ids = np.asarray(ids, dtype=np.intp)
         if ids.size and (ids.min() < 0 or ids.max() >= len(vocab)):
             raise ValueError(f"ids must lie in [0, {len(vocab)}), got {ids.min()}..{ids.max()}")
-        tokens = ["\n" if i == 1 else vocab[i] for i in ids]
+        tokens = ["\n" if i == EOS_ID else vocab[i] for i in ids if i != PAD_ID]
         if self.level == "char":
             return "".join(tokens)
         text = " ".join(tokens)

@@ -66,7 +66,7 @@ def test_probabilities_scores_and_streams_agree(char_model):
     assert proba.shape == (3, len(char_model.vocabulary_))
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     stream = char_model.stream()
-    ids = np.concatenate([[1], char_model.tokenizer_.encode("def ")])
+    ids = np.concatenate([[2], char_model.tokenizer_.encode("def ")])  # <eos> first
     np.testing.assert_allclose(stream.step(ids[None])[0, -1], proba[0], rtol=1e-5, atol=1e-7)
     # score = mean log-probability of each token given the ones before it
     text = "import os"
@@ -208,6 +208,6 @@ def test_tokenizer_refuses_misuse():
     with pytest.raises(RuntimeError, match="not fitted"):
         Tokenizer().encode("x")
     tok = Tokenizer().fit("abc")
-    with pytest.raises(ValueError, match=r"ids must lie in \[0, 5\)"):
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 6\)"):
         tok.decode([-1])
     assert tok.decode(tok.encode("cab")) == "cab"
