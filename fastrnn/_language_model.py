@@ -25,7 +25,7 @@ from fastrnn._optimizers import make_optimizer
 from fastrnn._training import Monitor, progress_bar
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import EOS_ID as _EOS_ID
-from fastrnn.text import Tokenizer, as_texts
+from fastrnn.text import TextTokenizer, as_texts
 
 
 class RNNLanguageModel(BaseEstimator):
@@ -34,10 +34,10 @@ class RNNLanguageModel(BaseEstimator):
     Parameters
     ----------
     tokenizer : {"char", "word"}, default="char"
-    max_vocab : int, optional
+    max_tokens : int, optional
         Vocabulary cap (``<unk>`` and ``<eos>`` included); rarer tokens map
         to ``<unk>``.
-    min_count : int, default=1
+    min_frequency : int, default=1
     lowercase : bool, default=False
     embedding_dim : int, default=32
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
@@ -68,7 +68,7 @@ class RNNLanguageModel(BaseEstimator):
 
     Attributes
     ----------
-    tokenizer_ : fastrnn.text.Tokenizer
+    tokenizer_ : fastrnn.text.TextTokenizer
     vocabulary_ : list of str
     network_ : fastrnn.nn.SequenceNetwork
         Embedding, recurrent layers and the vocabulary-wide head.
@@ -87,8 +87,8 @@ class RNNLanguageModel(BaseEstimator):
 
     _parameter_constraints = {
         "tokenizer": [StrOptions({"char", "word"})],
-        "max_vocab": [Interval(numbers.Integral, 4, None, closed="left"), None],
-        "min_count": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_tokens": [Interval(numbers.Integral, 4, None, closed="left"), None],
+        "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
         "lowercase": ["boolean"],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
@@ -115,8 +115,8 @@ class RNNLanguageModel(BaseEstimator):
         self,
         *,
         tokenizer="char",
-        max_vocab=None,
-        min_count=1,
+        max_tokens=None,
+        min_frequency=1,
         lowercase=False,
         embedding_dim=32,
         cell="lstm",
@@ -139,8 +139,8 @@ class RNNLanguageModel(BaseEstimator):
         n_threads=None,
     ):
         self.tokenizer = tokenizer
-        self.max_vocab = max_vocab
-        self.min_count = min_count
+        self.max_tokens = max_tokens
+        self.min_frequency = min_frequency
         self.lowercase = lowercase
         self.embedding_dim = embedding_dim
         self.cell = cell
@@ -179,8 +179,12 @@ class RNNLanguageModel(BaseEstimator):
         self
         """
         texts = as_texts(X)
-        tokenizer = Tokenizer(self.tokenizer, self.max_vocab, self.min_count, self.lowercase)
-        tokenizer.fit(texts)
+        tokenizer = TextTokenizer(
+            level=self.tokenizer,
+            lowercase=self.lowercase,
+            max_tokens=self.max_tokens,
+            min_frequency=self.min_frequency,
+        ).fit(texts)
         stream = self._token_stream(tokenizer, texts)
         if len(stream) < 2:
             raise ValueError("X holds fewer than 2 tokens: nothing to learn from")

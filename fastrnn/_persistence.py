@@ -238,7 +238,7 @@ def _copy_params(net, params):
 
 def _rebuild_language_model(est, fitted, arrays):
     from fastrnn.nn import SequenceNetwork
-    from fastrnn.text import RESERVED, Tokenizer
+    from fastrnn.text import RESERVED, TextTokenizer
 
     vocabulary = fitted["vocabulary_"]
     if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
@@ -247,9 +247,14 @@ def _rebuild_language_model(est, fitted, arrays):
         raise ValueError(
             "the vocabulary does not start with <pad>, <unk>, <eos> or repeats a token"
         )
-    tokenizer = Tokenizer(est.tokenizer, est.max_vocab, est.min_count, est.lowercase)
+    tokenizer = TextTokenizer(
+        level=est.tokenizer,
+        lowercase=est.lowercase,
+        max_tokens=est.max_tokens,
+        min_frequency=est.min_frequency,
+    )
     tokenizer.vocabulary_ = vocabulary
-    tokenizer._index = {t: i for i, t in enumerate(vocabulary)}
+    tokenizer.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
     V = len(vocabulary)
     net = SequenceNetwork(
         est.cell,

@@ -1,16 +1,20 @@
 """Turn text into token ids and back: characters or words, a capped vocabulary.
 
-Used by :class:`fastrnn.RNNLanguageModel`; usable alone::
+:class:`TextTokenizer` is the one tokenizer of fastrnn: a scikit-learn
+transformer in front of the estimators' token input, and what
+:class:`fastrnn.RNNLanguageModel` uses inside::
 
-    tok = Tokenizer("word", max_vocab=5000).fit(texts)
-    ids = tok.encode("some text")   # ndarray of int
-    tok.decode(ids)                 # "some text"
+    tok = TextTokenizer(level="word", max_tokens=5000).fit(texts)
+    tok.transform(["some text"])  # [array([ids...])], each text its own length
+    tok.inverse_transform(ids)    # back to strings
 """
 
 import re
 from collections import Counter
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 #: Tokens every vocabulary starts with, at these ids: 0 pads sequences to a
 #: common length, unknown tokens map to 1, and 2 ends each text (and so starts
@@ -18,7 +22,8 @@ import numpy as np
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
 RESERVED = (PAD, UNK, EOS)
-_WORD = re.compile(r"\w+|[^\w\s]")
+#: Words: runs of letters and digits, and each punctuation mark on its own.
+WORD_PATTERN = r"\w+|[^\w\s]"
 
 
 def as_texts(X, name="X"):
@@ -43,62 +48,94 @@ def as_texts(X, name="X"):
     return texts
 
 
-class Tokenizer:
-    """Characters or words to ids, with a vocabulary fitted on a corpus.
+class TextTokenizer(TransformerMixin, BaseEstimator):
+    """Texts to sequences of token ids, with a vocabulary fitted on a corpus.
+
+    The first ids are reserved: ``<pad>`` (0) pads sequences to a common
+    length, ``<unk>`` (1) stands for tokens outside the vocabulary, ``<eos>``
+    (2) ends a text for the language model.
 
     Parameters
     ----------
-    level : {"char", "word"}, default="char"
-        "word" splits into runs of letters and digits and single punctuation
-        marks; decoding joins words with spaces.
-    max_vocab : int, optional
+    level : {"word", "char"}, default="word"
+    lowercase : bool, default=True
+    token_pattern : str, optional
+        For ``level="word"``, the regular expression of a token (as in
+        ``CountVectorizer``); default: runs of letters and digits, and each
+        punctuation mark on its own. Ignored for characters.
+    max_tokens : int, optional
         Keep the most frequent tokens (ties broken alphabetically) so that
-        the vocabulary, ``<unk>`` and ``<eos>`` included, has at most this
-        many entries.
-    min_count : int, default=1
-        Tokens seen fewer times map to ``<unk>``.
-    lowercase : bool, default=False
+        the vocabulary, the reserved tokens included, has at most this many
+        entries.
+    min_frequency : int, default=1
+        Tokens seen fewer times in the corpus map to ``<unk>``.
 
     Attributes
     ----------
     vocabulary_ : list of str
-        Id -> token; the first three are ``<pad>``, ``<unk>`` and ``<eos>``.
+        Id -> token; the first three are ``<pad>``, ``<unk>``, ``<eos>``.
+    token_to_id_ : dict of str -> int
+
+    Examples
+    --------
+    >>> tok = TextTokenizer().fit(["The cat sat.", "The dog ran!"])
+    >>> tok.transform(["the cat ran"])
+    [array([3, 6, 8])]
+    >>> tok.inverse_transform(tok.transform(["the cat ran"]))
+    ['the cat ran']
     """
 
-    def __init__(self, level="char", max_vocab=None, min_count=1, lowercase=False):
-        if level not in ("char", "word"):
-            raise ValueError(f"level must be 'char' or 'word', got {level!r}")
-        if max_vocab is not None and max_vocab < len(RESERVED) + 1:
+    def __init__(
+        self, level="word", lowercase=True, token_pattern=None, max_tokens=None, min_frequency=1
+    ):
+        self.level = level
+        self.lowercase = lowercase
+        self.token_pattern = token_pattern
+        self.max_tokens = max_tokens
+        self.min_frequency = min_frequency
+
+    def _check_params(self):
+        if self.level not in ("char", "word"):
+            raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
+        if self.max_tokens is not None and not (
+            isinstance(self.max_tokens, int) and self.max_tokens > len(RESERVED)
+        ):
             raise ValueError(
-                f"max_vocab must be at least 4 (<pad>, <unk>, <eos> and one token), got {max_vocab}"
+                f"max_tokens must be an integer of at least {len(RESERVED) + 1} (<pad>, <unk>, "
+                f"<eos> and one token), got {self.max_tokens!r}"
             )
-        self.level, self.max_vocab, self.min_count, self.lowercase = (
-            level,
-            max_vocab,
-            min_count,
-            lowercase,
-        )
+        if not (isinstance(self.min_frequency, int) and self.min_frequency >= 1):
+            raise ValueError(f"min_frequency must be an integer >= 1, got {self.min_frequency!r}")
+        try:
+            return re.compile(self.token_pattern or WORD_PATTERN)
+        except re.error as exc:
+            raise ValueError(f"token_pattern is not a regular expression: {exc}") from exc
 
     def tokens(self, text):
         """The tokens of one string, before the vocabulary."""
         if self.lowercase:
             text = text.lower()
-        return list(text) if self.level == "char" else _WORD.findall(text)
+        if self.level == "char":
+            return list(text)
+        return re.findall(self.token_pattern or WORD_PATTERN, text)
 
-    def fit(self, texts):
-        """Build the vocabulary from a string or a list of strings."""
+    def fit(self, X, y=None):
+        """Learn the vocabulary of ``X`` (a string or a list of strings)."""
+        self._check_params()
         counts = Counter()
-        for text in as_texts(texts):
+        for text in as_texts(X):
             counts.update(self.tokens(text))
         for token in RESERVED:
             counts.pop(token, None)
         kept = sorted(
-            (t for t, c in counts.items() if c >= self.min_count), key=lambda t: (-counts[t], t)
+            (t for t, c in counts.items() if c >= self.min_frequency), key=lambda t: (-counts[t], t)
         )
-        if self.max_vocab is not None:
-            kept = kept[: self.max_vocab - len(RESERVED)]
+        if self.max_tokens is not None:
+            kept = kept[: self.max_tokens - len(RESERVED)]
+        if not kept:
+            raise ValueError("the corpus has no token (of min_frequency) to build a vocabulary")
         self.vocabulary_ = [*RESERVED, *kept]
-        self._index = {t: i for i, t in enumerate(self.vocabulary_)}
+        self.token_to_id_ = {t: i for i, t in enumerate(self.vocabulary_)}
         return self
 
     @property
@@ -106,15 +143,26 @@ class Tokenizer:
         return len(self.vocabulary_)
 
     def encode(self, text):
-        """Ids of the tokens of ``text`` (unknown ones -> 0), as an intp array."""
-        if not hasattr(self, "vocabulary_"):
-            raise RuntimeError("this Tokenizer is not fitted yet: call fit(texts) first")
-        index = self._index
+        """Ids of the tokens of one string (unknown ones -> ``<unk>``); empty texts give []."""
+        check_is_fitted(self, "vocabulary_")
+        index = self.token_to_id_
         return np.array([index.get(t, UNK_ID) for t in self.tokens(text)], dtype=np.intp)
+
+    def transform(self, X):
+        """Each text's ids: a list of 1-D integer arrays, each of its text's own length.
+
+        Raises ValueError for a text with no token (nothing for a model to read).
+        """
+        out = [self.encode(text) for text in as_texts(X)]
+        empty = [i for i, ids in enumerate(out) if not len(ids)]
+        if empty:
+            raise ValueError(f"text {empty[0]} has no tokens ({len(empty)} such text(s))")
+        return out
 
     def decode(self, ids):
         """The text of ``ids``; ``<eos>`` becomes a line break, ``<pad>`` is dropped,
-        ``<unk>`` stays as is."""
+        ``<unk>`` stays as is. Words are joined by spaces."""
+        check_is_fitted(self, "vocabulary_")
         vocab = self.vocabulary_
         ids = np.asarray(ids, dtype=np.intp)
         if ids.size and (ids.min() < 0 or ids.max() >= len(vocab)):
@@ -124,3 +172,13 @@ class Tokenizer:
             return "".join(tokens)
         text = " ".join(tokens)
         return re.sub(r" ?\n ?", "\n", re.sub(r" ([^\w\s<])", r"\1", text))
+
+    def inverse_transform(self, X):
+        """The texts of sequences of ids (padding dropped): a list of strings."""
+        return [self.decode(ids) for ids in X]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags

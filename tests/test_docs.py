@@ -4,12 +4,12 @@ import doctest
 
 import pytest
 
-from fastrnn import _estimators, _forecasting, _language_model
+from fastrnn import _estimators, _forecasting, _language_model, text
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(
-    "module", [_estimators, _language_model, _forecasting], ids=lambda m: m.__name__
+    "module", [_estimators, _language_model, _forecasting, text], ids=lambda m: m.__name__
 )
 def test_estimator_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
