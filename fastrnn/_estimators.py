@@ -42,6 +42,20 @@ from fastrnn._training import (
     train_epoch,
 )
 from fastrnn.nn import SequenceNetwork
+from fastrnn.text import PAD_ID, RESERVED, UNK_ID
+
+
+def _integer_ids(a, name):
+    """``a`` as intp token ids, refusing non-integers and negative ids."""
+    if a.dtype.kind not in "iu":
+        if a.dtype.kind == "f" and a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+            a = a.astype(np.intp)
+        elif a.size:
+            raise TypeError(f"{name} must hold integer token ids, got dtype {a.dtype}")
+    a = a.astype(np.intp, copy=False)
+    if a.size and a.min() < 0:
+        raise ValueError(f"{name} holds a negative token id ({a.min()})")
+    return a
 
 
 class TrainingDivergedWarning(RuntimeWarning):
@@ -132,6 +146,8 @@ _DEFAULTS = dict(
     backend="auto",
     dtype="float32",
     n_threads=None,
+    embedding_dim=None,
+    vocab_size=None,
 )
 
 
@@ -191,6 +207,8 @@ class _BaseRNN(BaseEstimator):
         "backend": [StrOptions(set(BACKEND_NAMES))],
         "dtype": [StrOptions({"float32", "float64"})],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "vocab_size": [Interval(numbers.Integral, 2, None, closed="left"), None],
     }
 
     def __sklearn_tags__(self):
@@ -206,8 +224,11 @@ class _BaseRNN(BaseEstimator):
 
         Accepts a 3-D array, a 2-D array whose columns are time steps (each
         ``n_features`` consecutive columns one step), or a list of per-sample
-        ``[T_i, F]`` arrays of different lengths.
+        ``[T_i, F]`` arrays of different lengths. With ``embedding_dim``, token
+        ids instead: ``(ids [N, T], lengths or None)``.
         """
+        if self.embedding_dim is not None:
+            return self._validate_tokens(X, reset)
         dtype = np.dtype(self.dtype)
         if val.is_ragged_list(X):
             Xp, lengths = val.pad_sequences(X, dtype)
@@ -249,12 +270,59 @@ class _BaseRNN(BaseEstimator):
             )
         return Xp, lengths
 
+    def _validate_tokens(self, X, reset):
+        """Token ids: a list of 1-D integer arrays, or a 2-D integer array padded with 0.
+
+        Returns ``(ids [N, T] intp, lengths or None)``. At fit the vocabulary
+        size is ``vocab_size`` or the largest id + 1; later, ids beyond it
+        map to ``<unk>`` (1).
+        """
+        if isinstance(X, np.ndarray) and X.ndim == 2:
+            ids = _integer_ids(X, "X")
+            if ids.shape[1] == 0:
+                raise ValueError("X has 0 time steps")
+            nonzero = ids != PAD_ID
+            # A row's length: up to its last non-padding id (padding trails).
+            lengths = np.where(
+                nonzero.any(axis=1), ids.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0
+            )
+        else:
+            if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
+                raise TypeError(
+                    "with embedding_dim, X is token ids: a list of 1-D integer arrays or a 2-D "
+                    f"integer array (TextTokenizer makes them from strings); got {type(X).__name__}"
+                )
+            seqs = [_integer_ids(np.asarray(x), f"X[{i}]") for i, x in enumerate(X)]
+            bad = [i for i, s in enumerate(seqs) if s.ndim != 1]
+            if bad:
+                raise ValueError(f"X[{bad[0]}] must be a 1-D sequence of token ids")
+            lengths = np.array([len(s) for s in seqs], dtype=np.intp)
+            if not len(seqs):
+                raise ValueError("X is empty: 0 samples")
+            ids = np.zeros((len(seqs), max(1, lengths.max())), dtype=np.intp)
+            for i, s in enumerate(seqs):
+                ids[i, : len(s)] = s
+        if len(ids) == 0:
+            raise ValueError("X is empty: 0 samples")
+        if lengths.min() < 1:
+            raise ValueError(f"sample {int(np.argmin(lengths))} has no tokens")
+        if reset:
+            self.vocab_size_ = self.vocab_size or max(int(ids.max()) + 1, len(RESERVED))
+            self._fitted_2d, self._step_features = False, self.embedding_dim
+            self.n_features_in_ = ids.shape[1] if isinstance(X, np.ndarray) else 1
+        if reset and self.vocab_size is not None and ids.max() >= self.vocab_size:
+            raise ValueError(f"X holds id {ids.max()}, beyond vocab_size={self.vocab_size}")
+        ids = np.where(ids >= self.vocab_size_, UNK_ID, ids)  # unseen ids: <unk>
+        full = bool(np.all(lengths == ids.shape[1]))
+        return ids, None if full else lengths.astype(np.intp)
+
     def _batch_size(self, n):
         return min(32, n) if self.batch_size == "auto" else min(self.batch_size, n)
 
     # -- fitting ------------------------------------------------------------
 
     def _init_network(self, n_features, n_outputs, rng):
+        """The network for ``n_features`` inputs per step (the embedding's width for tokens)."""
         return SequenceNetwork(
             self.cell,
             n_features,
@@ -267,6 +335,7 @@ class _BaseRNN(BaseEstimator):
             dtype=self.dtype,
             backend=self.backend,
             random_state=rng,
+            vocab_size=getattr(self, "vocab_size_", None) if self.embedding_dim else None,
         )
 
     def _split_validation(self, n, y, rng):
@@ -306,14 +375,14 @@ class _BaseRNN(BaseEstimator):
         n = len(Xp)
         sw = None
         if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, Xp[:, 0, 0], dtype=Xp.dtype)
+            sw = _check_sample_weight(sample_weight, np.empty(n), dtype=np.dtype(self.dtype))
         sw = self._class_weighted(sw, yt)
         # A loaded model has no optimizer state or generator yet: start fresh ones.
         rng = getattr(self, "_rng", None) if not first_call else None
         rng = _as_generator(self.random_state) if rng is None else rng
 
         if first_call:
-            net = self._init_network(Xp.shape[2], self._n_outputs, rng)
+            net = self._init_network(self._step_features, self._n_outputs, rng)
             optimizer = make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )
@@ -634,6 +703,14 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     n_threads : int or None, default=None
         Threads during fit and predict: the kernels' OpenMP threads (a batch
         is split across them) and BLAS's. None leaves both as they are.
+    embedding_dim : int or None, default=None
+        Read token ids instead of numbers: X is a list of 1-D integer arrays
+        (``TextTokenizer().transform`` makes them from strings) or a 2-D
+        integer array padded with 0, and a learned embedding of this width
+        feeds the recurrent layers. Padding never enters the computation.
+    vocab_size : int or None, default=None
+        Number of token ids; default the largest id seen in ``fit`` + 1.
+        Larger ids met later map to ``<unk>`` (1).
 
     Attributes
     ----------
@@ -998,7 +1075,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             Xp, lengths = self._validate_X(X, reset=True)
             self._encode_y(y, Xp, lengths, fit=False)
             rng = _as_generator(self.random_state)
-            self.network_ = self._init_network(Xp.shape[2], self._n_outputs, rng)
+            self.network_ = self._init_network(self._step_features, self._n_outputs, rng)
             self._optimizer = make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )

@@ -107,6 +107,8 @@ def _describe(estimator):
     check_is_fitted(estimator, "network_")
     keys = _LM_FITTED if name == "RNNLanguageModel" else _FITTED
     fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
+    if getattr(estimator, "embedding_dim", None) is not None:  # token input
+        fitted["vocab_size_"] = int(estimator.vocab_size_)
     arrays = {"flat_params": estimator.network_.flat_params}
     if name == "RNNLanguageModel":
         # In the JSON (not a NumPy string array, which drops trailing NUL characters).
@@ -222,6 +224,10 @@ def _rebuild(config, arrays):
         est._label_encoder = LabelEncoder().fit(est.classes_)
     if "feature_names_in" in arrays:
         est.feature_names_in_ = arrays["feature_names_in"].astype(object)
+    if est.embedding_dim is not None:
+        est.vocab_size_ = fitted["vocab_size_"]
+        if not isinstance(est.vocab_size_, int) or est.vocab_size_ < 2:
+            raise ValueError("vocab_size_ is not a vocabulary size")
     net = est._init_network(est._step_features, est._n_outputs, rng=None)
     _copy_params(net, arrays["flat_params"])
     est.network_ = net
