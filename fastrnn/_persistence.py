@@ -107,7 +107,7 @@ def _describe(estimator):
     check_is_fitted(estimator, "network_")
     keys = _LM_FITTED if name == "RNNLanguageModel" else _FITTED
     fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
-    if getattr(estimator, "embedding_dim", None) is not None:  # token input
+    if name != "RNNLanguageModel" and estimator.embedding_dim is not None:  # token input
         fitted["vocab_size_"] = int(estimator.vocab_size_)
     arrays = {"flat_params": estimator.network_.flat_params}
     if name == "RNNLanguageModel":
