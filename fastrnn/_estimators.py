@@ -184,7 +184,7 @@ class _BaseRNN(BaseEstimator):
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "output": [StrOptions({"last", "sequence"})],
+        "output": [StrOptions({"last", "sequence", "mean", "max"})],
         "n_features": [Interval(numbers.Integral, 1, None, closed="left")],
         "solver": [StrOptions({"adam", "sgd", "rmsprop"})],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -618,6 +618,12 @@ class _BaseRNN(BaseEstimator):
         from fastrnn._prediction_stream import PredictionStream
 
         check_is_fitted(self, "network_")
+        if self.embedding_dim is not None:
+            raise ValueError("a model reading token ids cannot stream (streams take number steps)")
+        if self.output in ("mean", "max"):
+            raise ValueError(
+                f"output={self.output!r} pools over whole sequences: such a model cannot stream"
+            )
         return PredictionStream(self, batch_size)
 
     def save(self, path):
@@ -655,9 +661,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Also run each layer backwards in time (within each sequence's length).
     dropout : float, default=0.0
         Dropout between recurrent layers, in training only.
-    output : {"last", "sequence"}, default="last"
-        "last": one prediction per sequence (many-to-one), from the final state.
-        "sequence": one prediction per time step (many-to-many).
+    output : {"last", "sequence", "mean", "max"}, default="last"
+        "last": one prediction per sequence (many-to-one), from the final state
+        (both directions' when bidirectional). "sequence": one prediction per
+        time step (many-to-many). "mean", "max": one prediction per sequence
+        from the mean or maximum of the top layer's outputs over its steps.
     n_features : int, default=1
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.

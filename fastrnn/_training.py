@@ -46,7 +46,7 @@ def head_loss(net, pred, y, w, lengths, loss_fn):
     For sequences the loss averages over valid steps only, each weighted by
     its sample's weight; padded steps get zero gradient.
     """
-    if net.output == "last":
+    if net.output != "sequence":  # one prediction per sequence
         return loss_fn(pred, y, w)
     B, T, K = pred.shape
     mask = step_mask(lengths, T)

@@ -68,6 +68,10 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
         outputs = _layer_graph(g, model, lengths, initial_state)
         name = f"fastrnn_{model.cell}"
     elif hasattr(model, "network_") and hasattr(model, "_step_features"):
+        if model.output not in ("last", "sequence") or model.embedding_dim is not None:
+            raise TypeError(
+                "to_onnx exports models with number input and output='last' or 'sequence'"
+            )
         if initial_state:
             raise TypeError("initial_state is for layers; an estimator starts from zeros")
         outputs = _estimator_graph(g, model, lengths)

@@ -140,3 +140,65 @@ def test_token_network_matches_torch_packed():
     for name, p in lstm.named_parameters():
         np.testing.assert_allclose(net.rnn.grad[name], p.grad.numpy(), rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(net.grad_weight, head.weight.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("pool", ["mean", "max"])
+def test_pooled_outputs_match_torch_and_their_gradients(pool):
+    torch = pytest.importorskip("torch")
+    V, E, H, B, T = 9, 3, 4, 3, 5
+    net = SequenceNetwork(
+        "gru",
+        E,
+        H,
+        2,
+        bidirectional=True,
+        output=pool,
+        dtype="float64",
+        vocab_size=V,
+        random_state=0,
+    )
+    emb = torch.nn.Embedding(V, E, dtype=torch.float64)
+    gru = torch.nn.GRU(E, H, batch_first=True, bidirectional=True, dtype=torch.float64)
+    head = torch.nn.Linear(2 * H, 2, dtype=torch.float64)
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
+        for name, p in gru.named_parameters():
+            p.copy_(torch.from_numpy(net.rnn.params[name]))
+        head.weight.copy_(torch.from_numpy(net.weight))
+        head.bias.copy_(torch.from_numpy(net.bias))
+    rng = np.random.default_rng(2)
+    lengths = np.array([5, 2, 3])
+    ids = rng.integers(1, V, (B, T))
+    G = rng.standard_normal((B, 2))
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        emb(torch.from_numpy(ids)),
+        torch.from_numpy(lengths),
+        batch_first=True,
+        enforce_sorted=False,
+    )
+    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True)
+    valid = torch.from_numpy(np.arange(T)[None, :, None] < lengths[:, None, None])
+    if pool == "mean":
+        pooled = out_t.sum(1) / torch.from_numpy(lengths[:, None]).double()
+    else:
+        pooled = out_t.masked_fill(~valid, -np.inf).max(1).values
+    pred_t = head(pooled)
+    (pred_t * torch.from_numpy(G)).sum().backward()
+    pred = net.forward(ids, lengths=lengths, training=True)
+    np.testing.assert_allclose(pred, pred_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    net.zero_grad()
+    net.backward(G)
+    np.testing.assert_allclose(net.embedding.grad, emb.weight.grad.numpy(), rtol=1e-8, atol=1e-12)
+    for name, p in gru.named_parameters():
+        np.testing.assert_allclose(net.rnn.grad[name], p.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("pool", ["mean", "max"])
+def test_pooling_estimators_fit_numbers_and_tokens(pool):
+    rng = np.random.default_rng(3)
+    X = [rng.standard_normal((n, 2)) for n in rng.integers(3, 9, 30)]
+    y = np.array([float(x[:, 0].max()) for x in X])
+    reg = RNNRegressor(output=pool, hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (30,)
+    with pytest.raises(ValueError, match="cannot stream"):
+        reg.stream()

@@ -1,8 +1,9 @@
 """A recurrent stack with a dense head, all parameters in one flat buffer.
 
 This is the network the estimators train: ``x [B, T, D]`` through the
-recurrent layers, then a linear head on either the final state ("last",
-many-to-one) or every step's output ("sequence", many-to-many).
+recurrent layers, then a linear head on the final state ("last",
+many-to-one), on every step's output ("sequence", many-to-many), or on the
+mean or maximum of the outputs over each sequence's steps ("mean", "max").
 """
 
 import numpy as np
@@ -30,10 +31,11 @@ class SequenceNetwork:
     bidirectional : bool
     dropout : float
         Between recurrent layers, in training only.
-    output : {"last", "sequence"}
+    output : {"last", "sequence", "mean", "max"}
         "last" feeds the head the final state of the top layer (for a
         bidirectional stack both directions' final states, as PyTorch's
-        ``h_n``); "sequence" feeds it every step's output.
+        ``h_n``); "sequence" feeds it every step's output; "mean" and "max"
+        pool the top layer's outputs over each sequence's valid steps.
     dtype, backend, random_state
         As for :class:`fastrnn.nn.LSTM`.
     vocab_size : int, optional
@@ -151,14 +153,17 @@ class SequenceNetwork:
         if self.embedding is not None:
             x = self.embedding.forward(x, training=training)
         out, state = self.rnn.forward(x, hx=hx, lengths=lengths, training=training)
+        pooled = None
         if self.output == "sequence":
             features = out
-        else:
+        elif self.output == "last":
             h_n = state[0] if isinstance(state, tuple) else state
             top = h_n[-self.rnn.num_directions :]  # [directions, B, H]
             features = np.concatenate(list(top), axis=1)
+        else:
+            features, pooled = _pool(out, lengths, self.output, self.rnn.batch_first)
         if training:  # inference writes nothing to the network: threads may share it
-            self._features, self._out_shape = features, out.shape
+            self._features, self._out_shape, self._pooled = features, out.shape, pooled
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
         flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)
@@ -178,6 +183,8 @@ class SequenceNetwork:
         rnn = self.rnn
         if self.output == "sequence":
             grad_x = rnn.backward(grad_features)
+        elif self.output in ("mean", "max"):
+            grad_x = rnn.backward(_unpool(grad_features, self._pooled, self._out_shape))
         else:
             B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
             dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
@@ -186,3 +193,35 @@ class SequenceNetwork:
             grad_x = rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
         if self.embedding is not None:
             self.embedding.backward(grad_x)
+
+
+def _pool(out, lengths, how, batch_first=True):
+    """Mean or max of the layer's outputs over each row's valid steps.
+
+    Returns the features ``[B, F]`` and what :func:`_unpool` needs: the
+    lengths and, for "max", the step of each maximum.
+    """
+    if not batch_first:
+        out = out.transpose(1, 0, 2)
+    B, T, _ = out.shape
+    lens = np.full(B, T, dtype=np.intp) if lengths is None else np.asarray(lengths)
+    if how == "mean":  # steps past a length are zero in out: a plain sum
+        return out.sum(axis=1) / lens.astype(out.dtype)[:, None], (how, lens, None, batch_first)
+    valid = np.arange(T)[None, :, None] < lens[:, None, None]
+    arg = np.where(valid, out, -np.inf).argmax(axis=1)  # [B, F]
+    features = np.take_along_axis(out, arg[:, None, :], axis=1)[:, 0]
+    return features, (how, lens, arg, batch_first)
+
+
+def _unpool(grad, pooled, out_shape):
+    """The gradient of the outputs (in the layer's layout) from that of the pooled features."""
+    how, lens, arg, batch_first = pooled
+    B, F = grad.shape
+    T = out_shape[1] if batch_first else out_shape[0]
+    g = np.zeros((B, T, F), grad.dtype)
+    if how == "mean":
+        valid = np.arange(T)[None, :, None] < lens[:, None, None]
+        g[...] = (grad / lens.astype(grad.dtype)[:, None])[:, None, :] * valid
+    else:
+        np.put_along_axis(g, arg[:, None, :], grad[:, None, :], axis=1)
+    return g if batch_first else np.ascontiguousarray(g.transpose(1, 0, 2))
