@@ -148,6 +148,8 @@ _DEFAULTS = dict(
     n_threads=None,
     embedding_dim=None,
     vocab_size=None,
+    embedding_weights=None,
+    freeze_embedding=False,
 )
 
 
@@ -209,6 +211,8 @@ class _BaseRNN(BaseEstimator):
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "vocab_size": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "embedding_weights": ["array-like", None],
+        "freeze_embedding": ["boolean"],
     }
 
     def __sklearn_tags__(self):
@@ -307,14 +311,36 @@ class _BaseRNN(BaseEstimator):
         if lengths.min() < 1:
             raise ValueError(f"sample {int(np.argmin(lengths))} has no tokens")
         if reset:
-            self.vocab_size_ = self.vocab_size or max(int(ids.max()) + 1, len(RESERVED))
+            pretrained = self._pretrained_embedding()
+            inferred = max(int(ids.max()) + 1, len(RESERVED))
+            self.vocab_size_ = self.vocab_size or (
+                len(pretrained) if pretrained is not None else inferred
+            )
+            if pretrained is not None and len(pretrained) != self.vocab_size_:
+                raise ValueError(
+                    f"embedding_weights has {len(pretrained)} rows; vocab_size is "
+                    f"{self.vocab_size_}"
+                )
             self._fitted_2d, self._step_features = False, self.embedding_dim
             self.n_features_in_ = ids.shape[1] if isinstance(X, np.ndarray) else 1
-        if reset and self.vocab_size is not None and ids.max() >= self.vocab_size:
-            raise ValueError(f"X holds id {ids.max()}, beyond vocab_size={self.vocab_size}")
+        if reset and ids.max() >= self.vocab_size_:
+            raise ValueError(f"X holds id {ids.max()}, beyond the vocabulary of {self.vocab_size_}")
         ids = np.where(ids >= self.vocab_size_, UNK_ID, ids)  # unseen ids: <unk>
         full = bool(np.all(lengths == ids.shape[1]))
         return ids, None if full else lengths.astype(np.intp)
+
+    def _pretrained_embedding(self):
+        """``embedding_weights`` checked against ``embedding_dim``, or None."""
+        if self.embedding_weights is None:
+            return None
+        w = val.as_float_array(self.embedding_weights, np.dtype(self.dtype), "embedding_weights")
+        if w.ndim != 2 or w.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"embedding_weights must be (vocab_size, embedding_dim={self.embedding_dim}), "
+                f"got shape {w.shape}"
+            )
+        val.check_finite(w, "embedding_weights")
+        return w
 
     def _batch_size(self, n):
         return min(32, n) if self.batch_size == "auto" else min(self.batch_size, n)
@@ -336,6 +362,7 @@ class _BaseRNN(BaseEstimator):
             backend=self.backend,
             random_state=rng,
             vocab_size=getattr(self, "vocab_size_", None) if self.embedding_dim else None,
+            freeze_embedding=bool(self.embedding_dim and self.freeze_embedding),
         )
 
     def _split_validation(self, n, y, rng):
@@ -383,6 +410,9 @@ class _BaseRNN(BaseEstimator):
 
         if first_call:
             net = self._init_network(self._step_features, self._n_outputs, rng)
+            pretrained = self._pretrained_embedding() if self.embedding_dim else None
+            if pretrained is not None:
+                net.embedding.weight[...] = pretrained
             optimizer = make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )
@@ -717,8 +747,14 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         integer array padded with 0, and a learned embedding of this width
         feeds the recurrent layers. Padding never enters the computation.
     vocab_size : int or None, default=None
-        Number of token ids; default the largest id seen in ``fit`` + 1.
-        Larger ids met later map to ``<unk>`` (1).
+        Number of token ids; default the largest id seen in ``fit`` + 1 (or
+        the rows of ``embedding_weights``). Larger ids met later map to
+        ``<unk>`` (1).
+    embedding_weights : array-like of shape (vocab_size, embedding_dim), optional
+        Start the embedding from these vectors (pretrained word vectors:
+        :func:`fastrnn.text.read_word_vectors` reads the common text format).
+    freeze_embedding : bool, default=False
+        Keep the embedding as it starts: no gradient, no weight decay.
 
     Attributes
     ----------

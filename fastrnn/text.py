@@ -182,3 +182,58 @@ class TextTokenizer(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.two_d_array = False
         return tags
+
+
+def read_word_vectors(path, vocabulary, random_state=None):
+    """An embedding matrix for ``vocabulary`` from a word-vector text file.
+
+    The file has one token and its numbers per line, separated by spaces (as
+    GloVe's and fastText's ``.vec`` files; a first line of two integers, the
+    word2vec header, is skipped).
+
+    Parameters
+    ----------
+    path : str or path-like
+    vocabulary : list of str, or a fitted TextTokenizer
+        Row ``i`` of the result is for ``vocabulary[i]``.
+    random_state : int, Generator or None
+        Tokens missing from the file get random rows with the spread of the
+        vectors found; ``<pad>`` gets zeros.
+
+    Returns
+    -------
+    weights : ndarray of shape (len(vocabulary), dim), float32
+        For ``embedding_weights=``.
+    n_found : int
+        How many vocabulary tokens the file had.
+    """
+    if hasattr(vocabulary, "vocabulary_"):
+        vocabulary = vocabulary.vocabulary_
+    wanted = {t: i for i, t in enumerate(vocabulary)}
+    rows, dim = {}, None
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            parts = line.rstrip("\n").rstrip().split(" ")
+            if n == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue  # word2vec's "count dim" header
+            if len(parts) < 2:
+                continue  # a blank line
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) - 1 != dim:
+                raise ValueError(f"{path}, line {n}: {len(parts) - 1} numbers, expected {dim}")
+            if parts[0] in wanted:
+                try:
+                    rows[wanted[parts[0]]] = np.array(parts[1:], dtype=np.float32)
+                except ValueError as exc:
+                    raise ValueError(f"{path}, line {n}: {exc}") from None
+    if dim is None:
+        raise ValueError(f"{path} holds no word vectors")
+    rng = np.random.default_rng(random_state)
+    found = np.array(list(rows.values())) if rows else np.zeros((1, dim), np.float32)
+    spread = float(found.std()) or 1.0
+    weights = (spread * rng.standard_normal((len(vocabulary), dim))).astype(np.float32)
+    for i, row in rows.items():
+        weights[i] = row
+    weights[PAD_ID] = 0
+    return weights, len(rows)

@@ -202,3 +202,47 @@ def test_pooling_estimators_fit_numbers_and_tokens(pool):
     assert reg.predict(X).shape == (30,)
     with pytest.raises(ValueError, match="cannot stream"):
         reg.stream()
+
+
+def test_pretrained_vectors_load_and_a_frozen_embedding_stays(tmp_path):
+    from fastrnn.text import read_word_vectors
+
+    texts = ["good film", "bad film", "good plot", "bad plot"] * 5
+    labels = [1, 0, 1, 0] * 5
+    tok = TextTokenizer().fit(texts)
+    lines = ["3 2", "good 1.0 0.5", "bad -1.0 -0.5", "zebra 9 9"]
+    (tmp_path / "vec.txt").write_text("\n".join(lines) + "\n")
+    weights, found = read_word_vectors(tmp_path / "vec.txt", tok, random_state=0)
+    assert found == 2 and weights.shape == (tok.vocab_size, 2)
+    np.testing.assert_array_equal(weights[tok.token_to_id_["good"]], [1.0, 0.5])
+    assert not weights[0].any()  # <pad>
+    clf = RNNClassifier(
+        embedding_dim=2,
+        embedding_weights=weights,
+        freeze_embedding=True,
+        hidden_size=4,
+        max_iter=5,
+        alpha=0.1,
+        random_state=0,
+    )
+    clf.fit(tok.transform(texts), labels)
+    np.testing.assert_array_equal(clf.network_.embedding.weight, weights)
+    assert clf.vocab_size_ == tok.vocab_size
+    thawed = RNNClassifier(
+        embedding_dim=2, embedding_weights=weights, hidden_size=4, max_iter=5, random_state=0
+    ).fit(tok.transform(texts), labels)
+    assert not np.array_equal(thawed.network_.embedding.weight, weights)
+    with pytest.raises(ValueError, match="embedding_dim=3"):
+        RNNClassifier(embedding_dim=3, embedding_weights=weights).fit(tok.transform(texts), labels)
+    (tmp_path / "bad.txt").write_text("good 1 2\nbad 1\n")
+    with pytest.raises(ValueError, match="line 2: 1 numbers, expected 2"):
+        read_word_vectors(tmp_path / "bad.txt", tok)
+
+
+def test_frozen_embedding_gets_no_gradient():
+    net = SequenceNetwork("lstm", 3, 4, 2, vocab_size=7, freeze_embedding=True, random_state=0)
+    ids = np.array([[1, 2, 2], [3, 4, 5]])
+    net.forward(ids, training=True)
+    net.backward(np.ones((2, 2), np.float32))
+    assert not net.embedding.grad.any() and net.flat_grad.any()
+    assert not net.decay_mask[: net.embedding.weight.size].any()

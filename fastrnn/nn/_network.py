@@ -41,6 +41,9 @@ class SequenceNetwork:
     vocab_size : int, optional
         Put an :class:`~fastrnn.nn.Embedding` of ``vocab_size`` tokens and
         ``input_size`` dimensions in front: ``x`` is then token ids ``[B, T]``.
+    freeze_embedding : bool, default=False
+        The embedding gets no gradient and no weight decay (its slice of
+        :attr:`flat_grad` stays zero, so no optimizer moves it).
 
     Attributes
     ----------
@@ -64,6 +67,7 @@ class SequenceNetwork:
         backend="auto",
         random_state=None,
         vocab_size=None,
+        freeze_embedding=False,
     ):
         cls, extra = _LAYERS[cell]
         rng = np.random.default_rng(random_state)
@@ -91,7 +95,8 @@ class SequenceNetwork:
         bound = 1.0 / np.sqrt(self.n_features)  # torch.nn.Linear's default
         self.flat_params[n_body:] = rng.uniform(-bound, bound, n_head)
         self.decay_mask = np.zeros(self.flat_params.size, bool)
-        self.decay_mask[: self._n_embedding] = True
+        self.freeze_embedding = bool(freeze_embedding) and self.embedding is not None
+        self.decay_mask[: self._n_embedding] = not self.freeze_embedding
         for name, p in self.rnn.params.items():
             if name.startswith("weight"):
                 start = (p.ctypes.data - self.flat_params.ctypes.data) // p.itemsize
@@ -134,6 +139,7 @@ class SequenceNetwork:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("embedding", None)  # pickled before networks had one
+        self.__dict__.setdefault("freeze_embedding", False)
         # Unpickled buffers may be read-only (joblib memmaps them); training writes.
         self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
         self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
@@ -191,7 +197,7 @@ class SequenceNetwork:
             dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
             grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
             grad_x = rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
-        if self.embedding is not None:
+        if self.embedding is not None and not self.freeze_embedding:
             self.embedding.backward(grad_x)
 
 
