@@ -3,7 +3,7 @@
 A model file is one ``.npz`` archive holding the numeric arrays (the flat
 parameter buffer, target scaling, classes, feature names) and one JSON
 document, ``config``, with the estimator's class, parameters and fitted
-state. Loading never executes code (``allow_pickle=False``) and checks a
+state (a text pipeline's tokenizers and vocabularies too). Loading never executes code (``allow_pickle=False``) and checks a
 SHA-256 digest over everything, so a truncated, corrupt or edited file is
 rejected with a clear ``ValueError``.
 
@@ -77,7 +77,8 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster
+    estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster,
+        or a fitted Pipeline of TextTokenizer steps ending in a regressor or classifier
     path : str or path-like
         Usually ending in ``.npz`` (numpy adds it if missing).
     """
@@ -99,6 +100,8 @@ def _describe(estimator):
     from sklearn.utils.validation import check_is_fitted
 
     name = type(estimator).__name__
+    if name == "Pipeline":
+        return _describe_pipeline(estimator)
     if name not in _estimator_classes():
         known = ", ".join(_estimator_classes())
         raise TypeError(f"save() takes a fitted fastrnn estimator ({known}), got {name}")
@@ -202,6 +205,8 @@ def load(path):
 
 
 def _rebuild(config, arrays):
+    if config["estimator"] == "Pipeline":
+        return _rebuild_pipeline(config, arrays)
     cls = _estimator_classes().get(config["estimator"])
     if cls is None:
         raise ValueError(f"unknown estimator {config['estimator']!r}")
@@ -317,3 +322,68 @@ def _rebuild_forecaster(cls, config, arrays):
     for key in _FORECASTER_ARRAYS:
         setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
     return est
+
+
+def _describe_pipeline(pipeline):
+    """A Pipeline of TextTokenizer steps and a fastrnn estimator: each step's fields.
+
+    Step ``i``'s arrays are stored under ``step{i}.``; a tokenizer's
+    vocabulary goes in the JSON.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from fastrnn.text import TextTokenizer
+
+    steps, arrays = [], {}
+    *transformers, (last_name, last) = pipeline.steps
+    for name, step in transformers:
+        if not isinstance(step, TextTokenizer):
+            raise TypeError(
+                f"save() stores pipelines of TextTokenizer steps and a fastrnn estimator; "
+                f"step {name!r} is a {type(step).__name__}"
+            )
+        check_is_fitted(step, "vocabulary_")
+        params = {k: _json_value(v) for k, v in step.get_params().items()}
+        steps.append(
+            {
+                "name": name,
+                "estimator": "TextTokenizer",
+                "params": params,
+                "fitted": {"vocabulary_": list(step.vocabulary_)},
+            }
+        )
+    config, last_arrays = _describe(last)
+    steps.append({"name": last_name, **config})
+    arrays.update({f"step{len(steps) - 1}.{k}": v for k, v in last_arrays.items()})
+    return {"estimator": "Pipeline", "steps": steps}, arrays
+
+
+def _rebuild_pipeline(config, arrays):
+    from sklearn.pipeline import Pipeline
+
+    from fastrnn.text import RESERVED, TextTokenizer
+
+    steps = []
+    *transformers, last = config["steps"]
+    for step in transformers:
+        if step["estimator"] != "TextTokenizer":
+            raise ValueError(f"unknown pipeline step {step['estimator']!r}")
+        tok = TextTokenizer(**step["params"])
+        tok._check_params()
+        vocabulary = step["fitted"]["vocabulary_"]
+        if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
+            raise ValueError("a tokenizer's vocabulary is not a list of strings")
+        if tuple(vocabulary[: len(RESERVED)]) != RESERVED or len(set(vocabulary)) != len(
+            vocabulary
+        ):
+            raise ValueError("a tokenizer's vocabulary does not start with the reserved tokens")
+        tok.vocabulary_ = vocabulary
+        tok.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
+        steps.append((step["name"], tok))
+    prefix = f"step{len(steps)}."
+    model = _rebuild(
+        {k: v for k, v in last.items() if k != "name"},
+        {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+    )
+    steps.append((last["name"], model))
+    return Pipeline(steps)

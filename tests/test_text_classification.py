@@ -246,3 +246,21 @@ def test_frozen_embedding_gets_no_gradient():
     net.backward(np.ones((2, 2), np.float32))
     assert not net.embedding.grad.any() and net.flat_grad.any()
     assert not net.decay_mask[: net.embedding.weight.size].any()
+
+
+def test_a_text_pipeline_saves_and_loads_pickle_free(tmp_path):
+    texts, labels = _paragraphs()
+    texts, labels = texts[::5], labels[::5]
+    pipe = make_pipeline(
+        TextTokenizer(max_tokens=500),
+        RNNClassifier(embedding_dim=8, hidden_size=8, max_iter=3, random_state=0),
+    ).fit(texts, labels)
+    fastrnn.save(pipe, tmp_path / "pipe.npz")
+    loaded = fastrnn.load(tmp_path / "pipe.npz")
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipe.steps]
+    assert loaded[0].vocabulary_ == pipe[0].vocabulary_
+    np.testing.assert_array_equal(loaded.predict_proba(texts), pipe.predict_proba(texts))
+    from sklearn.preprocessing import FunctionTransformer
+
+    with pytest.raises(TypeError, match="step 'functiontransformer' is a FunctionTransformer"):
+        fastrnn.save(make_pipeline(FunctionTransformer(), pipe[-1]), tmp_path / "x.npz")
