@@ -3,9 +3,10 @@
 A model file is one ``.npz`` archive holding the numeric arrays (the flat
 parameter buffer, target scaling, classes, feature names) and one JSON
 document, ``config``, with the estimator's class, parameters and fitted
-state (a text pipeline's tokenizers and vocabularies too). Loading never executes code (``allow_pickle=False``) and checks a
-SHA-256 digest over everything, so a truncated, corrupt or edited file is
-rejected with a clear ``ValueError``.
+state (a text pipeline's tokenizers and vocabularies too). Loading never
+executes code (``allow_pickle=False``) and checks a SHA-256 digest over
+everything, so a truncated, corrupt or edited file is rejected with a clear
+``ValueError``.
 
 Format versions: 1 (fastrnn 0.1). Files of every released version are kept
 in ``tests/data/`` and must keep loading.
