@@ -9,6 +9,12 @@ size, optimizer (Adam) and learning rate, no L2 and no clipping; PyTorch runs
 the plain loop with ``pack_padded_sequence`` and no DataLoader. Each side's
 time includes turning the list of arrays into its padded batch, as a user's
 code pays it.
+
+A second task, ``"topics"``, is text: which of four documentation topics of
+``pydoc_data.topics`` (it ships with CPython) a paragraph comes from, the
+paragraphs tokenized into words by ``TextTokenizer`` for both sides; the
+model is an embedding, a bidirectional LSTM and a linear head (PyTorch:
+``nn.Embedding``, a packed bidirectional ``nn.LSTM``, ``nn.Linear``).
 """
 
 import time
@@ -37,6 +43,14 @@ class EndToEndPlan:
 
 QUICK_E2E = EndToEndPlan(epochs=3, repeats=1)
 
+TOPICS = ("compound", "specialnames", "string-methods", "debugger")
+TEXT_DATASET = (
+    "pydoc_data.topics: paragraphs (8+ words) of the topics " + ", ".join(TOPICS) + ", as word "
+    "ids (TextTokenizer, 2000 tokens, fitted on the training part); stratified 70/30 split"
+)
+#: Model of the text task on both sides: embedding width, both directions.
+TEXT_MODEL = {"embedding_dim": 32, "bidirectional": True}
+
 
 def ragged_digits(seed=0):
     """The ragged digits split: ``(X_train, y_train, X_test, y_test)``, X lists of ``[T_i, 8]``."""
@@ -59,8 +73,35 @@ def ragged_digits(seed=0):
     )
 
 
-def fit_fastrnn(plan, threads, X_train, y_train, X_test, y_test, seed=0):
-    """Fit ``RNNClassifier`` for exactly ``plan.epochs`` epochs; (seconds, test accuracy)."""
+def doc_topics(seed=0):
+    """The text task's split: ``(X_train, y_train, X_test, y_test)``, X lists of word-id arrays."""
+    import pydoc_data.topics
+
+    from sklearn.model_selection import train_test_split
+
+    from fastrnn.text import TextTokenizer
+
+    texts, labels = [], []
+    for label, topic in enumerate(TOPICS):
+        paras = [p.strip() for p in pydoc_data.topics.topics[topic].split("\n\n")]
+        kept = [p for p in paras if len(p.split()) >= 8]
+        texts += kept
+        labels += [label] * len(kept)
+    tr, te, y_tr, y_te = train_test_split(
+        texts, np.array(labels), test_size=0.3, stratify=labels, random_state=seed
+    )
+    tok = TextTokenizer(max_tokens=2000).fit(tr)
+    return tok.transform(tr), y_tr, tok.transform(te), y_te
+
+
+TASKS = {"digits": (ragged_digits, DATASET, {}), "topics": (doc_topics, TEXT_DATASET, TEXT_MODEL)}
+
+
+def fit_fastrnn(plan, threads, X_train, y_train, X_test, y_test, seed=0, model=None):
+    """Fit ``RNNClassifier`` for exactly ``plan.epochs`` epochs; (seconds, test accuracy).
+
+    ``model``: extra estimator parameters (the text task's embedding).
+    """
     from sklearn.exceptions import ConvergenceWarning
 
     import fastrnn
@@ -79,6 +120,7 @@ def fit_fastrnn(plan, threads, X_train, y_train, X_test, y_test, seed=0):
         n_iter_no_change=plan.epochs + 1,
         random_state=seed,
         n_threads=threads,
+        **(model or {}),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: intended
@@ -95,21 +137,36 @@ def _padded(torch, seqs):
     return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True), lengths
 
 
-def fit_torch(torch, plan, X_train, y_train, X_test, y_test, seed=0):
-    """The plain PyTorch training loop; (seconds, test accuracy)."""
+def fit_torch(torch, plan, X_train, y_train, X_test, y_test, seed=0, model=None):
+    """The plain PyTorch training loop; (seconds, test accuracy).
+
+    ``model`` as for :func:`fit_fastrnn`: with ``embedding_dim`` the inputs
+    are token ids and an ``nn.Embedding`` comes first.
+    """
     pack = torch.nn.utils.rnn.pack_padded_sequence
+    model = model or {}
     torch.manual_seed(seed)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    lstm = torch.nn.LSTM(X_train[0].shape[1], plan.hidden_size, batch_first=True)
-    head = torch.nn.Linear(plan.hidden_size, n_classes)
-    optimizer = torch.optim.Adam(
-        list(lstm.parameters()) + list(head.parameters()), lr=plan.learning_rate
-    )
+    bidirectional = model.get("bidirectional", False)
+    layers = []
+    if model.get("embedding_dim"):
+        vocab = int(max(x.max() for x in X_train)) + 1
+        embedding = torch.nn.Embedding(vocab, model["embedding_dim"])
+        layers.append(embedding)
+        n_in = model["embedding_dim"]
+    else:
+        embedding, n_in = None, X_train[0].shape[1]
+    lstm = torch.nn.LSTM(n_in, plan.hidden_size, batch_first=True, bidirectional=bidirectional)
+    head = torch.nn.Linear(plan.hidden_size * (2 if bidirectional else 1), n_classes)
+    params = [p for m in [*layers, lstm, head] for p in m.parameters()]
+    optimizer = torch.optim.Adam(params, lr=plan.learning_rate)
     generator = torch.Generator().manual_seed(seed)
 
     def logits(x, lengths):
+        if embedding is not None:
+            x = embedding(x)
         _, (h_n, _) = lstm(pack(x, lengths, batch_first=True, enforce_sorted=False))
-        return head(h_n[-1])
+        return head(torch.cat([h_n[-2], h_n[-1]], dim=1) if bidirectional else h_n[-1])
 
     t0 = time.perf_counter()
     X, lengths = _padded(torch, X_train)
@@ -128,7 +185,7 @@ def fit_torch(torch, plan, X_train, y_train, X_test, y_test, seed=0):
     return seconds, float(np.mean(predicted == y_test))
 
 
-def run_end_to_end(torch, threads, plan):
+def run_end_to_end(torch, threads, plan, task="digits"):
     """Fit both sides ``plan.repeats`` times, interleaved, at ``threads`` threads.
 
     The order alternates (fastrnn first, then PyTorch first, ...) so a drift
@@ -143,10 +200,11 @@ def run_end_to_end(torch, threads, plan):
         engine (``"fastrnn"``, ``"torch"``) ``fit_s`` (every fit's seconds),
         ``median_s``, ``accuracies`` (one per fit) and ``accuracy`` (their mean).
     """
-    data = ragged_digits()
-    runners = {"fastrnn": lambda seed: fit_fastrnn(plan, threads, *data, seed=seed)}
+    load, dataset, model = TASKS[task]
+    data = load()
+    runners = {"fastrnn": lambda seed: fit_fastrnn(plan, threads, *data, seed=seed, model=model)}
     if torch is not None:
-        runners["torch"] = lambda seed: fit_torch(torch, plan, *data, seed=seed)
+        runners["torch"] = lambda seed: fit_torch(torch, plan, *data, seed=seed, model=model)
     results = {name: {"fit_s": [], "accuracies": []} for name in runners}
     names = list(runners)
     for r in range(plan.repeats):
@@ -160,7 +218,8 @@ def run_end_to_end(torch, threads, plan):
     return {
         "threads": threads,
         "plan": asdict(plan),
-        "dataset": DATASET,
+        "task": task,
+        "dataset": dataset,
         "n_train": len(data[0]),
         "n_test": len(data[2]),
         "engines": results,
