@@ -8,6 +8,7 @@ forecaster, or a text file -> a saved language model), ``predict``,
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module path, function, help); imported only when run, so `fastrnn demo`
@@ -38,7 +39,12 @@ def main(argv=None):
     args, rest = parser.parse_known_args(argv)
     module, function, _ = COMMANDS[args.command]
     run = getattr(importlib.import_module(module), function)
-    status = run(rest, prog=f"fastrnn {args.command}")
+    try:
+        status = run(rest, prog=f"fastrnn {args.command}")
+    except BrokenPipeError:
+        # The reader went away (`fastrnn info | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return status if isinstance(status, int) else 0
 
 
