@@ -19,10 +19,30 @@ def progress_bar(enabled, epochs, desc):
     return tqdm(total=epochs, desc=desc, unit="epoch")
 
 
-def minibatches(n, batch_size, shuffle, rng):
-    """Index arrays covering ``range(n)`` in batches of ``batch_size``."""
+# Ragged data: batches are drawn from pools of this many batches' worth of
+# samples sorted by length (a bucket iterator), so a batch's rows have similar
+# lengths and its buffers little padding; pools and batch order stay random.
+POOL_BATCHES = 50
+
+
+def minibatches(n, batch_size, shuffle, rng, lengths=None):
+    """Index arrays covering ``range(n)`` in batches of ``batch_size``.
+
+    With ``lengths`` (ragged data), each batch's rows have similar lengths
+    and come longest first (the order the kernels want).
+    """
     order = rng.permutation(n) if shuffle else np.arange(n)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if lengths is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    batches = []
+    pool = POOL_BATCHES * batch_size
+    for start in range(0, n, pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
 
 
 def take_batch(X, lengths, idx):
@@ -72,7 +92,7 @@ def train_epoch(net, data, optimizer, loss_fn, batch_size, shuffle, rng, alpha, 
     X, lengths, y, sw = data
     params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
     total, count = 0.0, 0
-    for idx in minibatches(len(X), batch_size, shuffle, rng):
+    for idx in minibatches(len(X), batch_size, shuffle, rng, lengths):
         xb, lb = take_batch(X, lengths, idx)
         pred = net.forward(xb, lengths=lb, training=True)
         value, dpred = head_loss(net, pred, y[idx], None if sw is None else sw[idx], lb, loss_fn)

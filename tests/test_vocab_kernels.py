@@ -128,3 +128,18 @@ def test_kernels_refuse_what_would_read_or_write_out_of_bounds(kernels):
         kernels.softmax_cross_entropy(z, y, w[:1])
     with pytest.raises(TypeError, match="targets must be integers"):
         kernels.softmax_cross_entropy(z, y.astype(float), w)
+
+
+@pytest.mark.parametrize("kernels", KERNELS, ids=lambda m: m.__name__.split(".")[-1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_lengths", [True, False])
+def test_reverse_within_lengths(kernels, dtype, with_lengths):
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((6, 4, 3)).astype(dtype)
+    lengths = np.array([6, 1, 3, 4]) if with_lengths else None
+    got = kernels.reverse_within_lengths(a, lengths)
+    lens = lengths if with_lengths else np.full(4, 6)
+    for b, n in enumerate(lens):
+        np.testing.assert_array_equal(got[:n, b], a[:n, b][::-1])
+        np.testing.assert_array_equal(got[n:, b], a[n:, b])  # padding stays in place
+    np.testing.assert_array_equal(kernels.reverse_within_lengths(got, lengths), a)

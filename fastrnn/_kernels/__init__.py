@@ -85,6 +85,18 @@ def softmax_cross_entropy(z, y, w):
     return _compiled_or_reference().softmax_cross_entropy(z, y, w)
 
 
+def reverse_within_lengths(a, lengths):
+    """``a [T, B, ...]`` reversed in time within each row's length (compiled, or NumPy's).
+
+    Steps past a row's length stay where they are, so applying it twice gives
+    ``a`` back: it maps a reverse direction's input in and its output out.
+    """
+    module = _compiled_or_reference()
+    if a.dtype.char not in "fd":
+        module = importlib.import_module(_MODULES["numpy"])
+    return module.reverse_within_lengths(a, lengths)
+
+
 def embedding_backward(ids, dout, grad):
     """Scatter-add row ``i`` of ``dout`` into ``grad[ids[i]]`` (compiled, or NumPy's)."""
     return _compiled_or_reference().embedding_backward(ids, dout, grad)

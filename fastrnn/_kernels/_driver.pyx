@@ -714,3 +714,37 @@ _EMBEDDING_BACKWARD = {"f": _embedding_backward.__signatures__["float"],
                        "d": _embedding_backward.__signatures__["double"]}
 _SOFTMAX_CE = {"f": _softmax_ce.__signatures__["float"],
                "d": _softmax_ce.__signatures__["double"]}
+
+
+# -- time reversal within lengths (the reverse direction's input and output) ----
+
+def reverse_within_lengths(a, lengths):
+    """``a [T, B, D]`` reversed in time, each row within its own length (a new array).
+
+    Steps past a row's length stay where they are. One copy of each row-step,
+    with the GIL released; the NumPy version gathers through an index array.
+    """
+    a = np.ascontiguousarray(a)
+    T, B = a.shape[0], a.shape[1]
+    lens = _lengths_or_full(lengths, T, B)
+    if lens.shape[0] != B or (B and (lens.min() < 0 or lens.max() > T)):
+        raise ValueError(f"lengths must be {B} values in [0, {T}]")
+    out = np.empty_like(a)
+    flat = a.reshape(T, B, -1)
+    _REVERSE[a.dtype.char](flat, lens, out.reshape(T, B, -1))
+    return out
+
+
+def _reverse(const floating[:, :, ::1] a, const Py_ssize_t[::1] lens, floating[:, :, ::1] out):
+    cdef Py_ssize_t t, b, src, T = a.shape[0], B = a.shape[1], D = a.shape[2]
+    cdef size_t row_bytes = D * sizeof(floating)
+    if D == 0:
+        return
+    with nogil:
+        for t in range(T):
+            for b in range(B):
+                src = lens[b] - 1 - t if t < lens[b] else t
+                memcpy(&out[t, b, 0], &a[src, b, 0], row_bytes)
+
+
+_REVERSE = {"f": _reverse.__signatures__["float"], "d": _reverse.__signatures__["double"]}

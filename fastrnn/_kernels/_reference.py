@@ -147,6 +147,21 @@ def backward(cache, dout, dh_n, dc_n=None):
     return dx, dh_next, dc_next, dw_ih, dw_hh, db_ih, db_hh
 
 
+def reverse_within_lengths(a, lengths):
+    """Reverse ``a [T, B, ...]`` in time, each row within its own length.
+
+    Steps past a row's length stay where they are, so applying this twice
+    gives ``a`` back: the same function maps a reverse direction's input in
+    and its output (and gradients) back out.
+    """
+    if lengths is None:
+        return np.ascontiguousarray(a[::-1])
+    T = a.shape[0]
+    steps = np.arange(T)[:, None]
+    src = np.where(steps < lengths, lengths - 1 - steps, steps)  # [T, B]
+    return np.ascontiguousarray(a[src, np.arange(a.shape[1])])
+
+
 def embedding_backward(ids, dout, grad):
     """Add row ``i`` of ``dout [N, E]`` to ``grad[ids[i]]`` (in place); ids may repeat."""
     ids = np.asarray(ids).reshape(-1)

@@ -11,23 +11,8 @@ call of a kernel backend per layer and direction.
 import numpy as np
 
 from fastrnn import _validation as val
-from fastrnn._kernels import GATES, get_backend
+from fastrnn._kernels import GATES, get_backend, reverse_within_lengths
 from fastrnn.nn._stream import Stream
-
-
-def _reverse_within_lengths(a, lengths):
-    """Reverse ``a [T, B, ...]`` in time, each row within its own length.
-
-    Steps past a row's length stay where they are, so applying this twice
-    gives ``a`` back: the same function maps a reverse direction's input in
-    and its output (and gradients) back out.
-    """
-    if lengths is None:
-        return np.ascontiguousarray(a[::-1])
-    T = a.shape[0]
-    steps = np.arange(T)[:, None]
-    src = np.where(steps < lengths, lengths - 1 - steps, steps)  # [T, B]
-    return np.ascontiguousarray(a[src, np.arange(a.shape[1])])
 
 
 class RNNBase:
@@ -302,7 +287,7 @@ class RNNBase:
             outs = []
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
-                xd = _reverse_within_lengths(inp, lengths) if d else inp
+                xd = reverse_within_lengths(inp, lengths) if d else inp
                 c0k = c0[k] if c0 is not None else None
                 out, h, c, cache = self._kernels.forward(
                     self.cell,
@@ -313,7 +298,7 @@ class RNNBase:
                     lengths=lengths,
                     training=training,
                 )
-                outs.append(_reverse_within_lengths(out, lengths) if d else out)
+                outs.append(reverse_within_lengths(out, lengths) if d else out)
                 h_n[k] = h
                 if c_n is not None:
                     c_n[k] = c
@@ -367,7 +352,7 @@ class RNNBase:
                 k = layer * nd + d
                 dout_d = dout[:, :, d * H : (d + 1) * H]
                 dout_d = (
-                    _reverse_within_lengths(dout_d, lengths) if d else np.ascontiguousarray(dout_d)
+                    reverse_within_lengths(dout_d, lengths) if d else np.ascontiguousarray(dout_d)
                 )
                 dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = self._kernels.backward(
                     caches[k],
@@ -376,7 +361,7 @@ class RNNBase:
                     None if dc_n is None else dc_n[k],
                 )
                 if d:
-                    dx = _reverse_within_lengths(dx, lengths)
+                    dx = reverse_within_lengths(dx, lengths)
                 dinp = dx if dinp is None else dinp + dx
                 dh0[k] = dh
                 if dc0 is not None:
