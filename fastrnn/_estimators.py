@@ -548,17 +548,26 @@ class _BaseRNN(BaseEstimator):
         """Network outputs for X, in batches; also returns the lengths."""
         check_is_fitted(self, "network_")
         Xp, lengths = self._validate_X(X, reset=False)
-        batch = max(self._batch_size(len(Xp)), 256)
+        if lengths is None:
+            order, batch = np.arange(len(Xp)), max(self._batch_size(len(Xp)), 256)
+        else:
+            # Ragged: batches of rows of similar lengths, longest first, so a
+            # batch is padded to little more than its own rows' lengths. Each
+            # row's result does not depend on its batch (row-invariant kernels).
+            order, batch = np.argsort(-lengths, kind="stable"), 64
         outs = []
         with _threadpool(self.n_threads):
             for i in range(0, len(Xp), batch):
-                idx = np.arange(i, min(i + batch, len(Xp)))
+                idx = order[i : i + batch]
                 xb, lb = take_batch(Xp, lengths, idx)
                 pred = self.network_.forward(xb, lengths=lb)
                 if self.output == "sequence" and pred.shape[1] < Xp.shape[1]:
                     pred = np.pad(pred, ((0, 0), (0, Xp.shape[1] - pred.shape[1]), (0, 0)))
                 outs.append(pred)
-        return np.concatenate(outs), lengths
+        out = np.concatenate(outs)
+        if lengths is not None:
+            out = out[np.argsort(order)]  # back to the caller's order
+        return out, lengths
 
     @classmethod
     def _from_layers(cls, rnn, head, output, params):

@@ -264,3 +264,44 @@ def test_a_text_pipeline_saves_and_loads_pickle_free(tmp_path):
 
     with pytest.raises(TypeError, match="step 'functiontransformer' is a FunctionTransformer"):
         fastrnn.save(make_pipeline(FunctionTransformer(), pipe[-1]), tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_embedding_projection_gives_the_same_predictions(cell, bidirectional, monkeypatch):
+    net = SequenceNetwork(
+        cell, 6, 5, 3, num_layers=2, bidirectional=bidirectional, vocab_size=9, random_state=0
+    )
+    rng = np.random.default_rng(5)
+    ids, lengths = rng.integers(0, 9, (12, 7)), rng.integers(1, 8, 12)
+    monkeypatch.setattr(SequenceNetwork, "_fusion_pays", lambda self, ids, lengths: True)
+    fused = net.forward(ids, lengths=lengths)
+    monkeypatch.setattr(SequenceNetwork, "_fusion_pays", lambda self, ids, lengths: False)
+    np.testing.assert_array_equal(fused, net.forward(ids, lengths=lengths))
+    monkeypatch.undo()
+    wide = SequenceNetwork(cell, 64, 5, 3, vocab_size=9, random_state=0)
+    assert wide._fusion_pays(ids, lengths=np.full(12, 3)) and not net._fusion_pays(ids, None)
+
+
+def test_the_driver_refuses_projected_input_in_training_or_of_the_wrong_width():
+    driver = pytest.importorskip("fastrnn._kernels._driver")
+    from fastrnn.nn import LSTM
+
+    w_ih, w_hh, b_ih, b_hh = LSTM(3, 4)._weights(0, 0)
+    h0 = np.zeros((2, 4), np.float32)
+    xw = np.zeros((5, 2, 16), np.float32)
+    with pytest.raises(ValueError, match="for inference"):
+        driver.forward("lstm", xw, h0, h0, w_ih, w_hh, b_ih, b_hh, projected=True)
+    with pytest.raises(ValueError, match="16 values per row, got 3"):
+        driver.forward(
+            "lstm",
+            xw[:, :, :3].copy(),
+            h0,
+            h0,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=False,
+            projected=True,
+        )

@@ -197,10 +197,20 @@ def _lengths_or_full(lengths, T, B):
     return np.ascontiguousarray(lengths, dtype=np.intp)
 
 
-def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):
-    """Run ``cell`` over ``x [T, B, D]``; see ``_reference.forward``."""
+def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True,
+            projected=False):
+    """Run ``cell`` over ``x [T, B, D]``; see ``_reference.forward``.
+
+    ``projected=True`` (inference only): ``x [T, B, G*H]`` already holds
+    ``x_t W_ih^T`` (an embedding's rows projected once per token id), and
+    the loop copies it instead of multiplying; ``w_ih`` is then unused.
+    """
+    if projected and training:
+        raise ValueError("projected inputs are for inference: backward needs x itself")
     code, G = _CODES[cell], GATES[cell]
     T, B, D = x.shape
+    if projected and D != w_hh.shape[0]:
+        raise ValueError(f"projected x must have {w_hh.shape[0]} values per row, got {D}")
     H = w_hh.shape[1]
     dtype = x.dtype
     lens = _lengths_or_full(lengths, T, B)
@@ -227,10 +237,11 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
     # The loop's products run without a transpose flag: W^T, once per call.
-    wt_ih, wt_hh = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
-    chunks = _row_chunks(lens, 2 * G * H * (D + H), dtype)
+    wt_hh = np.ascontiguousarray(w_hh.T)
+    wt_ih = wt_hh[:1] if projected else np.ascontiguousarray(w_ih.T)  # unused when projected
+    chunks = _row_chunks(lens, 2 * G * H * ((0 if projected else D) + H), dtype)
     _FORWARD[dtype.char](code, x, wt_ih, wt_hh, b_ih, b_hh, lens, chunks, gates, out, h, c,
-                         hw, h_prev, c_prev, ext, training)
+                         hw, h_prev, c_prev, ext, training, projected)
     c_n = c if code == LSTM else None
     cache = None
     if training:
@@ -259,7 +270,8 @@ def _forward(Cell code,
              floating[:, :, ::1] h_prev,        # OUT   [T, B, H] (training)
              floating[:, :, ::1] c_prev,        # OUT   [T, B, H] (training, LSTM)
              floating[:, :, ::1] ext,           # OUT   [T, B, H] or [1, B, H]
-             bint training):
+             bint training,
+             bint projected):                   # x holds x W_ih^T already ([T, B, G*H])
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
     cdef int H = wt_hh.shape[0], GH = wt_hh.shape[1]
     cdef int n = chunks.shape[0] - 1, i
@@ -270,7 +282,7 @@ def _forward(Cell code,
                           &wt_ih[0, 0], &wt_hh[0, 0], &b_ih[0], &b_hh[0], &lens[0],
                           &gates[0, 0, 0], &out[0, 0, 0], &h[0, 0], &c[0, 0], &hw[0, 0],
                           &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
-                          ext.shape[0] > 1, training)
+                          ext.shape[0] > 1, training, projected)
 
 
 cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
@@ -278,7 +290,7 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
                         const floating* b_ih, const floating* b_hh, const Py_ssize_t* lens,
                         floating* gates, floating* out, floating* h, floating* c,
                         floating* hw, floating* h_prev, floating* c_prev, floating* ext,
-                        bint ext_per_step, bint training) noexcept nogil:
+                        bint ext_per_step, bint training, bint projected) noexcept nogil:
     """The whole sequence for rows ``b0:b1`` (the buffers of ``_forward``)."""
     cdef Py_ssize_t s, b, row
     cdef size_t row_bytes = H * sizeof(floating)
@@ -291,7 +303,10 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
             n_active -= 1
         if n_active > 0:
             row = s * B + b0
-            rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
+            if projected:  # the rows of x are the products already (D == GH)
+                memcpy(gates + row * GH, x + row * D, n_active * GH * sizeof(floating))
+            else:
+                rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
             rowgemm(n_active, GH, H, h + b0 * H, H, wt_hh, GH, False, hw + b0 * GH, GH)
         for b in range(b0, b1):
             row = s * B + b

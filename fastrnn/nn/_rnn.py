@@ -278,17 +278,53 @@ class RNNBase:
         x = val.check_sequences(x, self.input_size, self.dtype, self.batch_first)
         T, B, _ = x.shape
         lengths = val.check_lengths(lengths, B, T)
+        return self._run([x] * self.num_directions, hx, lengths, training, projected=False)
+
+    __call__ = forward
+
+    @property
+    def takes_projected_input(self):
+        """Whether the backend can start from the first layer's input products (see
+        :meth:`forward_projected`)."""
+        return hasattr(self._kernels, "Stepper")  # the compiled driver
+
+    def forward_projected(self, xw, hx=None, lengths=None):
+        """Inference from the first layer's input products, ``x_t W_ih^T`` per direction.
+
+        For an embedding in front, the products of every vocabulary row can
+        be computed once (``E @ W_ih^T``) and gathered per token, instead of
+        one product per token and step. Only the compiled backend takes them
+        (:attr:`takes_projected_input`).
+
+        Parameters
+        ----------
+        xw : list of ndarray [T, B, G*H], one per direction
+            Time-major, in forward time order for both directions.
+        hx, lengths
+            As for :meth:`forward`.
+        """
+        if not self.takes_projected_input:
+            raise NotImplementedError(f"the {self.backend!r} backend takes no projected input")
+        T, B, _ = xw[0].shape
+        lengths = val.check_lengths(lengths, B, T)
+        return self._run(list(xw), hx, lengths, training=False, projected=True)
+
+    def _run(self, first, hx, lengths, training, projected):
+        """The layers over time-major input; ``first[d]`` is what direction d of layer 0 reads."""
+        T, B, _ = first[0].shape
         h0, c0 = self._check_hx(hx, B)
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if c0 is not None else None
         caches, masks = [], []
-        inp = x
+        inp = None
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
-                xd = reverse_within_lengths(inp, lengths) if d else inp
+                src = first[d] if layer == 0 else inp
+                xd = reverse_within_lengths(src, lengths) if d else src
                 c0k = c0[k] if c0 is not None else None
+                extra = {"projected": True} if projected and layer == 0 else {}
                 out, h, c, cache = self._kernels.forward(
                     self.cell,
                     xd,
@@ -297,6 +333,7 @@ class RNNBase:
                     *self._weights(layer, d),
                     lengths=lengths,
                     training=training,
+                    **extra,
                 )
                 outs.append(reverse_within_lengths(out, lengths) if d else out)
                 h_n[k] = h
@@ -313,8 +350,6 @@ class RNNBase:
             self._cache = (caches, masks, lengths, (T, B))
         output = inp.transpose(1, 0, 2) if self.batch_first else inp
         return output, ((h_n, c_n) if self.cell == "lstm" else h_n)
-
-    __call__ = forward
 
     def backward(self, grad_output, grad_hx=None):
         """Backpropagate through the last ``forward(training=True)``.
