@@ -140,6 +140,7 @@ def test_token_network_matches_torch_packed():
     for name, p in lstm.named_parameters():
         np.testing.assert_allclose(net.rnn.grad[name], p.grad.numpy(), rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(net.grad_weight, head.weight.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(net.grad_bias, head.bias.grad.numpy(), rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("pool", ["mean", "max"])
