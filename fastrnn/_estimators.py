@@ -363,7 +363,16 @@ class _BaseRNN(BaseEstimator):
             random_state=rng,
             vocab_size=getattr(self, "vocab_size_", None) if self.embedding_dim else None,
             freeze_embedding=bool(self.embedding_dim and self.freeze_embedding),
+            padding_idx=PAD_ID if self.embedding_dim else None,
         )
+
+    def _new_network(self, rng):
+        """A fresh network for fitting: pretrained embedding rows copied in."""
+        net = self._init_network(self._step_features, self._n_outputs, rng)
+        pretrained = self._pretrained_embedding() if self.embedding_dim else None
+        if pretrained is not None:
+            net.embedding.weight[...] = pretrained
+        return net
 
     def _split_validation(self, n, y, rng):
         """Indices of the training and validation parts (subclasses choose how)."""
@@ -409,10 +418,7 @@ class _BaseRNN(BaseEstimator):
         rng = _as_generator(self.random_state) if rng is None else rng
 
         if first_call:
-            net = self._init_network(self._step_features, self._n_outputs, rng)
-            pretrained = self._pretrained_embedding() if self.embedding_dim else None
-            if pretrained is not None:
-                net.embedding.weight[...] = pretrained
+            net = self._new_network(rng)
             optimizer = make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )
@@ -421,6 +427,8 @@ class _BaseRNN(BaseEstimator):
             self.validation_loss_curve_ = []
         else:
             net = self.network_
+            if self.embedding_dim is not None:  # warm_start may change it
+                net.set_embedding_frozen(self.freeze_embedding)
             optimizer = getattr(self, "_optimizer", None) if incremental else None
             if optimizer is None:
                 optimizer = make_optimizer(
@@ -552,8 +560,9 @@ class _BaseRNN(BaseEstimator):
             order, batch = np.arange(len(Xp)), max(self._batch_size(len(Xp)), 256)
         else:
             # Ragged: batches of rows of similar lengths, longest first, so a
-            # batch is padded to little more than its own rows' lengths. Each
-            # row's result does not depend on its batch (row-invariant kernels).
+            # batch is padded to little more than its own rows' lengths. A row's
+            # result does not depend on its batch (float32: bitwise, through the
+            # row-invariant kernels; float64 runs BLAS: to its rounding).
             order, batch = np.argsort(-lengths, kind="stable"), 64
         outs = []
         with _threadpool(self.n_threads):
@@ -753,8 +762,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     embedding_dim : int or None, default=None
         Read token ids instead of numbers: X is a list of 1-D integer arrays
         (``TextTokenizer().transform`` makes them from strings) or a 2-D
-        integer array padded with 0, and a learned embedding of this width
-        feeds the recurrent layers. Padding never enters the computation.
+        integer array padded with 0 at the end (Keras' ``padding="post"``),
+        and a learned embedding of this width feeds the recurrent layers. A
+        row of the array runs to its last non-zero id: the steps after it
+        never enter the computation. Id 0 met inside a sequence is the
+        padding token, whose embedding is zero and never trained.
     vocab_size : int or None, default=None
         Number of token ids; default the largest id seen in ``fit`` + 1 (or
         the rows of ``embedding_weights``). Larger ids met later map to
@@ -1128,7 +1140,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             Xp, lengths = self._validate_X(X, reset=True)
             self._encode_y(y, Xp, lengths, fit=False)
             rng = _as_generator(self.random_state)
-            self.network_ = self._init_network(self._step_features, self._n_outputs, rng)
+            self.network_ = self._new_network(rng)
             self._optimizer = make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
             )

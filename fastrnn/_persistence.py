@@ -114,6 +114,8 @@ def _describe(estimator):
     if name != "RNNLanguageModel" and estimator.embedding_dim is not None:  # token input
         fitted["vocab_size_"] = int(estimator.vocab_size_)
     arrays = {"flat_params": estimator.network_.flat_params}
+    if getattr(estimator, "embedding_weights", None) is not None:  # a parameter, an array
+        arrays["param.embedding_weights"] = np.asarray(estimator.embedding_weights)
     if name == "RNNLanguageModel":
         # In the JSON (not a NumPy string array, which drops trailing NUL characters).
         fitted["vocabulary_"] = list(estimator.vocabulary_)
@@ -213,7 +215,10 @@ def _rebuild(config, arrays):
         raise ValueError(f"unknown estimator {config['estimator']!r}")
     if cls.__name__ == "RNNForecaster":
         return _rebuild_forecaster(cls, config, arrays)
-    est = cls(**config["params"])
+    params = dict(config["params"])
+    if "param.embedding_weights" in arrays:
+        params["embedding_weights"] = arrays["param.embedding_weights"]
+    est = cls(**params)
     est._validate_params()
     fitted = config["fitted"]
     if cls.__name__ == "RNNLanguageModel":
@@ -344,6 +349,9 @@ def _describe_pipeline(pipeline):
                 f"step {name!r} is a {type(step).__name__}"
             )
         check_is_fitted(step, "vocabulary_")
+        step._check_params()  # e.g. a compiled token_pattern, which JSON cannot hold
+        if not all(isinstance(t, str) for t in step.vocabulary_):
+            raise TypeError(f"step {name!r} has a vocabulary of non-strings")
         params = {k: _json_value(v) for k, v in step.get_params().items()}
         steps.append(
             {

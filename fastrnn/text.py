@@ -9,6 +9,7 @@ transformer in front of the estimators' token input, and what
     tok.inverse_transform(ids)    # back to strings
 """
 
+import numbers
 import re
 from collections import Counter
 
@@ -24,6 +25,10 @@ PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
 RESERVED = (PAD, UNK, EOS)
 #: Words: runs of letters and digits, and each punctuation mark on its own.
 WORD_PATTERN = r"\w+|[^\w\s]"
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def as_texts(X, name="X"):
@@ -98,18 +103,25 @@ class TextTokenizer(TransformerMixin, BaseEstimator):
         if self.level not in ("char", "word"):
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if self.max_tokens is not None and not (
-            isinstance(self.max_tokens, int) and self.max_tokens > len(RESERVED)
+            _is_int(self.max_tokens) and self.max_tokens > len(RESERVED)
         ):
             raise ValueError(
                 f"max_tokens must be an integer of at least {len(RESERVED) + 1} (<pad>, <unk>, "
                 f"<eos> and one token), got {self.max_tokens!r}"
             )
-        if not (isinstance(self.min_frequency, int) and self.min_frequency >= 1):
+        if not (_is_int(self.min_frequency) and self.min_frequency >= 1):
             raise ValueError(f"min_frequency must be an integer >= 1, got {self.min_frequency!r}")
+        if self.token_pattern is not None and not isinstance(self.token_pattern, str):
+            raise TypeError("token_pattern must be a string (it is saved with the model)")
         try:
-            return re.compile(self.token_pattern or WORD_PATTERN)
+            pattern = re.compile(self.token_pattern or WORD_PATTERN)
         except re.error as exc:
             raise ValueError(f"token_pattern is not a regular expression: {exc}") from exc
+        if pattern.groups > 1:
+            raise ValueError(
+                f"token_pattern has {pattern.groups} capturing groups; at most one (the token)"
+            )
+        return pattern
 
     def tokens(self, text):
         """The tokens of one string, before the vocabulary."""
@@ -189,7 +201,8 @@ def read_word_vectors(path, vocabulary, random_state=None):
 
     The file has one token and its numbers per line, separated by spaces (as
     GloVe's and fastText's ``.vec`` files; a first line of two integers, the
-    word2vec header, is skipped).
+    word2vec header, is skipped). The first vector's line sets the width;
+    later tokens may hold spaces.
 
     Parameters
     ----------
@@ -213,13 +226,16 @@ def read_word_vectors(path, vocabulary, random_state=None):
     rows, dim = {}, None
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
-            parts = line.rstrip("\n").rstrip().split(" ")
+            line = line.rstrip()
+            parts = line.split(" ")
             if n == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
                 continue  # word2vec's "count dim" header
             if len(parts) < 2:
                 continue  # a blank line
             if dim is None:
                 dim = len(parts) - 1
+            else:  # from the right: some files' tokens hold spaces
+                parts = line.rsplit(" ", dim)
             if len(parts) - 1 != dim:
                 raise ValueError(f"{path}, line {n}: {len(parts) - 1} numbers, expected {dim}")
             if parts[0] in wanted:

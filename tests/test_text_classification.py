@@ -306,3 +306,55 @@ def test_the_driver_refuses_projected_input_in_training_or_of_the_wrong_width():
             training=False,
             projected=True,
         )
+
+
+def test_review_fixes_for_token_models(tmp_path):
+    rng = np.random.default_rng(7)
+    seqs = [rng.integers(3, 12, rng.integers(2, 7)) for _ in range(30)]
+    y = np.array([i % 2 for i in range(30)])
+    weights = rng.standard_normal((12, 4)).astype(np.float32)
+    weights[0] = 0
+    # partial_fit's first call starts from the pretrained vectors too
+    clf = RNNClassifier(
+        embedding_dim=4,
+        embedding_weights=weights,
+        freeze_embedding=True,
+        hidden_size=4,
+        random_state=0,
+    )
+    clf.partial_fit(seqs, y, classes=[0, 1])
+    np.testing.assert_array_equal(clf.network_.embedding.weight, weights)
+    # the padding token's row stays zero and untrained
+    free = RNNClassifier(embedding_dim=4, hidden_size=4, max_iter=3, random_state=0)
+    free.fit([np.array([3, 0, 5])] + seqs[1:], y)
+    assert not free.network_.embedding.weight[0].any()
+    # warm_start honours a new freeze_embedding
+    before = free.network_.embedding.weight.copy()
+    free.set_params(warm_start=True, freeze_embedding=True).fit(seqs, y)
+    np.testing.assert_array_equal(free.network_.embedding.weight, before)
+    # pretrained vectors are kept as a parameter through save and load
+    clf.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(fastrnn.load(tmp_path / "m.npz").embedding_weights, weights)
+
+
+def test_review_fixes_for_the_tokenizer_and_kernels(tmp_path):
+    import re
+
+    from fastrnn._kernels import _driver
+    from fastrnn.text import read_word_vectors
+
+    with pytest.raises(ValueError, match="2 capturing groups"):
+        TextTokenizer(token_pattern=r"(\w)(\w)").fit(["ab cd"])
+    with pytest.raises(TypeError, match="must be a string"):
+        TextTokenizer(token_pattern=re.compile(r"\w+")).fit(["ab cd"])
+    assert len(TextTokenizer(max_tokens=np.int64(5)).fit(["a b c d e f"]).vocabulary_) == 5
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        _driver.reverse_within_lengths(np.zeros(5, np.float32), None)
+    assert _driver.reverse_within_lengths(np.zeros((0, 2, 3), np.float32), None).shape == (0, 2, 3)
+    np.testing.assert_array_equal(
+        _driver.matmul(np.ones((2, 3), np.float32), np.ones(3, np.float32)), [3, 3]
+    )
+    (tmp_path / "v.txt").write_text("good 3 4\nnew york 1 2\n")  # width from line 1
+    tok = TextTokenizer(token_pattern=r"[a-z]+(?: york)?").fit(["new york is good"])
+    weights, found = read_word_vectors(tmp_path / "v.txt", tok)
+    assert found == 2 and list(weights[tok.token_to_id_["new york"]]) == [1, 2]

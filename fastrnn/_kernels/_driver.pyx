@@ -84,8 +84,8 @@ def matmul(a, b):
     float32 runs this CPU's ``_gemm.h`` kernel, so a row's result is bitwise
     the same whatever the batch around it; float64 runs NumPy (BLAS).
     """
-    if a.dtype != np.float32 or b.dtype != np.float32:
-        return a @ b
+    if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 2 or b.ndim != 2:
+        return a @ b  # NumPy's own rules (and errors) for anything but two float32 matrices
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     c = np.empty((a.shape[0], b.shape[1]), np.float32)
     if c.size:
@@ -740,7 +740,11 @@ def reverse_within_lengths(a, lengths):
     with the GIL released; the NumPy version gathers through an index array.
     """
     a = np.ascontiguousarray(a)
+    if a.ndim < 2:
+        raise ValueError(f"a must be [T, B, ...], got shape {a.shape}")
     T, B = a.shape[0], a.shape[1]
+    if a.size == 0:
+        return a.copy()
     lens = _lengths_or_full(lengths, T, B)
     if lens.shape[0] != B or (B and (lens.min() < 0 or lens.max() > T)):
         raise ValueError(f"lengths must be {B} values in [0, {T}]")

@@ -44,6 +44,8 @@ class SequenceNetwork:
     freeze_embedding : bool, default=False
         The embedding gets no gradient and no weight decay (its slice of
         :attr:`flat_grad` stays zero, so no optimizer moves it).
+    padding_idx : int, optional
+        The embedding's padding token (a zero row that never trains).
 
     Attributes
     ----------
@@ -68,13 +70,16 @@ class SequenceNetwork:
         random_state=None,
         vocab_size=None,
         freeze_embedding=False,
+        padding_idx=None,
     ):
         cls, extra = _LAYERS[cell]
         rng = np.random.default_rng(random_state)
         self.output = output
         self.embedding = None
         if vocab_size is not None:
-            self.embedding = Embedding(vocab_size, input_size, dtype=dtype, random_state=rng)
+            self.embedding = Embedding(
+                vocab_size, input_size, padding_idx=padding_idx, dtype=dtype, random_state=rng
+            )
         self.rnn = cls(
             input_size,
             hidden_size,
@@ -95,8 +100,7 @@ class SequenceNetwork:
         bound = 1.0 / np.sqrt(self.n_features)  # torch.nn.Linear's default
         self.flat_params[n_body:] = rng.uniform(-bound, bound, n_head)
         self.decay_mask = np.zeros(self.flat_params.size, bool)
-        self.freeze_embedding = bool(freeze_embedding) and self.embedding is not None
-        self.decay_mask[: self._n_embedding] = not self.freeze_embedding
+        self.set_embedding_frozen(freeze_embedding)
         for name, p in self.rnn.params.items():
             if name.startswith("weight"):
                 start = (p.ctypes.data - self.flat_params.ctypes.data) // p.itemsize
@@ -107,6 +111,11 @@ class SequenceNetwork:
     def n_features(self):
         """Width of what the head sees: hidden size times directions."""
         return self.rnn.hidden_size * self.rnn.num_directions
+
+    def set_embedding_frozen(self, frozen):
+        """Freeze the embedding (no gradient, no weight decay) or let it train."""
+        self.freeze_embedding = bool(frozen) and self.embedding is not None
+        self.decay_mask[: self._n_embedding] = not self.freeze_embedding
 
     @property
     def _n_embedding(self):
