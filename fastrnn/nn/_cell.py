@@ -1,0 +1,238 @@
+"""One time step at a time: ``RNNCell``, ``LSTMCell`` and ``GRUCell``, as ``torch.nn``'s.
+
+For loops written by hand, as the PyTorch write-ups do. A step is the
+sequence kernels run over one time step (the same gate code as the layers,
+no second copy), and backpropagation works like a tape: each
+``forward(..., training=True)`` keeps its step, and each :meth:`backward`
+takes the most recent one, so calling it once per step in reverse order is
+backpropagation through time.
+"""
+
+import numpy as np
+
+from fastrnn import _validation as val
+from fastrnn._kernels import GATES, get_backend
+
+
+class RNNCellBase:
+    """Base of the cells; parameters ``weight_ih [G*H, D]``, ``weight_hh [G*H, H]``,
+    ``bias_ih``, ``bias_hh [G*H]`` in one flat buffer, PyTorch's names and layout."""
+
+    def __init__(
+        self,
+        cell,
+        input_size,
+        hidden_size,
+        bias=True,
+        dtype="float32",
+        backend="auto",
+        random_state=None,
+    ):
+        self.cell = cell
+        self.input_size = val.check_positive_int(input_size, "input_size")
+        self.hidden_size = val.check_positive_int(hidden_size, "hidden_size")
+        self.bias = bool(bias)
+        self.dtype = val.check_dtype(dtype)
+        self.backend = backend
+        self._kernels = get_backend(backend)
+        G, H, D = GATES[cell], self.hidden_size, self.input_size
+        shapes = {"weight_ih": (G * H, D), "weight_hh": (G * H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+        self._shapes = shapes
+        total = sum(int(np.prod(s)) for s in shapes.values())
+        bound = 1.0 / np.sqrt(H)  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
+        rng = np.random.default_rng(random_state)
+        self.flat_params = rng.uniform(-bound, bound, total).astype(self.dtype)
+        self.flat_grad = np.zeros(total, self.dtype)
+        self.params, self.grad, offset = {}, {}, 0
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
+            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
+            offset += size
+        self._zero_bias = np.zeros(G * H, self.dtype)
+        self._tape = []
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _weights(self):
+        p = self.params
+        b_ih = p["bias_ih"] if self.bias else self._zero_bias
+        b_hh = p["bias_hh"] if self.bias else self._zero_bias
+        return p["weight_ih"], p["weight_hh"], b_ih, b_hh
+
+    def _state(self, hx, B, name="hx"):
+        """``(h, c)`` of shape [B, H] (c None but for LSTM), zeros for None."""
+        shape = (B, self.hidden_size)
+        if hx is None:
+            zeros = np.zeros(shape, self.dtype)
+            return zeros, (zeros.copy() if self.cell == "lstm" else None)
+        if self.cell == "lstm":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name} for an LSTMCell must be a tuple (h, c)")
+            return (
+                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
+                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
+            )
+        return val.check_state(hx, shape, self.dtype, name), None
+
+    def forward(self, x, hx=None, training=False):
+        """One step of a batch.
+
+        Parameters
+        ----------
+        x : array-like [B, input_size]
+        hx : [B, H] (LSTM: tuple ``(h, c)``), optional; zeros by default.
+        training : bool
+            Keep the step for :meth:`backward`.
+
+        Returns
+        -------
+        h' : ndarray [B, H]; for LSTM ``(h', c')``
+        """
+        x = val.as_float_array(x, self.dtype, "x")
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"x must be [batch, {self.input_size}], got shape {x.shape}")
+        val.check_finite(x, "x")
+        h, c = self._state(hx, x.shape[0])
+        _, h_new, c_new, cache = self._kernels.forward(
+            self.cell, x[None], h, c, *self._weights(), training=training
+        )
+        if training:
+            self._tape.append((cache, x.shape[0]))
+        return (h_new, c_new) if self.cell == "lstm" else h_new
+
+    __call__ = forward
+
+    def backward(self, grad_h, grad_c=None):
+        """Backpropagate through the most recent training step (and forget it).
+
+        Parameter gradients are added to :attr:`grad`.
+
+        Parameters
+        ----------
+        grad_h : array-like [B, H]
+            Gradient of the loss with respect to the step's new ``h``.
+        grad_c : array-like [B, H], optional (LSTM)
+            With respect to its new ``c``.
+
+        Returns
+        -------
+        grad_x : ndarray [B, input_size]
+        grad_hx : ndarray [B, H], for LSTM ``(grad_h0, grad_c0)``
+            With respect to the state the step started from: pass it to the
+            previous step's ``backward``.
+        """
+        if not self._tape:
+            raise RuntimeError("backward() needs a preceding forward(..., training=True)")
+        B, H = self._tape[-1][1], self.hidden_size
+        dh = val.check_state(grad_h, (B, H), self.dtype, "grad_h")
+        dc = None
+        if self.cell == "lstm":
+            dc = (
+                np.zeros_like(dh)
+                if grad_c is None
+                else val.check_state(grad_c, (B, H), self.dtype, "grad_c")
+            )
+        cache, _ = self._tape.pop()
+        dout = np.zeros((1, B, H), self.dtype)
+        dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = self._kernels.backward(cache, dout, dh, dc)
+        self.grad["weight_ih"] += dw_ih
+        self.grad["weight_hh"] += dw_hh
+        if self.bias:
+            self.grad["bias_ih"] += db_ih
+            self.grad["bias_hh"] += db_hh
+        return dx[0], ((dh0, dc0) if self.cell == "lstm" else dh0)
+
+    def zero_grad(self):
+        """Set every accumulated gradient to zero (the tape is kept)."""
+        self.flat_grad[:] = 0
+
+    def state_dict(self):
+        """Copies of the parameters under PyTorch's names."""
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Load parameters (NumPy or torch); all checked before anything is written."""
+        if set(state_dict) != set(self.params):
+            raise KeyError(
+                f"state_dict keys {sorted(state_dict)} differ from {sorted(self.params)}"
+            )
+        staged = {}
+        for name, target in self.params.items():
+            arr = val.as_float_array(state_dict[name], self.dtype, name)
+            if arr.shape != target.shape:
+                raise ValueError(f"{name} has shape {arr.shape}, the cell expects {target.shape}")
+            val.check_finite(arr, name)
+            staged[name] = arr
+        for name, arr in staged.items():
+            self.params[name][...] = arr
+
+    @classmethod
+    def from_torch(cls, module, dtype=None, backend="auto"):
+        """A cell with the configuration and weights of ``torch.nn.RNNCell/LSTMCell/GRUCell``."""
+        kind = type(module).__name__
+        if kind not in ("RNNCell", "LSTMCell", "GRUCell"):
+            raise TypeError(f"from_torch takes a torch.nn RNNCell, LSTMCell or GRUCell, got {kind}")
+        target = {"RNNCell": RNNCell, "LSTMCell": LSTMCell, "GRUCell": GRUCell}[kind]
+        if cls is not RNNCellBase and cls is not target:
+            raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{kind}")
+        state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        if dtype is None:
+            dtype = next(iter(state.values())).dtype
+            dtype = dtype if dtype in (np.float32, np.float64) else np.float32
+        kwargs = {"nonlinearity": module.nonlinearity} if kind == "RNNCell" else {}
+        cell = target(
+            module.input_size,
+            module.hidden_size,
+            bias=module.bias,
+            dtype=dtype,
+            backend=backend,
+            **kwargs,
+        )
+        cell.load_state_dict(state)
+        return cell
+
+    def to_torch(self):
+        """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
+        import torch
+
+        cls = getattr(torch.nn, type(self).__name__)
+        kwargs = {"nonlinearity": self.nonlinearity} if self.cell.startswith("rnn_") else {}
+        dtype = torch.float64 if self.dtype == np.float64 else torch.float32
+        module = cls(self.input_size, self.hidden_size, bias=self.bias, dtype=dtype, **kwargs)
+        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.params.items()})
+        return module
+
+    def __repr__(self):
+        extra = "" if self.bias else ", bias=False"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+
+class RNNCell(RNNCellBase):
+    """Elman cell ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, bias, **kwargs)
+
+
+class LSTMCell(RNNCellBase):
+    """LSTM cell (gates ``i, f, g, o``), as ``torch.nn.LSTMCell``; the state is ``(h, c)``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, **kwargs):
+        super().__init__("lstm", input_size, hidden_size, bias, **kwargs)
+
+
+class GRUCell(RNNCellBase):
+    """GRU cell (gates ``r, z, n``, reset after the recurrent matmul), as ``torch.nn.GRUCell``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, **kwargs):
+        super().__init__("gru", input_size, hidden_size, bias, **kwargs)
