@@ -150,6 +150,7 @@ _DEFAULTS = dict(
     vocab_size=None,
     embedding_weights=None,
     freeze_embedding=False,
+    head_dropout=0.0,
 )
 
 
@@ -213,6 +214,7 @@ class _BaseRNN(BaseEstimator):
         "vocab_size": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "embedding_weights": ["array-like", None],
         "freeze_embedding": ["boolean"],
+        "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
     def __sklearn_tags__(self):
@@ -364,6 +366,7 @@ class _BaseRNN(BaseEstimator):
             vocab_size=getattr(self, "vocab_size_", None) if self.embedding_dim else None,
             freeze_embedding=bool(self.embedding_dim and self.freeze_embedding),
             padding_idx=PAD_ID if self.embedding_dim else None,
+            head_dropout=self.head_dropout,
         )
 
     def _new_network(self, rng):
@@ -384,20 +387,20 @@ class _BaseRNN(BaseEstimator):
             )
         return np.arange(n - n_val), np.arange(n - n_val, n)
 
-    def _fit(self, X, y, sample_weight, incremental):
+    def _fit(self, X, y, sample_weight, incremental, validation_data=None):
         # Warnings use stacklevel=5 to point at the caller of fit (through
         # _fit_unguarded, _fit, fit and sklearn's _fit_context wrapper).
         # A fit that raises (bad input, divergence in its first epoch) must leave
         # a previously fitted model exactly as it was: restore every attribute.
         snapshot = dict(self.__dict__)
         try:
-            return self._fit_unguarded(X, y, sample_weight, incremental)
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation_data)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(snapshot)
             raise
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental):
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data=None):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -437,7 +440,7 @@ class _BaseRNN(BaseEstimator):
         start_params = net.flat_params.copy()
 
         train_idx, val_idx = np.arange(n), None
-        if self.early_stopping and not incremental:
+        if self.early_stopping and not incremental and validation_data is None:
             train_idx, val_idx = self._split_validation(n, yt, rng)
 
         def part(idx):
@@ -449,6 +452,9 @@ class _BaseRNN(BaseEstimator):
             )
 
         train = part(train_idx)
+        held_out = None if val_idx is None else part(val_idx)
+        if validation_data is not None:
+            held_out = self._validation_part(validation_data)
         batch_size = self._batch_size(len(train_idx))
         monitor = Monitor(
             self.tol, self.n_iter_no_change, adaptive=self.learning_rate == "adaptive"
@@ -484,19 +490,21 @@ class _BaseRNN(BaseEstimator):
                     self.t_ += len(train_idx)
                     self.loss_curve_.append(loss)
                     watched = loss
-                    if val_idx is not None:
-                        watched, score = self._validation_loss_and_score(
-                            net, part(val_idx), loss_fn
-                        )
-                        self.validation_loss_curve_.append(watched)
+                    if held_out is not None:
+                        val_loss, score = self._validation_loss_and_score(net, held_out, loss_fn)
+                        self.validation_loss_curve_.append(val_loss)
                         self.validation_scores_.append(score)
+                        if self.early_stopping:
+                            watched = val_loss
                     self.best_loss_ = min(self.best_loss_, loss)
                     if progress is not None:
                         progress.update(1)
                         progress.set_postfix(
                             loss=f"{loss:.4g}",
                             val=(
-                                f"{self.validation_scores_[-1]:.4g}" if val_idx is not None else "-"
+                                f"{self.validation_scores_[-1]:.4g}"
+                                if held_out is not None
+                                else "-"
                             ),
                             s=f"{time.perf_counter() - tic:.2f}",
                         )
@@ -525,7 +533,7 @@ class _BaseRNN(BaseEstimator):
                 TrainingDivergedWarning if diverged else UserWarning,
                 stacklevel=5,
             )
-        elif val_idx is not None and monitor.best_params is not None:
+        elif self.early_stopping and held_out is not None and monitor.best_params is not None:
             net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
         elif not incremental and not stopped:
             warnings.warn(
@@ -545,6 +553,13 @@ class _BaseRNN(BaseEstimator):
 
     def _progress(self, epochs):
         return progress_bar(self.verbose, epochs, type(self).__name__)
+
+    def _validation_part(self, validation_data):
+        """``(X_val, y_val)`` checked and encoded like the training data."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a tuple (X_val, y_val)")
+        Xv, lv = self._validate_X(validation_data[0], reset=False)
+        return Xv, lv, self._encode_y(validation_data[1], Xv, lv, fit=False), None
 
     def _validation_loss_and_score(self, net, data, loss_fn):
         X, lengths, y, sw = data
@@ -776,6 +791,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         :func:`fastrnn.text.read_word_vectors` reads the common text format).
     freeze_embedding : bool, default=False
         Keep the embedding as it starts: no gradient, no weight decay.
+    head_dropout : float, default=0.0
+        Dropout between the last recurrent layer and the dense head, in
+        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
 
     Attributes
     ----------
@@ -885,7 +903,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return r2_score(y, pred)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the network to sequences ``X`` and targets ``y``.
 
         Parameters
@@ -896,12 +914,17 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
             ``output="sequence"``, (n_samples, n_timesteps[, n_outputs]) or a
             list of per-sample arrays for ragged X.
         sample_weight : array-like of shape (n_samples,), default=None
+        validation_data : tuple (X_val, y_val), optional
+            Held-out data scored after every epoch (``validation_scores_``,
+            ``validation_loss_curve_``) in place of a split of ``X``: with
+            ``early_stopping``, training stops on its loss and keeps the best
+            epoch, as Keras' ``fit(validation_data=...)`` with early stopping.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
 
     @classmethod
     def from_torch(cls, rnn, head, *, output="last", **params):
@@ -1080,7 +1103,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the network to sequences ``X`` and labels ``y``.
 
         Parameters
@@ -1095,7 +1118,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         self
         """
         self._partial_classes = None
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
 
     @classmethod
     def from_torch(cls, rnn, head, classes=None, *, output="last", **params):

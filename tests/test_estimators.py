@@ -341,3 +341,44 @@ def test_sunspots_forecast_beats_persistence_on_the_held_out_tail():
     rmse = np.sqrt(np.mean((model.predict(X[-50:] / scale) - y[-50:]) ** 2))
     persistence = np.sqrt(np.mean((X[-50:, -1] - y[-50:]) ** 2))
     assert rmse < 0.8 * persistence
+
+
+def test_validation_data_replaces_the_split_and_drives_early_stopping():
+    X, y = sine_windows(80, 6)
+    Xv, yv = sine_windows(30, 6, seed=5)
+    model = RNNRegressor(max_iter=6, hidden_size=4, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y, validation_data=(Xv, yv))
+    assert len(model.validation_scores_) == len(model.validation_loss_curve_) == 6
+    assert model.t_ == 6 * len(X)  # every sample trained on: no split of X
+    stopper = RNNRegressor(
+        max_iter=200, early_stopping=True, n_iter_no_change=2, hidden_size=4, random_state=0
+    ).fit(X, y, validation_data=(Xv, yv))
+    best = int(np.argmin(stopper.validation_loss_curve_))
+    assert stopper.n_iter_ < 200 and best == len(stopper.validation_loss_curve_) - 3
+    with pytest.raises(ValueError, match=r"tuple \(X_val, y_val\)"):
+        RNNRegressor(max_iter=1).fit(X, y, validation_data=Xv)
+    clf = RNNClassifier(max_iter=2, hidden_size=4, random_state=0)
+    with pytest.raises(ValueError, match="not seen"):
+        clf.fit(X, y > 0, validation_data=(Xv, np.full(len(Xv), 7)))
+
+
+def test_head_dropout_drops_what_the_head_reads_in_training_only():
+    net = SequenceNetwork("lstm", 2, 6, 1, head_dropout=0.5, random_state=0)
+    x = np.random.default_rng(1).standard_normal((40, 5, 2)).astype(np.float32)
+    pred = net.forward(x, training=True)
+    mask = net._head_mask
+    assert 0.3 < (mask == 0).mean() < 0.7  # about half the features dropped
+    plain = net.forward(x)  # inference: no dropout, the same every time
+    np.testing.assert_array_equal(plain, net.forward(x))
+    _, state = net.rnn.forward(x)
+    h = (state[0] if isinstance(state, tuple) else state)[-1]
+    np.testing.assert_allclose(pred, (h * mask) @ net.weight.T + net.bias, rtol=1e-5, atol=1e-6)
+    net.zero_grad()
+    net.backward(np.ones_like(pred))
+    np.testing.assert_allclose(net.grad_weight, np.ones((1, 40)) @ (h * mask), rtol=1e-5)
+    X, y = sine_windows(60, 5)
+    a = RNNRegressor(max_iter=3, hidden_size=4, random_state=0).fit(X, y)
+    b = RNNRegressor(max_iter=3, hidden_size=4, head_dropout=0.3, random_state=0).fit(X, y)
+    assert not np.array_equal(a.network_.flat_params, b.network_.flat_params)
+    np.testing.assert_array_equal(b.predict(X), b.predict(X))

@@ -46,6 +46,9 @@ class SequenceNetwork:
         :attr:`flat_grad` stays zero, so no optimizer moves it).
     padding_idx : int, optional
         The embedding's padding token (a zero row that never trains).
+    head_dropout : float, default=0.0
+        Dropout on what the head reads, in training only (Keras'
+        ``LSTM -> Dropout -> Dense``).
 
     Attributes
     ----------
@@ -71,10 +74,15 @@ class SequenceNetwork:
         vocab_size=None,
         freeze_embedding=False,
         padding_idx=None,
+        head_dropout=0.0,
     ):
         cls, extra = _LAYERS[cell]
         rng = np.random.default_rng(random_state)
         self.output = output
+        if not 0.0 <= float(head_dropout) < 1.0:
+            raise ValueError(f"head_dropout must be in [0, 1), got {head_dropout}")
+        self.head_dropout = float(head_dropout)
+        self._rng = rng
         self.embedding = None
         if vocab_size is not None:
             self.embedding = Embedding(
@@ -149,6 +157,8 @@ class SequenceNetwork:
         self.__dict__.update(state)
         self.__dict__.setdefault("embedding", None)  # pickled before networks had one
         self.__dict__.setdefault("freeze_embedding", False)
+        self.__dict__.setdefault("head_dropout", 0.0)
+        self.__dict__.setdefault("_rng", np.random.default_rng())
         # Unpickled buffers may be read-only (joblib memmaps them); training writes.
         self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
         self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
@@ -180,8 +190,14 @@ class SequenceNetwork:
             features = np.concatenate(list(top), axis=1)
         else:
             features, pooled = _pool(out, lengths, self.output, self.rnn.batch_first)
+        head_mask = None
+        if training and self.head_dropout:
+            keep = 1.0 - self.head_dropout
+            head_mask = (self._rng.random(features.shape) < keep).astype(features.dtype) / keep
+            features = features * head_mask
         if training:  # inference writes nothing to the network: threads may share it
             self._features, self._out_shape, self._pooled = features, out.shape, pooled
+            self._head_mask = head_mask
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
         flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)
@@ -229,6 +245,9 @@ class SequenceNetwork:
         self.grad_weight += flat_pred.T @ features.reshape(-1, features.shape[-1])
         self.grad_bias += flat_pred.sum(axis=0)
         grad_features = grad_pred @ self.weight
+        if getattr(self, "_head_mask", None) is not None:
+            grad_features = grad_features * self._head_mask
+            self._head_mask = None
         rnn = self.rnn
         if self.output == "sequence":
             grad_x = rnn.backward(grad_features)
