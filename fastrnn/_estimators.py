@@ -151,6 +151,7 @@ _DEFAULTS = dict(
     embedding_weights=None,
     freeze_embedding=False,
     head_dropout=0.0,
+    forget_bias=None,
 )
 
 
@@ -215,6 +216,7 @@ class _BaseRNN(BaseEstimator):
         "embedding_weights": ["array-like", None],
         "freeze_embedding": ["boolean"],
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "forget_bias": [numbers.Real, None],
     }
 
     def __sklearn_tags__(self):
@@ -367,6 +369,7 @@ class _BaseRNN(BaseEstimator):
             freeze_embedding=bool(self.embedding_dim and self.freeze_embedding),
             padding_idx=PAD_ID if self.embedding_dim else None,
             head_dropout=self.head_dropout,
+            forget_bias=self.forget_bias if self.cell == "lstm" else None,
         )
 
     def _new_network(self, rng):
@@ -794,6 +797,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     head_dropout : float, default=0.0
         Dropout between the last recurrent layer and the dense head, in
         training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
+    forget_bias : float or None, default=None
+        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
+        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
 
     Attributes
     ----------

@@ -382,3 +382,21 @@ def test_head_dropout_drops_what_the_head_reads_in_training_only():
     b = RNNRegressor(max_iter=3, hidden_size=4, head_dropout=0.3, random_state=0).fit(X, y)
     assert not np.array_equal(a.network_.flat_params, b.network_.flat_params)
     np.testing.assert_array_equal(b.predict(X), b.predict(X))
+
+
+def test_forget_bias_starts_the_forget_gates_open():
+    from fastrnn.nn import LSTM
+
+    layer = LSTM(2, 3, num_layers=2, forget_bias=1.0, random_state=0)
+    for k in range(2):
+        np.testing.assert_array_equal(layer.params[f"bias_ih_l{k}"][3:6], 1.0)
+        np.testing.assert_array_equal(layer.params[f"bias_hh_l{k}"][3:6], 0.0)
+    plain = LSTM(2, 3, random_state=0)
+    assert np.abs(plain.params["bias_ih_l0"][3:6]).max() < 1 / np.sqrt(3)
+    X, y = sine_windows(20, 4)
+    est = RNNRegressor(forget_bias=1.0, max_iter=1, hidden_size=3, random_state=0)
+    init = est._init_network(1, 1, np.random.default_rng(0))
+    np.testing.assert_array_equal(init.rnn.params["bias_ih_l0"][3:6], 1.0)
+    est.fit(X, y)  # trains from there
+    with pytest.raises(ValueError, match="forget_bias is for LSTM"):
+        SequenceNetwork("gru", 1, 3, 1, forget_bias=1.0)

@@ -49,6 +49,8 @@ class SequenceNetwork:
     head_dropout : float, default=0.0
         Dropout on what the head reads, in training only (Keras'
         ``LSTM -> Dropout -> Dense``).
+    forget_bias : float, optional
+        For LSTM: the forget gates' starting bias (Keras' ``unit_forget_bias``).
 
     Attributes
     ----------
@@ -75,8 +77,13 @@ class SequenceNetwork:
         freeze_embedding=False,
         padding_idx=None,
         head_dropout=0.0,
+        forget_bias=None,
     ):
         cls, extra = _LAYERS[cell]
+        if forget_bias is not None:
+            if cell != "lstm":
+                raise ValueError(f"forget_bias is for LSTM cells, not {cell!r}")
+            extra = {**extra, "forget_bias": forget_bias}
         rng = np.random.default_rng(random_state)
         self.output = output
         if not 0.0 <= float(head_dropout) < 1.0:

@@ -461,13 +461,25 @@ class LSTM(RNNBase):
     __doc__ = (
         """Long short-term memory layer, gates ``i, f, g, o`` as ``torch.nn.LSTM``.
 
-    ``forward`` takes and returns the state as a tuple ``(h, c)``.
+    ``forward`` takes and returns the state as a tuple ``(h, c)``. One more
+    parameter, ``forget_bias`` (float, optional): start every forget gate's
+    bias at this value (``bias_ih``'s f block; ``bias_hh``'s at 0), as Keras'
+    ``unit_forget_bias=True`` does with 1.0; None keeps PyTorch's initialisation.
 """
         + _COMMON_PARAMS
     )
 
-    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
+    def __init__(self, input_size, hidden_size, num_layers=1, forget_bias=None, **kwargs):
+        self.forget_bias = forget_bias
         super().__init__("lstm", input_size, hidden_size, num_layers, **kwargs)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if self.forget_bias is not None and self.bias:
+            H = self.hidden_size
+            for name, p in self.params.items():
+                if name.startswith("bias_"):
+                    p[H : 2 * H] = self.forget_bias if name.startswith("bias_ih") else 0.0
 
 
 class GRU(RNNBase):
