@@ -45,14 +45,32 @@ class RNNCellBase:
         rng = np.random.default_rng(random_state)
         self.flat_params = rng.uniform(-bound, bound, total).astype(self.dtype)
         self.flat_grad = np.zeros(total, self.dtype)
+        self._make_views()
+
+    def _make_views(self):
+        """The named parameters and gradients as views of the flat buffers; an empty tape."""
         self.params, self.grad, offset = {}, {}, 0
-        for name, shape in shapes.items():
+        for name, shape in self._shapes.items():
             size = int(np.prod(shape))
             self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
             self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
             offset += size
-        self._zero_bias = np.zeros(G * H, self.dtype)
+        self._zero_bias = np.zeros(GATES[self.cell] * self.hidden_size, self.dtype)
         self._tape = []
+
+    def __getstate__(self):
+        # Views and the backend module are rebuilt on load; the tape is not kept.
+        state = self.__dict__.copy()
+        for key in ("params", "grad", "_zero_bias", "_kernels", "_tape"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
+        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+        self._kernels = get_backend(self.backend)
+        self._make_views()
 
     def __getattr__(self, name):
         params = self.__dict__.get("params")
