@@ -11,10 +11,11 @@ backpropagation through time.
 import numpy as np
 
 from fastrnn import _validation as val
-from fastrnn._kernels import GATES, get_backend
+from fastrnn._kernels import GATES
+from fastrnn.nn._params import FlatParameters
 
 
-class RNNCellBase:
+class RNNCellBase(FlatParameters):
     """Base of the cells; parameters ``weight_ih [G*H, D]``, ``weight_hh [G*H, H]``,
     ``bias_ih``, ``bias_hh [G*H]`` in one flat buffer, PyTorch's names and layout."""
 
@@ -34,7 +35,7 @@ class RNNCellBase:
         self.bias = bool(bias)
         self.dtype = val.check_dtype(dtype)
         self.backend = backend
-        self._kernels = get_backend(backend)
+        self._reset_transient()
         G, H, D = GATES[cell], self.hidden_size, self.input_size
         shapes = {"weight_ih": (G * H, D), "weight_hh": (G * H, H)}
         if self.bias:
@@ -47,36 +48,11 @@ class RNNCellBase:
         self.flat_grad = np.zeros(total, self.dtype)
         self._make_views()
 
-    def _make_views(self):
-        """The named parameters and gradients as views of the flat buffers; an empty tape."""
-        self.params, self.grad, offset = {}, {}, 0
-        for name, shape in self._shapes.items():
-            size = int(np.prod(shape))
-            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
-            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
-            offset += size
-        self._zero_bias = np.zeros(GATES[self.cell] * self.hidden_size, self.dtype)
-        self._tape = []
+    _TRANSIENT = (*FlatParameters._TRANSIENT, "_tape")
 
-    def __getstate__(self):
-        # Views and the backend module are rebuilt on load; the tape is not kept.
-        state = self.__dict__.copy()
-        for key in ("params", "grad", "_zero_bias", "_kernels", "_tape"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
-        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
-        self._kernels = get_backend(self.backend)
-        self._make_views()
-
-    def __getattr__(self, name):
-        params = self.__dict__.get("params")
-        if params is not None and name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def _reset_transient(self):
+        super()._reset_transient()
+        self._tape = []  # a pickled cell starts with no steps to backpropagate
 
     def _weights(self):
         p = self.params
@@ -166,30 +142,6 @@ class RNNCellBase:
             self.grad["bias_ih"] += db_ih
             self.grad["bias_hh"] += db_hh
         return dx[0], ((dh0, dc0) if self.cell == "lstm" else dh0)
-
-    def zero_grad(self):
-        """Set every accumulated gradient to zero (the tape is kept)."""
-        self.flat_grad[:] = 0
-
-    def state_dict(self):
-        """Copies of the parameters under PyTorch's names."""
-        return {name: p.copy() for name, p in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Load parameters (NumPy or torch); all checked before anything is written."""
-        if set(state_dict) != set(self.params):
-            raise KeyError(
-                f"state_dict keys {sorted(state_dict)} differ from {sorted(self.params)}"
-            )
-        staged = {}
-        for name, target in self.params.items():
-            arr = val.as_float_array(state_dict[name], self.dtype, name)
-            if arr.shape != target.shape:
-                raise ValueError(f"{name} has shape {arr.shape}, the cell expects {target.shape}")
-            val.check_finite(arr, name)
-            staged[name] = arr
-        for name, arr in staged.items():
-            self.params[name][...] = arr
 
     @classmethod
     def from_torch(cls, module, dtype=None, backend="auto"):

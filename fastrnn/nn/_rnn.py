@@ -11,11 +11,12 @@ call of a kernel backend per layer and direction.
 import numpy as np
 
 from fastrnn import _validation as val
-from fastrnn._kernels import GATES, get_backend, reverse_within_lengths
+from fastrnn._kernels import GATES, reverse_within_lengths
+from fastrnn.nn._params import FlatParameters
 from fastrnn.nn._stream import Stream
 
 
-class RNNBase:
+class RNNBase(FlatParameters):
     """Base of the recurrent layers; not used directly.
 
     Parameters live in one contiguous buffer, :attr:`flat_params`, and their
@@ -51,7 +52,7 @@ class RNNBase:
         self.bidirectional = bool(bidirectional)
         self.dtype = val.check_dtype(dtype)
         self.backend = backend
-        self._kernels = get_backend(backend)
+        self._reset_transient()
         self._rng = np.random.default_rng(random_state)
 
         self._shapes = self._parameter_shapes()
@@ -60,7 +61,6 @@ class RNNBase:
         self.flat_grad = np.zeros(total, dtype=self.dtype)
         self._make_views()
         self.reset_parameters()
-        self._cache = None
         self.grad_hx = None
 
     # -- parameters -------------------------------------------------------
@@ -83,17 +83,6 @@ class RNNBase:
                     shapes[f"bias_hh_l{layer}{suffix}"] = (G * H,)
         return shapes
 
-    def _make_views(self):
-        self.params, self.grad = {}, {}
-        offset = 0
-        for name, shape in self._shapes.items():
-            size = int(np.prod(shape))
-            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
-            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
-            offset += size
-        G, H = GATES[self.cell], self.hidden_size
-        self._zero_bias = np.zeros(G * H, dtype=self.dtype)
-
     def bind_buffers(self, flat_params, flat_grad):
         """Move the parameters into slices of larger buffers owned by a network.
 
@@ -113,69 +102,11 @@ class RNNBase:
         bound = 1.0 / np.sqrt(self.hidden_size)
         self.flat_params[:] = self._rng.uniform(-bound, bound, self.flat_params.size)
 
-    def named_parameters(self):
-        """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""
-        return dict(self.params)
+    _TRANSIENT = (*FlatParameters._TRANSIENT, "_cache")
 
-    def zero_grad(self):
-        """Set every accumulated gradient to zero."""
-        self.flat_grad[:] = 0
-
-    def __getattr__(self, name):
-        # weight_ih_l0 etc. as attributes, like torch.nn.LSTM.
-        params = self.__dict__.get("params")
-        if params is not None and name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def state_dict(self):
-        """Copies of the parameters under PyTorch's names.
-
-        Returns
-        -------
-        dict of str -> ndarray
-        """
-        return {name: p.copy() for name, p in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Load parameters saved by :meth:`state_dict` or by ``torch.nn.LSTM/GRU/RNN``.
-
-        Values may be NumPy arrays or torch tensors. Every key, shape and value
-        is checked before anything is written, so a failed load leaves the
-        layer as it was.
-        """
-        missing = [k for k in self.params if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in self.params]
-        if missing or unexpected:
-            raise KeyError(
-                f"state_dict does not match the layer: missing {missing}, unexpected {unexpected}"
-            )
-        staged = {}
-        for name, target in self.params.items():
-            arr = val.as_float_array(state_dict[name], self.dtype, name)
-            if arr.shape != target.shape:
-                raise ValueError(f"{name} has shape {arr.shape}, the layer expects {target.shape}")
-            val.check_finite(arr, name)
-            staged[name] = arr
-        for name, arr in staged.items():
-            self.params[name][...] = arr
-
-    def __getstate__(self):
-        # The named arrays are views of the flat buffers: rebuild them on load
-        # rather than pickling them as independent copies.
-        state = self.__dict__.copy()
-        for key in ("params", "grad", "_zero_bias", "_kernels", "_cache"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
-        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
-        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
-        self._kernels = get_backend(self.backend)
+    def _reset_transient(self):
+        super()._reset_transient()
         self._cache = None
-        self._make_views()
 
     def __repr__(self):
         args = [str(self.input_size), str(self.hidden_size)]

@@ -1,0 +1,99 @@
+"""Named parameters as views of one flat buffer: what layers and cells share.
+
+A class using :class:`FlatParameters` sets ``_shapes`` (PyTorch name ->
+shape, in buffer order), ``flat_params``, ``flat_grad``, ``dtype``, ``cell``,
+``hidden_size`` and ``backend``, then calls :meth:`_make_views`. Pickling
+keeps only the flat buffers; the views, the backend module and whatever
+:attr:`_TRANSIENT` names are rebuilt by ``_make_views`` and ``_reset_transient``.
+"""
+
+import numpy as np
+
+from fastrnn import _validation as val
+from fastrnn._kernels import GATES, get_backend
+
+
+class FlatParameters:
+    """``params`` / ``grad`` views by PyTorch name, ``state_dict``, pickling."""
+
+    #: Attributes rebuilt after unpickling rather than stored.
+    _TRANSIENT = ("params", "grad", "_zero_bias", "_kernels")
+
+    def _make_views(self):
+        """Rebuild the named views of :attr:`flat_params` and :attr:`flat_grad`."""
+        self.params, self.grad = {}, {}
+        offset = 0
+        for name, shape in self._shapes.items():
+            size = int(np.prod(shape))
+            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
+            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
+            offset += size
+        self._zero_bias = np.zeros(GATES[self.cell] * self.hidden_size, dtype=self.dtype)
+
+    def _reset_transient(self):
+        """Set what a fresh or unpickled object holds besides the views (subclasses add)."""
+        self._kernels = get_backend(self.backend)
+
+    def named_parameters(self):
+        """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""
+        return dict(self.params)
+
+    def zero_grad(self):
+        """Set every accumulated gradient to zero."""
+        self.flat_grad[:] = 0
+
+    def __getattr__(self, name):
+        # weight_ih_l0 etc. as attributes, like torch.nn's modules.
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def state_dict(self):
+        """Copies of the parameters under PyTorch's names.
+
+        Returns
+        -------
+        dict of str -> ndarray
+        """
+        return {name: p.copy() for name, p in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Load parameters saved by :meth:`state_dict` or by the ``torch.nn`` counterpart.
+
+        Values may be NumPy arrays or torch tensors. Every key, shape and value
+        is checked before anything is written, so a failed load leaves the
+        object as it was.
+        """
+        missing = [k for k in self.params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self.params]
+        what = type(self).__name__
+        if missing or unexpected:
+            raise KeyError(
+                f"state_dict does not match the {what}: missing {missing}, unexpected {unexpected}"
+            )
+        staged = {}
+        for name, target in self.params.items():
+            arr = val.as_float_array(state_dict[name], self.dtype, name)
+            if arr.shape != target.shape:
+                raise ValueError(f"{name} has shape {arr.shape}, the {what} expects {target.shape}")
+            val.check_finite(arr, name)
+            staged[name] = arr
+        for name, arr in staged.items():
+            self.params[name][...] = arr
+
+    def __getstate__(self):
+        # The named arrays are views of the flat buffers: rebuild them on load
+        # rather than pickling them as independent copies.
+        state = self.__dict__.copy()
+        for key in self._TRANSIENT:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
+        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
+        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+        self._reset_transient()
+        self._make_views()
