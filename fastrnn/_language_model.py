@@ -189,19 +189,7 @@ class RNNLanguageModel(BaseEstimator):
         if len(stream) < 2:
             raise ValueError("X holds fewer than 2 tokens: nothing to learn from")
         rng = _as_generator(self.random_state)
-        net = SequenceNetwork(
-            self.cell,
-            self.embedding_dim,
-            self.hidden_size,
-            tokenizer.vocab_size,
-            num_layers=self.num_layers,
-            dropout=self.dropout,
-            output="sequence",
-            dtype=self.dtype,
-            backend=self.backend,
-            random_state=rng,
-            vocab_size=tokenizer.vocab_size,
-        )
+        net = self._init_network(tokenizer.vocab_size, rng)
         optimizer = make_optimizer(self.solver, self.learning_rate_init)
         monitor = Monitor(self.tol, self.n_iter_no_change)
         inputs, targets = self._rows(stream)
@@ -235,6 +223,22 @@ class RNNLanguageModel(BaseEstimator):
         self.tokenizer_, self.vocabulary_ = tokenizer, tokenizer.vocabulary_
         self.network_, self.loss_curve_, self.n_iter_ = net, loss_curve, len(loss_curve)
         return self
+
+    def _init_network(self, vocab_size, rng=None):
+        """Embedding, recurrent layers and a head over the vocabulary."""
+        return SequenceNetwork(
+            self.cell,
+            self.embedding_dim,
+            self.hidden_size,
+            vocab_size,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            output="sequence",
+            dtype=self.dtype,
+            backend=self.backend,
+            random_state=rng,
+            vocab_size=vocab_size,
+        )
 
     @staticmethod
     def _token_stream(tokenizer, texts):

@@ -254,7 +254,6 @@ def _copy_params(net, params):
 
 
 def _rebuild_language_model(est, fitted, arrays):
-    from fastrnn.nn import SequenceNetwork
     from fastrnn.text import RESERVED, TextTokenizer
 
     vocabulary = fitted["vocabulary_"]
@@ -272,19 +271,7 @@ def _rebuild_language_model(est, fitted, arrays):
     )
     tokenizer.vocabulary_ = vocabulary
     tokenizer.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
-    V = len(vocabulary)
-    net = SequenceNetwork(
-        est.cell,
-        est.embedding_dim,
-        est.hidden_size,
-        V,
-        num_layers=est.num_layers,
-        dropout=est.dropout,
-        output="sequence",
-        dtype=est.dtype,
-        backend=est.backend,
-        vocab_size=V,
-    )
+    net = est._init_network(len(vocabulary))
     _copy_params(net, arrays["flat_params"])
     for key in _LM_FITTED:
         setattr(est, key, fitted[key])
