@@ -58,6 +58,21 @@ def _integer_ids(a, name):
     return a
 
 
+def _from_one_hot(y, steps_ndim):
+    """Per-step labels from one-hot rows (an extra last axis), or ``y`` as it is.
+
+    Keras' recipes give sequence targets one-hot (``to_categorical``): with
+    one axis more than the labels' ``steps_ndim``, of 0s and 1s with exactly
+    one 1 per step, the label is the index of the 1.
+    """
+    y = np.asarray(y)
+    if y.ndim != steps_ndim + 1 or y.dtype.kind not in "biuf" or y.size == 0:
+        return y
+    if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=-1) == 1):
+        return y.argmax(axis=-1)
+    return y
+
+
 class TrainingDivergedWarning(RuntimeWarning):
     """The training loss became NaN or infinite; the best weights seen were kept."""
 
@@ -1040,18 +1055,19 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             if isinstance(y, (list, tuple)) and lengths is not None:
                 yp = np.zeros(Xp.shape[:2], dtype=object)
                 for i, yi in enumerate(y):
-                    yi = column_or_1d(yi)
+                    yi = column_or_1d(_from_one_hot(yi, steps_ndim=1))
                     if len(yi) != lengths[i]:
                         raise ValueError(f"y[{i}] has {len(yi)} labels for {lengths[i]} steps")
                     yp[i, : len(yi)] = yi
                     yp[i, len(yi) :] = yi[0]  # padding: any valid label, never in the loss
                 yp = yp.astype(np.asarray(y[0]).dtype)
             else:
-                yp = np.asarray(y)
+                yp = _from_one_hot(y, steps_ndim=2)
             if yp.shape != Xp.shape[:2]:
                 raise ValueError(
                     f"with output='sequence', y must have shape {Xp.shape[:2]} "
-                    f"(samples, steps), got {yp.shape}"
+                    f"(samples, steps) of labels, or one-hot {Xp.shape[:2]} + (n_classes,); "
+                    f"got {yp.shape}"
                 )
             labels = yp[step_mask(lengths, yp.shape[1])] if lengths is not None else yp.ravel()
         else:

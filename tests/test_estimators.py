@@ -400,3 +400,26 @@ def test_forget_bias_starts_the_forget_gates_open():
     est.fit(X, y)  # trains from there
     with pytest.raises(ValueError, match="forget_bias is for LSTM"):
         SequenceNetwork("gru", 1, 3, 1, forget_bias=1.0)
+
+
+def test_sequence_targets_may_be_one_hot_or_integers():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 6, 2))
+    labels = (X[:, :, 0] > 0).astype(int) + (X[:, :, 1] > 1)  # 0, 1 or 2 per step
+    one_hot = np.eye(3)[labels]  # [30, 6, 3], as to_categorical gives
+    a = RNNClassifier(output="sequence", max_iter=3, hidden_size=4, random_state=0).fit(X, labels)
+    b = RNNClassifier(output="sequence", max_iter=3, hidden_size=4, random_state=0).fit(X, one_hot)
+    np.testing.assert_array_equal(a.network_.flat_params, b.network_.flat_params)
+    assert list(b.classes_) == [0, 1, 2] and b.predict(X).shape == (30, 6)
+    ragged = [x[: 3 + i % 4] for i, x in enumerate(X)]
+    ragged_one_hot = [np.eye(3)[lab[: 3 + i % 4]] for i, lab in enumerate(labels)]
+    c = RNNClassifier(output="sequence", max_iter=2, hidden_size=4, random_state=0)
+    assert len(c.fit(ragged, ragged_one_hot).predict(ragged)) == 30
+
+
+def test_binary_step_labels_with_one_positive_are_not_taken_for_one_hot():
+    X = np.random.default_rng(4).standard_normal((12, 5, 1))
+    y = np.zeros((12, 5), int)
+    y[:, 2] = 1  # one positive step per sequence: labels, not a one-hot matrix
+    clf = RNNClassifier(output="sequence", max_iter=1, hidden_size=3, random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (12, 5)
