@@ -29,13 +29,7 @@ class RNNCellBase(FlatParameters):
         backend="auto",
         random_state=None,
     ):
-        self.cell = cell
-        self.input_size = val.check_positive_int(input_size, "input_size")
-        self.hidden_size = val.check_positive_int(hidden_size, "hidden_size")
-        self.bias = bool(bias)
-        self.dtype = val.check_dtype(dtype)
-        self.backend = backend
-        self._reset_transient()
+        self._init_fields(cell, input_size, hidden_size, bias, dtype, backend)
         G, H, D = GATES[cell], self.hidden_size, self.input_size
         shapes = {"weight_ih": (G * H, D), "weight_hh": (G * H, H)}
         if self.bias:

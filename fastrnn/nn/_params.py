@@ -19,6 +19,16 @@ class FlatParameters:
     #: Attributes rebuilt after unpickling rather than stored.
     _TRANSIENT = ("params", "grad", "_zero_bias", "_kernels")
 
+    def _init_fields(self, cell, input_size, hidden_size, bias, dtype, backend):
+        """Check and set what layers and cells both hold; load the backend."""
+        self.cell = cell
+        self.input_size = val.check_positive_int(input_size, "input_size")
+        self.hidden_size = val.check_positive_int(hidden_size, "hidden_size")
+        self.bias = bool(bias)
+        self.dtype = val.check_dtype(dtype)
+        self.backend = backend
+        self._reset_transient()
+
     def _make_views(self):
         """Rebuild the named views of :attr:`flat_params` and :attr:`flat_grad`."""
         self.params, self.grad = {}, {}

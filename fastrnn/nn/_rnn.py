@@ -40,19 +40,13 @@ class RNNBase(FlatParameters):
         backend="auto",
         random_state=None,
     ):
-        self.cell = cell
-        self.input_size = val.check_positive_int(input_size, "input_size")
-        self.hidden_size = val.check_positive_int(hidden_size, "hidden_size")
+        self._init_fields(cell, input_size, hidden_size, bias, dtype, backend)
         self.num_layers = val.check_positive_int(num_layers, "num_layers")
-        self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.dtype = val.check_dtype(dtype)
-        self.backend = backend
-        self._reset_transient()
         self._rng = np.random.default_rng(random_state)
 
         self._shapes = self._parameter_shapes()
