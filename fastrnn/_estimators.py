@@ -167,6 +167,7 @@ _DEFAULTS = dict(
     freeze_embedding=False,
     head_dropout=0.0,
     forget_bias=None,
+    reset_after=True,
 )
 
 
@@ -232,6 +233,7 @@ class _BaseRNN(BaseEstimator):
         "freeze_embedding": ["boolean"],
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "forget_bias": [numbers.Real, None],
+        "reset_after": ["boolean"],
     }
 
     def __sklearn_tags__(self):
@@ -368,8 +370,11 @@ class _BaseRNN(BaseEstimator):
 
     def _init_network(self, n_features, n_outputs, rng):
         """The network for ``n_features`` inputs per step (the embedding's width for tokens)."""
+        cell = self.cell
+        if cell == "gru" and not self.reset_after:
+            cell = "gru_reset_before"
         return SequenceNetwork(
-            self.cell,
+            cell,
             n_features,
             self.hidden_size,
             n_outputs,
@@ -815,6 +820,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     forget_bias : float or None, default=None
         LSTM only: start the forget gates' bias at this value (1.0 is Keras'
         ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
+    reset_after : bool, default=True
+        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
+        and Keras' default) or, with False, before it (Keras
+        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
+        :class:`fastrnn.nn.GRU`.
 
     Attributes
     ----------

@@ -6,7 +6,8 @@ bidirectional), then for an estimator its linear head and what ``predict``
 does after it. ONNX's gate orders differ from PyTorch's (LSTM ``i, o, f, c``
 for ``i, f, g, o``; GRU ``z, r, h`` for ``r, z, n``): the weights are
 reordered here, and the GRU uses ``linear_before_reset=1``, which is
-PyTorch's GRU. Ragged batches pass their lengths as the operators'
+PyTorch's GRU (``GRU(reset_after=False)`` exports with
+``linear_before_reset=0``, its own form). Ragged batches pass their lengths as the operators'
 ``sequence_lens``. Needs the ``onnx`` package (``pip install onnx``); the
 graphs compute in float32.
 
@@ -31,8 +32,20 @@ from fastrnn._kernels import GATES
 OPSET = 17
 IR_VERSION = 8  # opset 17's; a newer `onnx` writes higher versions that older runtimes refuse
 # For each ONNX gate block, the PyTorch block it comes from.
-GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
-_OP = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+GATE_ORDER = {
+    "lstm": [0, 3, 1, 2],
+    "gru": [1, 0, 2],
+    "gru_reset_before": [1, 0, 2],
+    "rnn_tanh": [0],
+    "rnn_relu": [0],
+}
+_OP = {
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "gru_reset_before": "GRU",
+    "rnn_tanh": "RNN",
+    "rnn_relu": "RNN",
+}
 
 
 def to_onnx(model, path=None, *, lengths=False, initial_state=False):
@@ -142,8 +155,9 @@ def _recurrent(g, layer, x, lengths, h0, c0):
     attrs = {"hidden_size": H}
     if nd == 2:
         attrs["direction"] = "bidirectional"
-    if cell == "gru":
-        attrs["linear_before_reset"] = 1
+    if cell in ("gru", "gru_reset_before"):
+        # ONNX's h = g(x W_h^T + (r . h) R_h^T + Rb_h + Wb_h) with 0; PyTorch's form with 1.
+        attrs["linear_before_reset"] = int(cell == "gru")
     if cell.startswith("rnn_"):
         attrs["activations"] = ["Tanh" if cell == "rnn_tanh" else "Relu"] * nd
     flat = g.const(np.array([0, 0, -1], np.int64), "shape_tn_")

@@ -8,12 +8,14 @@ from fastrnn.nn import GRUCell, LSTMCell, RNNCell
 from tests.conftest import COMPILED
 
 CELLS = {"rnn_tanh": "RNNCell", "rnn_relu": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}
+# Kernel cell -> constructor arguments beyond the class's (the class by CELLS, or GRU).
+EXTRA = {"rnn_tanh": {"nonlinearity": "tanh"}, "rnn_relu": {"nonlinearity": "relu"}}
+EXTRA["gru_reset_before"] = {"reset_after": False}
 
 
 def _cell(kind, backend="auto", dtype="float64", **kwargs):
-    if kind.startswith("rnn_"):
-        kwargs["nonlinearity"] = kind[4:]
-    cls = getattr(fastrnn.nn, CELLS[kind])
+    kwargs.update(EXTRA.get(kind, {}))
+    cls = getattr(fastrnn.nn, CELLS.get(kind, "GRUCell"))
     return cls(3, 5, dtype=dtype, backend=backend, random_state=0, **kwargs)
 
 
@@ -50,13 +52,16 @@ def test_cell_matches_torch_outputs_and_gradients(kind, backend):
     np.testing.assert_array_equal(back.flat_params, cell.flat_params)
 
 
-@pytest.mark.parametrize("kind", list(CELLS))
-def test_stepping_a_cell_equals_the_sequence_layer_forward_and_backward(kind):
+@pytest.mark.parametrize("kind", [*CELLS, "gru_reset_before"])
+@pytest.mark.parametrize("backend", COMPILED + ["numpy"])
+def test_stepping_a_cell_equals_the_sequence_layer_forward_and_backward(kind, backend):
     """A hand-written loop over the cell is the layer: outputs, and BPTT through the tape."""
-    layer_cls = {"lstm": fastrnn.nn.LSTM, "gru": fastrnn.nn.GRU}.get(kind, fastrnn.nn.RNN)
-    extra = {"nonlinearity": kind[4:]} if kind.startswith("rnn_") else {}
-    layer = layer_cls(3, 5, dtype="float64", random_state=0, **extra)
-    cell = _cell(kind)
+    layer_cls = {"lstm": fastrnn.nn.LSTM, "gru": fastrnn.nn.GRU, "gru_reset_before": fastrnn.nn.GRU}
+    layer_cls = layer_cls.get(kind, fastrnn.nn.RNN)
+    layer = layer_cls(3, 5, dtype="float64", random_state=0, backend=backend, **EXTRA.get(kind, {}))
+    assert layer.cell == kind
+    cell = _cell(kind, backend)
+    assert cell.cell == kind
     cell.load_state_dict({k.replace("_l0", ""): v for k, v in layer.state_dict().items()})
     rng = np.random.default_rng(2)
     x, G = rng.standard_normal((2, 6, 3)), rng.standard_normal((2, 6, 5))
@@ -91,6 +96,9 @@ def test_cells_refuse_misuse():
     with pytest.raises(ValueError, match="nonlinearity"):
         RNNCell(2, 2, nonlinearity="sigmoid")
     assert repr(GRUCell(2, 3, bias=False)) == "GRUCell(2, 3, bias=False)"
+    assert repr(GRUCell(2, 3, reset_after=False)) == "GRUCell(2, 3, reset_after=False)"
+    with pytest.raises(ValueError, match="no torch.nn counterpart"):
+        GRUCell(2, 3, reset_after=False).to_torch()
 
 
 def test_cells_pickle():

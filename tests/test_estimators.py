@@ -402,6 +402,21 @@ def test_forget_bias_starts_the_forget_gates_open():
         SequenceNetwork("gru", 1, 3, 1, forget_bias=1.0)
 
 
+def test_reset_after_picks_the_gru_form_and_only_for_gru():
+    X, y = sine_windows(20, 4)
+    nets = {}
+    for reset_after in (True, False):
+        est = RNNRegressor(cell="gru", reset_after=reset_after, max_iter=2, random_state=0)
+        nets[reset_after] = est.fit(X, y).network_.rnn
+    assert nets[True].cell == "gru" and nets[False].cell == "gru_reset_before"
+    assert not nets[False].reset_after
+    # Other cells ignore it, as cells other than LSTM ignore forget_bias.
+    lstm = RNNRegressor(reset_after=False, max_iter=1, random_state=0).fit(X, y)
+    assert lstm.network_.rnn.cell == "lstm"
+    with pytest.raises(ValueError, match="reset_after"):
+        RNNRegressor(reset_after="no").fit(X, y)
+
+
 def test_sequence_targets_may_be_one_hot_or_integers():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((30, 6, 2))

@@ -99,7 +99,7 @@ def test_empty_sums_and_bad_shapes():
             driver.sgemm(name, a, b, c)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_reset_before", "rnn_tanh"])
 @pytest.mark.parametrize("ragged", [False, True])
 def test_outputs_and_gradients_do_not_depend_on_thread_count(cell, ragged):
     # Big enough that two threads get a chunk of rows each.

@@ -21,6 +21,7 @@ KERAS = {
     "rnn_relu": lambda units, **k: keras.layers.SimpleRNN(units, activation="relu", **k),
     "lstm": lambda units, **k: keras.layers.LSTM(units, **k),
     "gru": lambda units, **k: keras.layers.GRU(units, **k),
+    "gru_reset_before": lambda units, **k: keras.layers.GRU(units, reset_after=False, **k),
 }
 X = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
 
@@ -57,7 +58,6 @@ def test_one_keras_lstm_layer_and_its_final_state():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: keras.layers.GRU(4, reset_after=False), "reset_after=True"),
         (lambda: keras.layers.LSTM(4, activation="relu"), "tanh and sigmoid"),
         (lambda: keras.layers.SimpleRNN(4, activation="sigmoid"), "tanh or relu"),
         (lambda: keras.layers.LSTM(4, go_backwards=True), "go_backwards"),

@@ -1,5 +1,6 @@
 """The layer API itself: shapes, the flat buffers, dropout, checks on bad input."""
 
+import functools
 import pickle
 
 import numpy as np
@@ -212,6 +213,22 @@ def test_repr_names_non_default_arguments():
     assert repr(LSTM(3, 4, num_layers=2, bidirectional=True)) == (
         "LSTM(3, 4, num_layers=2, bidirectional=True)"
     )
+    assert repr(GRU(3, 4, reset_after=False)) == "GRU(3, 4, reset_after=False)"
+
+
+def test_gru_reset_before_is_its_own_cell_and_survives_pickling():
+    layer = GRU(3, 4, reset_after=False, random_state=0)
+    assert layer.cell == "gru_reset_before" and not layer.reset_after
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    # Same weights, other form: the outputs differ (the option is not ignored).
+    other = GRU(3, 4)
+    other.load_state_dict(layer.state_dict())
+    assert not np.allclose(layer.forward(x)[0], other.forward(x)[0])
+    copy = pickle.loads(pickle.dumps(layer))
+    assert copy.cell == "gru_reset_before"
+    np.testing.assert_array_equal(copy.forward(x)[0], layer.forward(x)[0])
+    with pytest.raises(ValueError, match="no torch.nn counterpart"):
+        layer.to_torch()
 
 
 def test_backends_lists_what_works():
@@ -219,7 +236,9 @@ def test_backends_lists_what_works():
     assert names[0] == "cython" and "numpy" in names
 
 
-@pytest.mark.parametrize("cls", LAYER_CLASSES)
+@pytest.mark.parametrize(
+    "cls", LAYER_CLASSES + [functools.partial(GRU, reset_after=False)], ids=repr
+)
 def test_layer_gradients_match_finite_differences_both_directions(cls):
     """Two bidirectional layers over a ragged batch: every parameter, x and hx."""
     layer = cls(

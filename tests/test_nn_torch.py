@@ -20,6 +20,12 @@ LAYERS = {
 }
 
 
+@pytest.fixture(params=list(LAYERS))
+def cell(request):
+    """The kernel cells PyTorch has (its GRU is the reset-after form)."""
+    return request.param
+
+
 def torch_run(module, x, hx, lengths, grad_out, grad_hx):
     """Forward and backward in torch (packed when ``lengths`` is given)."""
     xt = torch.tensor(x, requires_grad=True)

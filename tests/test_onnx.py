@@ -12,13 +12,15 @@ from fastrnn.onnx import to_onnx
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+CELLS = ["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"]
 LAYER = {"lstm": fastrnn.nn.LSTM, "gru": fastrnn.nn.GRU}
 
 
 def _layer(cell, **kwargs):
     if cell.startswith("rnn_"):
         return fastrnn.nn.RNN(3, 5, nonlinearity=cell[4:], random_state=0, **kwargs)
+    if cell == "gru_reset_before":
+        return fastrnn.nn.GRU(3, 5, reset_after=False, random_state=0, **kwargs)
     return LAYER[cell](3, 5, random_state=0, **kwargs)
 
 
@@ -63,9 +65,11 @@ def test_regressor_matches_predict(cell, bidirectional, tmp_path):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((20, 7, 2))
     y = 100 + 10 * X.sum(axis=(1, 2))  # the target mapping is in the graph too
+    gru_form = {"reset_after": False} if cell == "gru_reset_before" else {}
     est = _fit(
         fastrnn.RNNRegressor(
-            cell=cell,
+            cell=cell[:3] if gru_form else cell,
+            **gru_form,
             hidden_size=6,
             num_layers=2,
             max_iter=3,
@@ -75,6 +79,7 @@ def test_regressor_matches_predict(cell, bidirectional, tmp_path):
         X,
         y,
     )
+    assert est.network_.rnn.cell == cell
     to_onnx(est, tmp_path / "model.onnx")
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"X": X.astype(np.float32)})

@@ -39,6 +39,12 @@ def models():
             ),
             ragged,
         ),
+        "gru_reset_before": (
+            RNNRegressor(
+                cell="gru", reset_after=False, hidden_size=4, max_iter=3, random_state=0
+            ).fit(X, X[:, -1, 0]),
+            X,
+        ),
     }
 
 
@@ -51,14 +57,14 @@ def _predict(model, X):
     return np.concatenate(out) if isinstance(out, list) else out
 
 
-@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence"])
+@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence", "gru_reset_before"])
 def test_pickle_round_trip_gives_identical_predictions(models, name):
     model, X = models[name]
     clone = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(_predict(clone, X), _predict(model, X))
 
 
-@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence"])
+@pytest.mark.parametrize("name", ["regressor", "classifier", "sequence", "gru_reset_before"])
 def test_save_load_round_trip_gives_identical_predictions(models, name, tmp_path):
     model, X = models[name]
     path = tmp_path / "model.npz"
@@ -70,6 +76,7 @@ def test_save_load_round_trip_gives_identical_predictions(models, name, tmp_path
     assert loaded.loss_curve_ == model.loss_curve_
     if name == "classifier":
         assert list(loaded.classes_) == ["a", "b"]
+    assert loaded.network_.rnn.cell == model.network_.rnn.cell
     loaded.partial_fit(X, model.predict(X))  # a loaded model trains on
 
 

@@ -5,11 +5,12 @@ import pytest
 
 from fastrnn.nn import GRU, LSTM, RNN
 
-LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "gru_reset_before": GRU}
+EXTRA = {"gru_reset_before": {"reset_after": False}}
 
 
 def _layer(kind, **kwargs):
-    return LAYERS[kind](5, 7, num_layers=2, random_state=0, **kwargs)
+    return LAYERS[kind](5, 7, num_layers=2, random_state=0, **EXTRA.get(kind, {}), **kwargs)
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

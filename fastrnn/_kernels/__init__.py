@@ -13,7 +13,7 @@ Backends are imported lazily, so ``import fastrnn`` never imports numba.
 import importlib
 import warnings
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
 
 _MODULES = {
     "cython": "fastrnn._kernels._driver",

@@ -4,13 +4,19 @@
 # Forward, per row:  g [G*H] holds x_t W_ih^T on entry and the activated gates
 # on exit; hw [G*H] is h_{t-1} W_hh^T; h [H] (and c [H]) hold the previous
 # state on entry and the new one on exit; ext [H] is what backward needs
-# besides the gates: tanh(c_t) for LSTM, W_hn h_{t-1} + b_hn for GRU.
+# besides the gates: tanh(c_t) for LSTM, W_hn h_{t-1} + b_hn for GRU,
+# r * h_{t-1} for the reset-before GRU. That GRU needs r before its recurrent
+# n product, so the driver runs it in two passes around that product:
+# gru_reset_gates (hw holds the r and z parts), then cell_forward (hw's n
+# part holds (r * h_{t-1}) W_hn^T).
 #
 # Backward, per row: dh_next [H] holds dL/dh_t from later steps on entry and
 # the part of dL/dh_{t-1} that bypasses W_hh on exit (GRU's z * dh, else 0);
 # the driver then adds dgh W_hh. dgi / dgh [G*H] get the gradients of the
 # input-side and recurrent-side pre-activations (the same except for GRU,
-# whose reset gate scales the recurrent n part).
+# whose reset gate scales the recurrent n part). The reset-before GRU's r
+# gradient needs dn W_hn, a product: cell_backward leaves it to
+# gru_reset_backward, which the driver calls after that product.
 
 from libc.math cimport tanh, exp, log
 
@@ -26,6 +32,7 @@ cdef enum Cell:
     RNN_RELU = 1
     LSTM = 2
     GRU = 3
+    GRU_RESET_BEFORE = 4
 
 
 # float32 uses the vectorisable approximations of _fastmath.h (a few ulp);
@@ -76,6 +83,8 @@ cdef inline void cell_forward(Cell cell, int H,
     # fused loop: each has few pointers, so the compiler vectorises all three.
     cdef int j
     cdef int n_summed = 2 * H if cell == GRU else (4 * H if cell == LSTM else H)
+    if cell == GRU_RESET_BEFORE:
+        n_summed = 0  # r and z are done (gru_reset_gates); n below
     cdef floating a
     for j in range(n_summed):
         g[j] = g[j] + b_ih[j] + hw[j] + b_hh[j]
@@ -99,7 +108,7 @@ cdef inline void cell_forward(Cell cell, int H,
         _tanh_inplace(ext, H)
         for j in range(H):
             h[j] = g[3 * H + j] * ext[j]
-    else:  # GRU, reset gate applied after the recurrent matmul (PyTorch)
+    elif cell == GRU:  # reset gate applied after the recurrent matmul (PyTorch)
         _sigmoid_inplace(g, 2 * H)        # r, z
         for j in range(H):
             ext[j] = hw[2 * H + j] + b_hh[2 * H + j]
@@ -107,6 +116,29 @@ cdef inline void cell_forward(Cell cell, int H,
         _tanh_inplace(g + 2 * H, H)       # n
         for j in range(H):
             h[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
+    else:  # GRU_RESET_BEFORE, second pass: hw's n part is (r * h) W_hn^T
+        for j in range(H):
+            g[2 * H + j] = g[2 * H + j] + b_ih[2 * H + j] + hw[2 * H + j] + b_hh[2 * H + j]
+        _tanh_inplace(g + 2 * H, H)       # n
+        for j in range(H):
+            h[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
+
+
+cdef inline void gru_reset_gates(int H,
+                                 floating* g,              # INOUT [3*H]
+                                 const floating* hw,       # IN    [2*H] h W_h{r,z}^T
+                                 const floating* b_ih,     # IN    [3*H]
+                                 const floating* b_hh,     # IN    [3*H]
+                                 const floating* h,        # IN    [H]
+                                 floating* rh,             # OUT   [H] r * h
+                                 ) noexcept nogil:
+    """Reset-before GRU, first pass: activate r and z; ``rh`` is what W_hn multiplies."""
+    cdef int j
+    for j in range(2 * H):
+        g[j] = g[j] + b_ih[j] + hw[j] + b_hh[j]
+    _sigmoid_inplace(g, 2 * H)
+    for j in range(H):
+        rh[j] = g[j] * h[j]
 
 
 cdef inline void cell_backward(Cell cell, int H,
@@ -147,7 +179,7 @@ cdef inline void cell_backward(Cell cell, int H,
             dgi[3 * H + j] = dh * ext[j] * o_ * (1 - o_)
             dc_next[j] = dc * f_
             dh_next[j] = 0
-    else:  # GRU
+    elif cell == GRU:
         for j in range(H):
             dh = dout[j] + dh_next[j]
             r_ = g[j]
@@ -163,3 +195,27 @@ cdef inline void cell_backward(Cell cell, int H,
             dgh[H + j] = dz
             dgh[2 * H + j] = dn * r_
             dh_next[j] = dh * z_
+    else:  # GRU_RESET_BEFORE, first pass: z and n (dgh is dgi); r in gru_reset_backward
+        for j in range(H):
+            dh = dout[j] + dh_next[j]
+            z_ = g[H + j]
+            n_ = g[2 * H + j]
+            dgi[H + j] = dh * (h_prev[j] - n_) * z_ * (1 - z_)
+            dgi[2 * H + j] = dh * (1 - z_) * (1 - n_ * n_)
+            dh_next[j] = dh * z_
+
+
+cdef inline void gru_reset_backward(int H,
+                                    const floating* g,       # IN    [3*H] activated gates
+                                    const floating* h_prev,  # IN    [H]
+                                    const floating* drh,     # IN    [H] dn W_hn
+                                    floating* dh_next,       # INOUT [H]
+                                    floating* dgi,           # OUT   [H] r's part of dgi
+                                    ) noexcept nogil:
+    """Reset-before GRU, second pass: ``drh`` is the gradient of ``r * h_{t-1}``."""
+    cdef int j
+    cdef floating r_
+    for j in range(H):
+        r_ = g[j]
+        dgi[j] = drh[j] * h_prev[j] * r_ * (1 - r_)
+        dh_next[j] = dh_next[j] + drh[j] * r_

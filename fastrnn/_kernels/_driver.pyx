@@ -163,7 +163,8 @@ def _row_chunks(lens, flops_per_row_step, dtype):
     return np.unique(np.concatenate(([0], np.minimum(cuts, B), [B]))).astype(np.intp)
 
 
-_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU,
+          "gru_reset_before": GRU_RESET_BEFORE}
 
 
 def activation(name, x):
@@ -292,37 +293,57 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
                         floating* hw, floating* h_prev, floating* c_prev, floating* ext,
                         bint ext_per_step, bint training, bint projected) noexcept nogil:
     """The whole sequence for rows ``b0:b1`` (the buffers of ``_forward``)."""
-    cdef Py_ssize_t s, b, row
+    cdef Py_ssize_t s, row
     cdef size_t row_bytes = H * sizeof(floating)
-    cdef floating* e
     cdef int n_active = b1 - b0
     for s in range(T):
         # Rows are sorted by length, longest first: the active ones are a
         # prefix, and only they go through the products.
         while n_active > 0 and lens[b0 + n_active - 1] <= s:
             n_active -= 1
-        if n_active > 0:
-            row = s * B + b0
-            if projected:  # the rows of x are the products already (D == GH)
-                memcpy(gates + row * GH, x + row * D, n_active * GH * sizeof(floating))
-            else:
-                rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
-            rowgemm(n_active, GH, H, h + b0 * H, H, wt_hh, GH, False, hw + b0 * GH, GH)
-        for b in range(b0, b1):
-            row = s * B + b
-            if b - b0 >= n_active:
-                # Padded step: zero output. Backward reads only active rows,
-                # so h_prev / c_prev / ext of this row are left unwritten.
-                memset(out + row * H, 0, row_bytes)
-                continue
-            if training:
-                memcpy(h_prev + row * H, h + b * H, row_bytes)
-                if code == LSTM:
-                    memcpy(c_prev + row * H, c + b * H, row_bytes)
-            e = ext + (row if ext_per_step else b) * H
-            cell_forward(code, H, gates + row * GH, hw + b * GH, b_ih, b_hh,
-                         h + b * H, c + b * H, e)
-            memcpy(out + row * H, h + b * H, row_bytes)
+        row = s * B + b0
+        # Padded steps: zero output. Backward reads only active rows, so
+        # h_prev / c_prev / ext of those rows are left unwritten.
+        memset(out + (row + n_active) * H, 0, (b1 - b0 - n_active) * row_bytes)
+        if n_active == 0:
+            continue
+        if projected:  # the rows of x are the products already (D == GH)
+            memcpy(gates + row * GH, x + row * D, n_active * GH * sizeof(floating))
+        else:
+            rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
+        if training:
+            memcpy(h_prev + row * H, h + b0 * H, n_active * row_bytes)
+            if code == LSTM:
+                memcpy(c_prev + row * H, c + b0 * H, n_active * row_bytes)
+        _cells_step(code, n_active, H, GH, wt_hh, b_ih, b_hh, gates + row * GH, hw + b0 * GH,
+                    h + b0 * H, c + b0 * H, ext + (row if ext_per_step else b0) * H)
+        memcpy(out + row * H, h + b0 * H, n_active * row_bytes)
+
+
+cdef void _cells_step(Cell code, int n, int H, int GH, const floating* wt_hh,
+                      const floating* b_ih, const floating* b_hh, floating* gates,
+                      floating* hw, floating* h, floating* c, floating* ext) noexcept nogil:
+    """One step of ``n`` consecutive rows, after their input products.
+
+    ``gates [n, G*H]`` holds ``x_t W_ih^T`` on entry and the activated gates
+    on exit; ``h``, ``c [n, H]`` the state, advanced in place; ``hw [n, G*H]``
+    is scratch; ``ext [n, H]`` gets what backward needs (``cell_forward``).
+    The whole-sequence driver and the stepper both run this, so a stream
+    computes what the sequence does.
+    """
+    cdef int b
+    if code == GRU_RESET_BEFORE:
+        # W_hn multiplies r * h, so r comes first: the r and z products, the
+        # gates, then the n product of r * h (which gru_reset_gates puts in ext).
+        rowgemm(n, 2 * H, H, h, H, wt_hh, GH, False, hw, GH)
+        for b in range(n):
+            gru_reset_gates(H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, ext + b * H)
+        rowgemm(n, H, H, ext, H, wt_hh + 2 * H, GH, False, hw + 2 * H, GH)
+    else:
+        rowgemm(n, GH, H, h, H, wt_hh, GH, False, hw, GH)
+    for b in range(n):
+        cell_forward(code, H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, c + b * H,
+                     ext + b * H)
 
 
 def backward(cache, dout, dh_n, dc_n=None):
@@ -348,13 +369,14 @@ def backward(cache, dout, dh_n, dc_n=None):
     # leave the call, so they are this thread's reused workspaces.
     dgi = _workspace("dgi", (T, B, G * H), dtype)
     dgh = _workspace("dgh", (T, B, G * H), dtype) if code == GRU else dgi
+    drh = _workspace("drh", (B, H), dtype)  # the reset-before GRU's dn W_hn
     dx = np.empty((T, B, D), dtype)
     # Each chunk of rows sums its own [W_ih | W_hh]^T gradient; added up after.
     chunks = cache["chunks"]
     dwt = np.zeros((chunks.shape[0] - 1, D + H, G * H), dtype)
     _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], chunks, cache["gates"],
                           cache["out"], cache["h_prev"], cache["c_prev"], cache["ext"], dout,
-                          dh, dc, dgi, dgh, dx, dwt)
+                          dh, dc, dgi, dgh, drh, dx, dwt)
     dwt = dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0]
     dw_ih, dw_hh = np.ascontiguousarray(dwt[:D].T), np.ascontiguousarray(dwt[D:].T)
     db_ih = dgi.sum(axis=(0, 1))
@@ -381,6 +403,7 @@ def _backward(Cell code,
               floating[:, ::1] dc,                # INOUT [B, H] dc_n -> dc0 (LSTM)
               floating[:, :, ::1] dgi,            # OUT   [T, B, G*H]
               floating[:, :, ::1] dgh,            # OUT   [T, B, G*H] (aliases dgi but GRU)
+              floating[:, ::1] drh,               # WORK  [B, H] (reset-before GRU)
               floating[:, :, ::1] dx,             # OUT   [T, B, D]
               floating[:, :, ::1] dwt):           # INOUT [n, D+H, G*H] zeros -> sums
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
@@ -392,7 +415,8 @@ def _backward(Cell code,
                            &w_ih[0, 0], &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
                            &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
                            &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
-                           &dgi[0, 0, 0], &dgh[0, 0, 0], &dx[0, 0, 0], &dwt[i, 0, 0])
+                           &dgi[0, 0, 0], &dgh[0, 0, 0], &drh[0, 0], &dx[0, 0, 0],
+                           &dwt[i, 0, 0])
 
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
@@ -400,8 +424,8 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
                          const Py_ssize_t* lens, const floating* gates, const floating* out,
                          const floating* h_prev, const floating* c_prev,
                          const floating* ext, const floating* dout, floating* dh,
-                         floating* dc, floating* dgi, floating* dgh, floating* dx,
-                         floating* dwt) noexcept nogil:
+                         floating* dc, floating* dgi, floating* dgh, floating* drh,
+                         floating* dx, floating* dwt) noexcept nogil:
     """Backpropagation through the whole sequence for rows ``b0:b1``.
 
     Every product runs inside the loop on the step's active rows, the weight
@@ -410,6 +434,7 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
     """
     cdef Py_ssize_t s, b, row
     cdef int n_active = 0
+    cdef int Hr = 2 * H if code == GRU_RESET_BEFORE else GH  # rows of W_hh that h_{t-1} meets
     for s in range(T - 1, -1, -1):
         while n_active < b1 - b0 and lens[b0 + n_active] > s:
             n_active += 1
@@ -429,11 +454,21 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
         if n_active == 0:
             continue
         row = s * B + b0
+        if code == GRU_RESET_BEFORE:
+            # W_hn multiplied r * h_{t-1} (kept in ext): its gradient dn W_hn
+            # gives r's gradient and a path to h_{t-1} through r.
+            rowgemm(n_active, H, H, dgh + row * GH + 2 * H, GH, w_hh + 2 * H * H, H, False,
+                    drh + b0 * H, H)
+            for b in range(b0, b0 + n_active):
+                gru_reset_backward(H, gates + (s * B + b) * GH, h_prev + (s * B + b) * H,
+                                   drh + b * H, dh + b * H, dgi + (s * B + b) * GH)
+            rowgemm_at(H, H, n_active, ext + row * H, H, dgh + row * GH + 2 * H, GH,
+                       dwt + D * GH + 2 * H, GH)
         # dh_{t-1} += dgh_t W_hh for the active rows; the others keep dh.
-        rowgemm(n_active, H, GH, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
+        rowgemm(n_active, H, Hr, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
         rowgemm(n_active, D, GH, dgi + row * GH, GH, w_ih, D, False, dx + row * D, D)
         rowgemm_at(D, GH, n_active, x + row * D, D, dgi + row * GH, GH, dwt, GH)
-        rowgemm_at(H, GH, n_active, h_prev + row * H, H, dgh + row * GH, GH, dwt + D * GH, GH)
+        rowgemm_at(H, Hr, n_active, h_prev + row * H, H, dgh + row * GH, GH, dwt + D * GH, GH)
 
 
 # The fused-type functions specialised once, by dtype character: calling a
@@ -619,11 +654,8 @@ cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int
         for l in range(L):
             hl = h + <Py_ssize_t>l * B * H
             rowgemm(B, GH, d_in, inp, d_in, w + offs[4 * l], GH, False, gates, GH)
-            rowgemm(B, GH, H, hl, H, w + offs[4 * l + 1], GH, False, hw, GH)
-            for b in range(B):
-                cell_forward(code, H, gates + b * GH, hw + b * GH, w + offs[4 * l + 2],
-                             w + offs[4 * l + 3], hl + b * H, c + (<Py_ssize_t>l * B + b) * H,
-                             ext + b * H)
+            _cells_step(code, B, H, GH, w + offs[4 * l + 1], w + offs[4 * l + 2],
+                        w + offs[4 * l + 3], gates, hw, hl, c + <Py_ssize_t>l * B * H, ext)
             inp, d_in = hl, H
         # inp is now the top layer's new state [B, H].
         res = tmp if affine != NULL else <floating*>out + s * B * n

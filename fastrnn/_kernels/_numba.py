@@ -58,7 +58,14 @@ RNN_TANH = 0
 RNN_RELU = 1
 LSTM = 2
 GRU = 3
-_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+GRU_RESET_BEFORE = 4
+_CODES = {
+    "rnn_tanh": RNN_TANH,
+    "rnn_relu": RNN_RELU,
+    "lstm": LSTM,
+    "gru": GRU,
+    "gru_reset_before": GRU_RESET_BEFORE,
+}
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +259,10 @@ def activation(name, x):
 # Forward, per row: g [G*H] holds x_t W_ih^T on entry and the activated gates
 # on exit; hw [G*H] is h_{t-1} W_hh^T; h [H] (and c [H]) hold the previous
 # state on entry and the new one on exit; ext [H] is what backward needs
-# besides the gates: tanh(c_t) for LSTM, W_hn h_{t-1} + b_hn for GRU.
+# besides the gates: tanh(c_t) for LSTM, W_hn h_{t-1} + b_hn for GRU,
+# r * h_{t-1} for the reset-before GRU. That GRU needs r before its recurrent
+# n product, so the driver runs it in two passes around that product:
+# _gru_reset_gates, then _cell_forward (the n gate and the new state).
 #
 # Backward, per row: dh_next [H] holds dL/dh_t from later steps on entry and
 # the part of dL/dh_{t-1} that bypasses W_hh on exit (GRU's z * dh, else 0);
@@ -330,6 +340,30 @@ def _gru_forward(H, g, hw, b_ih, b_hh, h, ext):
 
 
 @njit(**_JIT)
+def _gru_reset_gates(H, g, hw, b_ih, b_hh, h, rh):
+    """Reset-before GRU, first pass: activate ``r, z``; ``rh = r * h_{t-1}``.
+
+    ``hw [2*H]`` is ``h_{t-1} W_h{r,z}^T``; ``rh`` is what ``W_hn`` multiplies
+    next (and what backward needs for ``W_hn``'s gradient).
+    """
+    _add_preactivations(g[: 2 * H], hw, b_ih, b_hh)
+    _sigmoid_inplace(g[: 2 * H])  # r, z
+    for j in range(H):
+        rh[j] = g[j] * h[j]
+
+
+@njit(**_JIT)
+def _gru_reset_before_forward(H, g, hn, b_ih, b_hh, h):
+    """Reset-before GRU, second pass: ``hn [H]`` holds ``(r * h_{t-1}) W_hn^T``."""
+    one = g.dtype.type(1)
+    for j in range(H):
+        g[2 * H + j] = g[2 * H + j] + b_ih[2 * H + j] + hn[j] + b_hh[2 * H + j]
+    _tanh_inplace(g[2 * H : 3 * H])  # n
+    for j in range(H):
+        h[j] = (one - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
+
+
+@njit(**_JIT)
 def _cell_forward(code, H, g, hw, b_ih, b_hh, h, c, ext):
     """Dispatch one row's forward pointwise pass on the cell ``code``."""
     if code == RNN_TANH:
@@ -338,8 +372,10 @@ def _cell_forward(code, H, g, hw, b_ih, b_hh, h, c, ext):
         _rnn_relu_forward(H, g, hw, b_ih, b_hh, h)
     elif code == LSTM:
         _lstm_forward(H, g, hw, b_ih, b_hh, h, c, ext)
-    else:
+    elif code == GRU:
         _gru_forward(H, g, hw, b_ih, b_hh, h, ext)
+    else:
+        _gru_reset_before_forward(H, g, hw, b_ih, b_hh, h)
 
 
 @njit(**_JIT)
@@ -406,8 +442,39 @@ def _gru_backward(H, g, h_prev, ext, dout, dh_next, dgi, dgh):
 
 
 @njit(**_JIT)
+def _gru_reset_before_backward(H, g, h_prev, dout, dh_next, dgi, dn):
+    """Reset-before GRU, first pass: the ``z`` and ``n`` gradients (``dn`` too).
+
+    ``r``'s gradient needs ``dn W_hn``, a product over the batch: the driver
+    then calls :func:`_gru_reset_backward`.
+    """
+    one = g.dtype.type(1)
+    for j in range(H):
+        dh = dout[j] + dh_next[j]
+        z_ = g[H + j]
+        n_ = g[2 * H + j]
+        dn[j] = dh * (one - z_) * (one - n_ * n_)
+        dgi[H + j] = dh * (h_prev[j] - n_) * z_ * (one - z_)
+        dgi[2 * H + j] = dn[j]
+        dh_next[j] = dh * z_
+
+
+@njit(**_JIT)
+def _gru_reset_backward(H, g, h_prev, drh, dh_next, dgi):
+    """Reset-before GRU, second pass: ``drh = dn W_hn`` is the gradient of ``r * h_{t-1}``."""
+    one = g.dtype.type(1)
+    for j in range(H):
+        r_ = g[j]
+        dgi[j] = drh[j] * h_prev[j] * r_ * (one - r_)
+        dh_next[j] += drh[j] * r_
+
+
+@njit(**_JIT)
 def _cell_backward(code, H, g, h_prev, c_prev, ext, dout, dh_next, dc_next, dgi, dgh):
-    """Dispatch one row's backward pointwise pass on the cell ``code``."""
+    """Dispatch one row's backward pointwise pass on the cell ``code``.
+
+    The reset-before GRU (two passes around a product) is the driver's.
+    """
     if code == RNN_TANH:
         _rnn_tanh_backward(H, g, dout, dh_next, dgi)
     elif code == RNN_RELU:
@@ -441,10 +508,13 @@ def _forward(
     c_prev,  # OUT   [T, B, H] (training, LSTM) or [1, 1, 1]
     ext,  # OUT   [T, B, H] (training) or [1, B, H]
     training,
+    wt_hn,  # IN    [H, H] W_hn^T (reset-before GRU; wt_hh is then W_h{r,z}^T)
+    hn,  # WORK  [B, H] (reset-before GRU)
 ):
     """Run the whole sequence: see :func:`forward`."""
     T, B, D = x.shape
-    H, GH = wt_hh.shape
+    H = h.shape[1]
+    GH = gates.shape[2]
     # Input projection of every step at once: gates = x W_ih^T. The weights
     # come transposed: BLAS runs these shapes faster without a transpose flag.
     np.dot(x.reshape((T * B, D)), wt_ih, gates.reshape((T * B, GH)))
@@ -452,6 +522,14 @@ def _forward(
         np.dot(h, wt_hh, hw)
         # Out of training, one step's ext is enough: nothing reads it later.
         es = s if training else 0
+        rec = hw
+        if code == GRU_RESET_BEFORE:
+            # r first: W_hn multiplies r * h_{t-1}, kept in ext.
+            for b in range(B):
+                if s < lens[b]:
+                    _gru_reset_gates(H, gates[s, b], hw[b], b_ih, b_hh, h[b], ext[es, b])
+            np.dot(ext[es], wt_hn, hn)
+            rec = hn
         for b in range(B):
             if s >= lens[b]:
                 continue
@@ -461,7 +539,7 @@ def _forward(
                 if code == LSTM:
                     for j in range(H):
                         c_prev[s, b, j] = c[b, j]
-            _cell_forward(code, H, gates[s, b], hw[b], b_ih, b_hh, h[b], c[b], ext[es, b])
+            _cell_forward(code, H, gates[s, b], rec[b], b_ih, b_hh, h[b], c[b], ext[es, b])
             for j in range(H):
                 out[s, b, j] = h[b, j]
 
@@ -488,13 +566,28 @@ def _backward(
     dw_hh,  # OUT   [G*H, H]
     db_ih,  # OUT   [G*H], zero on entry
     db_hh,  # OUT   [G*H], zero on entry
+    w_rec,  # IN    [G*H, H] what dgh multiplies into dh (W_hh; reset-before: W_hn rows 0)
+    w_hn,  # IN    [H, H] (reset-before GRU)
+    dn,  # WORK  [T, B, H] zeros (reset-before GRU: n's gradient)
+    dw_hn,  # WORK  [H, H] (reset-before GRU)
 ):
     """Backpropagate through the whole sequence: see :func:`backward`."""
     T, B, D = x.shape
     GH, H = w_hh.shape
     for s in range(T - 1, -1, -1):
+        if code == GRU_RESET_BEFORE:
+            # r's gradient needs dn W_hn, the gradient of r * h_{t-1}.
+            for b in range(B):
+                if s < lens[b]:
+                    _gru_reset_before_backward(
+                        H, gates[s, b], h_prev[s, b], dout[s, b], dh[b], dgi[s, b], dn[s, b]
+                    )
+            np.dot(dn[s], w_hn, dh_w)
+            for b in range(B):
+                if s < lens[b]:
+                    _gru_reset_backward(H, gates[s, b], h_prev[s, b], dh_w[b], dh[b], dgi[s, b])
         for b in range(B):
-            if s >= lens[b]:
+            if s >= lens[b] or code == GRU_RESET_BEFORE:
                 continue
             # c_prev is a [1, 1, 1] placeholder except for LSTM.
             cp = c_prev[s, b] if code == LSTM else c_prev[0, 0]
@@ -513,7 +606,7 @@ def _backward(
             )
         # dh_{t-1} += dgh_t W_hh; rows of padded steps add 0 and keep dh.
         # (np.dot has no beta = 1, hence the work buffer.)
-        np.dot(dgh[s], w_hh, dh_w)
+        np.dot(dgh[s], w_rec, dh_w)
         for b in range(B):
             for j in range(H):
                 dh[b, j] += dh_w[b, j]
@@ -522,6 +615,9 @@ def _backward(
     dgh2 = dgh.reshape((T * B, GH))
     np.dot(dgi2.T, x.reshape((T * B, D)), dw_ih)
     np.dot(dgh2.T, h_prev.reshape((T * B, H)), dw_hh)
+    if code == GRU_RESET_BEFORE:  # W_hn multiplied r * h_{t-1}, kept in ext
+        np.dot(dn.reshape((T * B, H)).T, ext.reshape((T * B, H)), dw_hn)
+        dw_hh[2 * H :] = dw_hn
     np.dot(dgi2, w_ih, dx.reshape((T * B, D)))
     for r in range(T * B):
         for k in range(GH):
@@ -557,7 +653,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
 
     Parameters
     ----------
-    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"}
         The recurrent cell.
     x : ndarray [T, B, D]
         Time-major input, float32 or float64; every array has this dtype.
@@ -598,7 +694,6 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     gates = np.empty((T, B, G * H), dtype)
     h = _state_copy(h0, (B, H), dtype)
     c = _state_copy(c0, (B, H), dtype)  # untouched scratch except for LSTM
-    hw = np.empty((B, G * H), dtype)
     placeholder = np.zeros((1, 1, 1), dtype)
     if training:
         # Zeros, not empty: the dW_hh GEMM reads the rows of padded steps.
@@ -609,8 +704,30 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         h_prev = c_prev = placeholder
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
     wt_ih, wt_hh = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
+    wt_hn, hn = placeholder[0], placeholder[0]
+    if code == GRU_RESET_BEFORE:  # two recurrent products: r and z, then n of r * h
+        wt_hh, wt_hn = wt_hh[:, : 2 * H].copy(), wt_hh[:, 2 * H :].copy()
+        hn = np.empty((B, H), dtype)
+    hw = np.empty((B, wt_hh.shape[1]), dtype)
     _forward(
-        code, x, wt_ih, wt_hh, b_ih, b_hh, lens, gates, out, h, c, hw, h_prev, c_prev, ext, training
+        code,
+        x,
+        wt_ih,
+        wt_hh,
+        b_ih,
+        b_hh,
+        lens,
+        gates,
+        out,
+        h,
+        c,
+        hw,
+        h_prev,
+        c_prev,
+        ext,
+        training,
+        wt_hn,
+        hn,
     )
     c_n = c if code == LSTM else None
     if not training:
@@ -672,6 +789,13 @@ def backward(cache, dout, dh_n, dc_n=None):
     dw_hh = np.empty((G * H, H), dtype)
     db_ih = np.zeros(G * H, dtype)
     db_hh = np.zeros(G * H, dtype)
+    # Placeholders but for the reset-before GRU.
+    w_rec, w_hn, dn = w_hh, np.zeros((1, 1), dtype), np.zeros((1, 1, 1), dtype)
+    dw_hn = np.zeros((1, 1), dtype)
+    if code == GRU_RESET_BEFORE:
+        w_rec, w_hn = w_hh.copy(), w_hh[2 * H :].copy()
+        w_rec[2 * H :] = 0  # n reaches h_{t-1} through r * h_{t-1}: the cell adds that
+        dn, dw_hn = np.zeros((T, B, H), dtype), np.empty((H, H), dtype)
     _backward(
         code,
         x,
@@ -693,5 +817,9 @@ def backward(cache, dout, dh_n, dc_n=None):
         dw_hh,
         db_ih,
         db_hh,
+        w_rec,
+        w_hn,
+        dn,
+        dw_hn,
     )
     return dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh

@@ -7,7 +7,11 @@ weight gradients accumulated step by step (the compiled backends hoist them).
 
 Shapes follow DESIGN.md: ``x [T, B, D]`` time-major, ``h0 [B, H]``,
 ``w_ih [G*H, D]``, ``w_hh [G*H, H]``, ``b_ih, b_hh [G*H]`` with G gates in
-PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). ``lengths [B]`` (or
+PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). ``"gru"`` is
+PyTorch's GRU, the reset gate applied after the recurrent matmul
+(``r * (W_hn h + b_hn)``); ``"gru_reset_before"`` applies it before
+(``W_hn (r * h) + b_hn``: Keras ``reset_after=False``, ONNX
+``linear_before_reset=0``, the form of Cho et al. 2014). ``lengths [B]`` (or
 None) marks the valid prefix of each sequence: later steps leave the state
 unchanged, output zeros and receive no gradient.
 """
@@ -70,6 +74,12 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
             hn = hw[:, 2 * H :]  # W_hn h + b_hn: the reset gate scales it
             n = np.tanh(xw[:, 2 * H :] + r * hn)
             h_new, c_new, gates, extra = (1 - z) * n + z * h, None, (r, z, n), hn
+        elif cell == "gru_reset_before":
+            r = _sigmoid(xw[:, :H] + hw[:, :H])
+            z = _sigmoid(xw[:, H : 2 * H] + hw[:, H : 2 * H])
+            rh = r * h  # what W_hn multiplies: its gradient needs it
+            n = np.tanh(xw[:, 2 * H :] + rh @ w_hh[2 * H :].T + b_hh[2 * H :])
+            h_new, c_new, gates, extra = (1 - z) * n + z * h, None, (r, z, n), rh
         else:
             raise ValueError(f"unknown cell {cell!r}")
         steps.append((h, c, gates, extra, h_new))
@@ -129,7 +139,7 @@ def backward(cache, dout, dh_n, dc_n=None):
                 [di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)], axis=1
             )
             dc_next = m * dc * f + (1 - m) * dc_next
-        else:  # gru
+        elif cell == "gru":
             r, z, n = gates
             hn = extra
             dn = dh * (1 - z) * (1 - n**2)
@@ -138,12 +148,27 @@ def backward(cache, dout, dh_n, dc_n=None):
             da_ih = np.concatenate([dr, dz, dn], axis=1)
             da_hh = np.concatenate([dr, dz, dn * r], axis=1)
             dh_direct = dh * z
+        else:  # gru_reset_before
+            r, z, n = gates
+            dn = dh * (1 - z) * (1 - n**2)
+            dz = dh * (h_prev - n) * z * (1 - z)
+            drh = dn @ w_hh[2 * H :]
+            dr = drh * h_prev * r * (1 - r)
+            da_ih = da_hh = np.concatenate([dr, dz, dn], axis=1)
+            dh_direct = dh * z + drh * r  # through r * h_{t-1}
         dx[t] = da_ih @ w_ih
         dw_ih += da_ih.T @ x[t]
-        dw_hh += da_hh.T @ h_prev
         db_ih += da_ih.sum(axis=0)
         db_hh += da_hh.sum(axis=0)
-        dh_next = m * (da_hh @ w_hh + dh_direct) + (1 - m) * dh_next
+        if cell == "gru_reset_before":
+            # W_hn multiplies r * h_{t-1}; its path to h_{t-1} is in dh_direct.
+            dw_hh[: 2 * H] += da_hh[:, : 2 * H].T @ h_prev
+            dw_hh[2 * H :] += dn.T @ extra
+            dh_prev = da_hh[:, : 2 * H] @ w_hh[: 2 * H]
+        else:
+            dw_hh += da_hh.T @ h_prev
+            dh_prev = da_hh @ w_hh
+        dh_next = m * (dh_prev + dh_direct) + (1 - m) * dh_next
     return dx, dh_next, dc_next, dw_ih, dw_hh, db_ih, db_hh
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from fastrnn import _validation as val
 from fastrnn._kernels import GATES
 from fastrnn.nn._params import FlatParameters
+from fastrnn.nn._torch import _check_torch_has
 
 
 class RNNCellBase(FlatParameters):
@@ -166,6 +167,7 @@ class RNNCellBase(FlatParameters):
         """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
         import torch
 
+        _check_torch_has(self)
         cls = getattr(torch.nn, type(self).__name__)
         kwargs = {"nonlinearity": self.nonlinearity} if self.cell.startswith("rnn_") else {}
         dtype = torch.float64 if self.dtype == np.float64 else torch.float32
@@ -175,6 +177,7 @@ class RNNCellBase(FlatParameters):
 
     def __repr__(self):
         extra = "" if self.bias else ", bias=False"
+        extra += "" if self.cell != "gru_reset_before" else ", reset_after=False"
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
 
@@ -196,7 +199,16 @@ class LSTMCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
-    """GRU cell (gates ``r, z, n``, reset after the recurrent matmul), as ``torch.nn.GRUCell``."""
+    """GRU cell (gates ``r, z, n``), as ``torch.nn.GRUCell``.
 
-    def __init__(self, input_size, hidden_size, bias=True, **kwargs):
-        super().__init__("gru", input_size, hidden_size, bias, **kwargs)
+    ``reset_after=True`` (default) is PyTorch's form, the reset gate applied
+    after the recurrent matmul; ``reset_after=False`` applies it before, as
+    :class:`fastrnn.nn.GRU` explains (no ``torch.nn`` counterpart).
+    """
+
+    reset_after = True  # cells pickled before the option existed
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, **kwargs):
+        self.reset_after = bool(reset_after)
+        cell = "gru" if self.reset_after else "gru_reset_before"
+        super().__init__(cell, input_size, hidden_size, bias, **kwargs)

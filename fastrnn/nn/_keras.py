@@ -1,12 +1,13 @@
 """Load the weights of Keras 3 ``SimpleRNN``, ``LSTM`` and ``GRU`` layers.
 
 Keras keeps ``kernel [D, G*H]``, ``recurrent_kernel [H, G*H]`` and one bias
-``[G*H]`` (GRU: ``[2, G*H]``, input and recurrent biases, with
-``reset_after=True``), gates in the order LSTM ``i, f, c, o`` (PyTorch's
-``i, f, g, o``) and GRU ``z, r, h`` (PyTorch's ``r, z, n``). With
-``reset_after=True`` Keras's GRU is PyTorch's (the reset gate multiplies the
-recurrent part with its bias), so the conversion is a transpose and a
-reorder of the gate blocks. Keras is not imported: the layers' own
+``[G*H]`` (GRU with ``reset_after=True``: ``[2, G*H]``, input and recurrent
+biases), gates in the order LSTM ``i, f, c, o`` (PyTorch's ``i, f, g, o``)
+and GRU ``z, r, h`` (PyTorch's ``r, z, n``). With ``reset_after=True``
+Keras's GRU is PyTorch's (the reset gate multiplies the recurrent part with
+its bias); with ``reset_after=False`` it is fastrnn's
+``GRU(reset_after=False)`` with a zero recurrent bias. Either way the
+conversion is a transpose and a reorder of the gate blocks. Keras is not imported: the layers' own
 ``get_weights`` and ``get_config`` are read.
 """
 
@@ -15,7 +16,13 @@ import numpy as np
 from fastrnn._kernels import GATES
 
 # For each PyTorch gate block, the Keras block it comes from.
-_KERAS_BLOCK = {"lstm": [0, 1, 2, 3], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
+_KERAS_BLOCK = {
+    "lstm": [0, 1, 2, 3],
+    "gru": [1, 0, 2],
+    "gru_reset_before": [1, 0, 2],
+    "rnn_tanh": [0],
+    "rnn_relu": [0],
+}
 
 
 def _cell_of(layer):
@@ -33,12 +40,9 @@ def _cell_of(layer):
                 f"{kind} with activation={act!r}, recurrent_activation={rec_act!r}: fastrnn's "
                 "gates are tanh and sigmoid"
             )
-        if kind == "GRU" and not config.get("reset_after", True):
-            raise ValueError(
-                "a GRU with reset_after=False applies the reset gate before the recurrent "
-                "matmul; fastrnn's GRU (like PyTorch's and cuDNN's) needs reset_after=True"
-            )
         cell = kind.lower()
+        if kind == "GRU" and not config.get("reset_after", True):
+            cell = "gru_reset_before"
     else:
         raise TypeError(f"expected a Keras SimpleRNN, LSTM or GRU layer, got {kind}")
     if config.get("go_backwards"):
@@ -79,8 +83,10 @@ def from_keras(layers, dtype="float32", backend="auto", batch_first=True):
         raise ValueError(f"a stack must be of one cell, width and bias setting, got {specs}")
     cell, H, use_bias = specs[0]
     input_size = layers[0].get_weights()[0].shape[0]
-    cls = {"lstm": _rnn.LSTM, "gru": _rnn.GRU}.get(cell, _rnn.RNN)
+    cls = {"lstm": _rnn.LSTM, "gru": _rnn.GRU, "gru_reset_before": _rnn.GRU}.get(cell, _rnn.RNN)
     kwargs = {"nonlinearity": cell[4:]} if cell.startswith("rnn_") else {}
+    if cell == "gru_reset_before":
+        kwargs["reset_after"] = False
     out = cls(
         input_size,
         H,

@@ -15,6 +15,7 @@ from fastrnn.nn._rnn import GRU, LSTM, RNN
 _LAYERS = {
     "lstm": (LSTM, {}),
     "gru": (GRU, {}),
+    "gru_reset_before": (GRU, {"reset_after": False}),
     "rnn_tanh": (RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
 }
@@ -25,7 +26,8 @@ class SequenceNetwork:
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+    cell : {"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"}
+        ``"gru_reset_before"`` is ``GRU(reset_after=False)``.
     input_size, hidden_size, n_outputs : int
     num_layers : int
     bidirectional : bool

@@ -110,8 +110,9 @@ class RNNBase(FlatParameters):
             ("batch_first", True),
             ("dropout", 0.0),
             ("bidirectional", False),
+            ("reset_after", True),
         ):
-            if getattr(self, name) != default:
+            if getattr(self, name, default) != default:
                 args.append(f"{name}={getattr(self, name)}")
         return f"{type(self).__name__}({', '.join(args)})"
 
@@ -411,11 +412,22 @@ class GRU(RNNBase):
     __doc__ = (
         """Gated recurrent unit, gates ``r, z, n`` as ``torch.nn.GRU``.
 
-    The reset gate is applied after the recurrent matmul:
-    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``.
+    ``h' = (1 - z) * n + z * h`` with, by default (``reset_after=True``,
+    PyTorch's and cuDNN's form, Keras' default), the reset gate applied after
+    the recurrent matmul: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+    ``reset_after=False`` applies it before:
+    ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)`` (Keras
+    ``reset_after=False``, ONNX ``linear_before_reset=0``, the GRU of Cho et
+    al. 2014). That form has no ``torch.nn`` counterpart, so ``to_torch``
+    refuses it; it exports to ONNX and streams like the other.
 """
         + _COMMON_PARAMS
     )
 
-    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
-        super().__init__("gru", input_size, hidden_size, num_layers, **kwargs)
+    #: Layers pickled before the option existed were reset-after GRUs.
+    reset_after = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, reset_after=True, **kwargs):
+        self.reset_after = bool(reset_after)
+        cell = "gru" if self.reset_after else "gru_reset_before"
+        super().__init__(cell, input_size, hidden_size, num_layers, **kwargs)

@@ -62,6 +62,16 @@ def from_torch(module, dtype=None, backend="auto"):
     return layer
 
 
+def _check_torch_has(layer):
+    """Refuse, before torch is imported, a layer or cell that ``torch.nn`` cannot express."""
+    if layer.cell == "gru_reset_before":
+        raise ValueError(
+            "torch.nn's GRU applies the reset gate after the recurrent matmul "
+            "(reset_after=True); this reset_after=False GRU has no torch.nn counterpart "
+            "(fastrnn.onnx.to_onnx exports it)"
+        )
+
+
 def to_torch(layer):
     """A ``torch.nn`` module with the configuration and weights of ``layer``.
 
@@ -69,6 +79,7 @@ def to_torch(layer):
     """
     import torch
 
+    _check_torch_has(layer)
     cls = getattr(torch.nn, type(layer).__name__)
     kwargs = {name: getattr(layer, name) for name in _SHARED}
     kwargs["dtype"] = torch.float64 if layer.dtype == np.float64 else torch.float32
