@@ -113,3 +113,21 @@ def test_peak_memory_runs_in_a_fresh_process():
     assert "error" not in result, result
     assert result["peak_mib"] >= 0 and result["method"] in ("VmHWM reset", "ru_maxrss")
     assert np.isfinite(result["baseline_mib"])
+
+
+def test_a_cell_torch_lacks_is_checked_against_the_oracle():
+    """GRU(reset_after=False): no torch engine; ONNX Runtime and fastrnn meet the float64 oracle."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    case = parse_shape("gru_reset_before:12,3,4,5:ragged")
+    inputs = make_inputs(case)
+    setup = {"torch": torch, "ort": ort, "backends": ["cython", "numba"], "numpy_limit": None}
+    engines, skipped = _bench.build_engines(case, inputs, setup, 1, {})
+    assert "torch.nn has no gru_reset_before" in skipped["torch"][0]
+    assert [e.name for e in engines] == ["ort", "cython", "numba"]
+    assert "to_onnx" in engines[0].note  # torch has nothing to export
+    ref, against = _bench.reference_outputs(case, inputs, engines, torch)
+    assert against == "numpy float64"
+    checks = check_engines(engines, ref, against)
+    assert all(checks[e.name]["ok"] for e in engines), checks

@@ -52,6 +52,7 @@ from fastrnn._bench_engines import (
     ATOL,
     CASES,
     RTOL,
+    TORCH_CELLS,
     check_engines,
     fastrnn_engine,
     make_inputs,
@@ -112,7 +113,9 @@ def build_engines(case, inputs, setup, threads, onnx_cache):
     """
     torch, ort = setup["torch"], setup["ort"]
     engines, skipped = [], {}
-    if torch is not None:
+    if torch is not None and case.cell not in TORCH_CELLS:
+        skipped["torch"] = (f"skipped: torch.nn has no {case.cell} layer", MODES)
+    elif torch is not None:
         engines.append(torch_engine(torch, case, inputs))
         if inputs.lengths is not None:
             engines.append(torch_engine(torch, case, inputs, packed=False))
@@ -144,7 +147,7 @@ def reference_outputs(case, inputs, engines, torch):
     PyTorch (the first engine) when it is there, else fastrnn's float64 NumPy
     oracle.
     """
-    if torch is not None:
+    if torch is not None and engines and engines[0].name == "torch":
         return engines[0].outputs(), "torch"
     oracle = fastrnn_engine(case, "numpy", inputs, dtype="float64")
     return oracle.outputs(), "numpy float64"

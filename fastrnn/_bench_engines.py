@@ -18,7 +18,15 @@ from fastrnn._kernels import GATES
 RTOL, ATOL = 1e-3, 1e-4
 KINDS = ("dense", "step", "ragged")
 RAGGED_MIN_LENGTH = 10  # ragged rows get lengths spread evenly from this up to T
-_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+_CLASS = {
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "gru_reset_before": "GRU",
+    "rnn_tanh": "RNN",
+    "rnn_relu": "RNN",
+}
+#: Cells with a torch.nn module (its GRU applies the reset gate after the matmul).
+TORCH_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 _CELL_ALIASES = {"rnn": "rnn_tanh"}
 
 
@@ -28,7 +36,9 @@ class Case:
 
     Attributes
     ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+    cell : {"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"}
+        ``"gru_reset_before"`` is ``GRU(reset_after=False)``: no PyTorch
+        engine, ONNX Runtime with ``linear_before_reset=0``.
     T, B, D, H : int
         Time steps, batch size, input features, hidden units.
     kind : {"dense", "step", "ragged"}
@@ -207,10 +217,17 @@ class Engine:
     comparable: bool = field(default=True)
 
 
+def _cell_kwargs(cell):
+    """Constructor arguments that pick ``cell`` within its class (fastrnn's or torch's)."""
+    if cell.startswith("rnn_"):
+        return {"nonlinearity": cell[4:]}
+    return {"reset_after": False} if cell == "gru_reset_before" else {}
+
+
 def fastrnn_layer(case, backend, dtype, random_state=None):
     """A fresh ``fastrnn.nn`` layer for ``case`` (batch_first)."""
     cls = getattr(fastrnn.nn, _CLASS[case.cell])
-    kwargs = {"nonlinearity": case.cell[4:]} if case.cell.startswith("rnn_") else {}
+    kwargs = _cell_kwargs(case.cell)
     return cls(
         case.D,
         case.H,
@@ -290,9 +307,10 @@ def stream_engine(case, backend, inputs):
 
 def torch_module(torch, case, weights):
     """``torch.nn.LSTM/GRU/RNN`` (batch_first) holding ``weights``."""
+    if case.cell not in TORCH_CELLS:
+        raise ValueError(f"torch.nn has no {case.cell} layer")
     cls = getattr(torch.nn, _CLASS[case.cell])
-    kwargs = {"nonlinearity": case.cell[4:]} if case.cell.startswith("rnn_") else {}
-    module = cls(case.D, case.H, batch_first=True, **kwargs)
+    module = cls(case.D, case.H, batch_first=True, **_cell_kwargs(case.cell))
     module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
     return module
 

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from fastrnn._bench_engines import Engine, fastrnn_layer, torch_module, torch_state
+from fastrnn._bench_engines import TORCH_CELLS, Engine, fastrnn_layer, torch_module, torch_state
 from fastrnn.onnx import OPSET
 
 
@@ -94,6 +94,8 @@ def onnx_model(torch, case, inputs):
         reasons.append("torch.onnx.export cannot export a packed sequence")
     elif torch is None:
         reasons.append("no PyTorch to export from")
+    elif case.cell not in TORCH_CELLS:
+        reasons.append(f"torch.nn has no {case.cell} layer to export")
     else:
         try:
             return export_torch(torch, case, inputs), "torch.onnx.export"
