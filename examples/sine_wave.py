@@ -12,6 +12,7 @@ import time
 import warnings
 
 import numpy as np
+from _plotting import pyplot, save
 from sklearn.exceptions import ConvergenceWarning
 
 from fastrnn import RNNRegressor, make_windows
@@ -43,22 +44,14 @@ def main(argv=None):
         f"fitted {model.n_iter_} epochs in {took:.2f} s; held-out RMSE {rmse:.3f} "
         f"(the noise alone is 0.05)"
     )
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no picture")
-        return rmse
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.plot(y[split:][:200], label="truth")
-    ax.plot(pred[:200], label="prediction", linestyle="--")
-    ax.set_xlabel("step (held-out part)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.png, dpi=100)
-    print(f"saved {args.png}")
+    plt = pyplot()
+    if plt is not None:
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.plot(y[split:][:200], label="truth")
+        ax.plot(pred[:200], label="prediction", linestyle="--")
+        ax.set_xlabel("step (held-out part)")
+        ax.legend()
+        save(fig, args.png)
     return rmse
 
 

@@ -51,3 +51,36 @@ def test_hand_written_cell_loop_learns():
     spec.loader.exec_module(module)
     first = module.main(["--steps", "1"])
     assert module.main(["--steps", "60"]) < first / 2
+
+
+def _number_after(text, label):
+    return float(text.split(label, 1)[1].split()[0].rstrip(",;:)"))
+
+
+def test_digit_sequences_recipe_learns_the_strides(tmp_path):
+    out = _run("digit_sequences.py", "--png", "d.png", cwd=tmp_path)
+    # After two digits the stride is known: the held-out steps are right.
+    assert _number_after(out, "later steps") > 0.95
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_next_word_recipe_writes_on_from_its_seeds(tmp_path):
+    out = _run("next_word.py", "--epochs", "60", cwd=tmp_path)
+    assert _number_after(out, "training accuracy") > 0.5
+    written = [line for line in out.splitlines() if " -> " in line]
+    assert len(written) == 3 and written[0].startswith("'beautiful is' -> 'beautiful is ")
+
+
+def test_stock_recipe_says_its_data_is_synthetic_and_draws_it(tmp_path):
+    args = ["--epochs", "2", "--days", "300", "--lookback", "20", "--png", "p.png"]
+    out = _run("stock_forecast.py", *args, cwd=tmp_path)
+    assert out.startswith("SYNTHETIC") and "naive 'tomorrow = today' RMSE" in out
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_char_generator_recipe_beats_guessing_and_samples(tmp_path):
+    args = ["--epochs", "2", "--chars", "8000", "--hidden-size", "32"]
+    out = _run("char_generator.py", *args, cwd=tmp_path)
+    perplexity = _number_after(out, "perplexity per character:")
+    assert perplexity < _number_after(out, "all alike:")
+    assert out.split("temperature 0.5:\n", 1)[1].startswith("The ")
