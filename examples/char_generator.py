@@ -16,11 +16,9 @@ equally likely, and each character as often as in the training text.
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import timed_fit
 
 from fastrnn import RNNLanguageModel
 
@@ -74,11 +72,7 @@ def main(argv=None):
         learning_rate_init=0.005,
         random_state=0,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(train)
-    took = time.perf_counter() - start
+    took = timed_fit(model, train)
     n_chars = sum(len(t) for t in train)
     print(
         f"{len(train)} paragraphs ({n_chars} characters, {len(model.vocabulary_)} distinct): "

@@ -13,12 +13,9 @@ second on, the model should be right. Accuracy per step is drawn
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
-from _plotting import pyplot, save
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import pyplot, save, timed_fit
 
 from fastrnn import RNNClassifier
 
@@ -50,11 +47,7 @@ def main(argv=None):
         learning_rate_init=0.01,
         random_state=0,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X_train, Y_train)
-    took = time.perf_counter() - start
+    took = timed_fit(model, X_train, Y_train)
     predicted = model.predict(X_test)  # [N, steps] of digits
     per_step = (predicted == digits[1000:, 1:]).mean(axis=0)
     print(f"fitted {model.n_iter_} epochs in {took:.2f} s on {len(X_train)} sequences")

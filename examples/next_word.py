@@ -17,11 +17,9 @@ import argparse
 import codecs
 import contextlib
 import io
-import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import timed_fit
 
 from fastrnn import RNNClassifier
 from fastrnn.text import EOS_ID, TextTokenizer
@@ -78,11 +76,7 @@ def main(argv=None):
         learning_rate_init=0.01,
         random_state=0,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
-    took = time.perf_counter() - start
+    took = timed_fit(model, X, y)
     accuracy = model.score(X, y)
     print(
         f"{len(lines)} lines, {tokenizer.vocab_size} tokens, {len(X)} prefixes: fitted "

@@ -6,10 +6,7 @@ they are too few for a real model, so read the output as a demonstration of
 the Pipeline, not as a benchmark.
 """
 
-import time
-import warnings
-
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import timed_fit
 from sklearn.pipeline import make_pipeline
 
 import fastrnn
@@ -73,11 +70,7 @@ def main():
             random_state=0,
         ),
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(texts, labels)
-    elapsed = time.perf_counter() - start
+    elapsed = timed_fit(model, texts, labels)
     print(
         f"fitted on {len(texts)} reviews in {elapsed:.2f} s "
         f"(training accuracy {model.score(texts, labels):.2f})"

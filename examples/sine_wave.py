@@ -8,12 +8,9 @@ optional: without it, no picture).
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
-from _plotting import pyplot, save
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import pyplot, save, timed_fit
 
 from fastrnn import RNNRegressor, make_windows
 
@@ -33,11 +30,7 @@ def main(argv=None):
     model = RNNRegressor(  # Sequential([LSTM(50), Dense(1)]), adam, mse
         cell="lstm", hidden_size=50, max_iter=args.epochs, batch_size=32, random_state=0
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X[:split], y[:split], validation_data=(X[split:], y[split:]))
-    took = time.perf_counter() - start
+    took = timed_fit(model, X[:split], y[:split], validation_data=(X[split:], y[split:]))
     pred = model.predict(X[split:])
     rmse = float(np.sqrt(np.mean((pred - y[split:]) ** 2)))
     print(

@@ -16,12 +16,9 @@ one that seems to beat it on a real stock deserves suspicion.
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
-from _plotting import pyplot, save
-from sklearn.exceptions import ConvergenceWarning
+from _recipe import pyplot, save, timed_fit
 from sklearn.preprocessing import MinMaxScaler
 
 from fastrnn import RNNRegressor, make_windows
@@ -59,11 +56,7 @@ def main(argv=None):
         batch_size=32,
         random_state=0,
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X[train], y[train], validation_data=(X[val], y[val]))
-    took = time.perf_counter() - start
+    took = timed_fit(model, X[train], y[train], validation_data=(X[val], y[val]))
 
     def unscale(a):
         return scaler.inverse_transform(np.asarray(a)[:, None])[:, 0]
