@@ -1,12 +1,13 @@
 """fastrnn: fast recurrent neural networks (RNN, LSTM, GRU) on the CPU."""
 
-from fastrnn import nn
+from fastrnn import nn, optim
 from fastrnn._kernels import backends
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "nn",
+    "optim",
     "backends",
     "RNNRegressor",
     "RNNClassifier",

@@ -32,7 +32,6 @@ from sklearn.utils.validation import (
 from fastrnn import _validation as val
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
-from fastrnn._optimizers import make_optimizer
 from fastrnn._training import (
     Monitor,
     head_loss,
@@ -42,6 +41,7 @@ from fastrnn._training import (
     train_epoch,
 )
 from fastrnn.nn import SequenceNetwork
+from fastrnn.optim import make_optimizer
 from fastrnn.text import PAD_ID, RESERVED, UNK_ID
 
 

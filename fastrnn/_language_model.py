@@ -21,9 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from fastrnn._estimators import TrainingDivergedWarning, _as_generator, _threadpool
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
-from fastrnn._optimizers import make_optimizer
 from fastrnn._training import Monitor, progress_bar
 from fastrnn.nn import SequenceNetwork
+from fastrnn.optim import make_optimizer
 from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import TextTokenizer, as_texts
 

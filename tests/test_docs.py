@@ -2,6 +2,7 @@
 
 import doctest
 
+import numpy as np
 import pytest
 
 from fastrnn import _estimators, _forecasting, _language_model, text
@@ -14,3 +15,23 @@ from fastrnn import _estimators, _forecasting, _language_model, text
 def test_estimator_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _readme_section(title):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_readme_keras_and_pytorch_recipes_run_and_learn():
+    keras_recipe, torch_loop = _readme_section("Coming from Keras or PyTorch")
+    scope = {}
+    exec(keras_recipe, scope)
+    assert scope["mse"] < 0.02  # the noise alone is 0.0025
+    assert len(scope["model"].validation_scores_) == scope["model"].n_iter_
+    scope = {}
+    exec(torch_loop, scope)
+    assert scope["loss"] < 0.01 * np.var(scope["y"]) + 1e-4

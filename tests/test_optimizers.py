@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastrnn._optimizers import SGD, Adam, RMSprop
+from fastrnn.optim import SGD, Adam, RMSprop
 from tests.conftest import require_torch
 
 torch = require_torch()

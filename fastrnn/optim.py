@@ -1,11 +1,24 @@
-"""Optimizers over one flat parameter buffer.
+"""Optimizers over one flat parameter buffer, for training loops written by hand.
 
 Each optimizer updates the whole buffer in place with a handful of vectorised
 NumPy operations — no Python loop over parameter arrays — which is what the
 flat layout of :class:`fastrnn.nn.RNNBase` is for. One verb,
 ``update(params, grad)``, as the ``update_params`` of scikit-learn's
-``_stochastic_optimizers``.
+``_stochastic_optimizers``; it is ``torch.optim``'s ``step()`` with the
+buffers named::
+
+    net = fastrnn.nn.SequenceNetwork("lstm", 1, 50, 1)
+    opt = fastrnn.optim.Adam(learning_rate=0.01)  # torch.optim.Adam(params, lr=0.01)
+    net.zero_grad()
+    pred = net.forward(x, training=True)
+    net.backward(2 * (pred - y) / pred.size)  # dL/dpred of the mean squared error
+    opt.update(net.flat_params, net.flat_grad)  # opt.step()
+
+The estimators train with the same classes (their ``solver`` parameter), and
+the tests check each against ``torch.optim`` on the same gradients.
 """
+
+__all__ = ["SGD", "Adam", "RMSprop"]
 
 import numpy as np
 
