@@ -1,4 +1,4 @@
-"""What the recipes share: a timed fit of a fixed number of epochs, and pictures."""
+"""What the recipes share: a timed fit, and pictures."""
 
 import time
 import warnings
@@ -9,8 +9,9 @@ from sklearn.exceptions import ConvergenceWarning
 def timed_fit(model, *args, **kwargs):
     """``model.fit(*args, **kwargs)``; returns the seconds it took.
 
-    The recipes train for a set number of epochs, as Keras' ``fit(epochs=N)``
-    does, so reaching ``max_iter`` is the plan, not a warning worth showing.
+    The recipes give a number of epochs, as Keras' ``fit(epochs=N)`` does
+    (``max_iter``; training stops sooner once the loss stops improving by
+    ``tol``), so running out of epochs is expected, not a warning worth showing.
     """
     start = time.perf_counter()
     with warnings.catch_warnings():

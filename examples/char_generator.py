@@ -21,6 +21,7 @@ import numpy as np
 from _recipe import timed_fit
 
 from fastrnn import RNNLanguageModel
+from fastrnn.text import RESERVED
 
 
 def help_paragraphs(max_chars):
@@ -74,14 +75,15 @@ def main(argv=None):
     )
     took = timed_fit(model, train)
     n_chars = sum(len(t) for t in train)
+    distinct = len(model.vocabulary_) - len(RESERVED)  # <pad>, <unk>, <eos> are not text
     print(
-        f"{len(train)} paragraphs ({n_chars} characters, {len(model.vocabulary_)} distinct): "
+        f"{len(train)} paragraphs ({n_chars} characters, {distinct} distinct): "
         f"fitted {model.n_iter_} epochs in {took:.1f} s"
     )
     perplexity = model.perplexity(test)
     print(
         f"held-out perplexity per character: {perplexity:.2f} (all alike: "
-        f"{len(model.vocabulary_)}, by frequency: {unigram_perplexity(train, test):.1f})"
+        f"{distinct}, by frequency: {unigram_perplexity(train, test):.1f})"
     )
     sample = model.generate(
         "The ", max_new_tokens=300, temperature=args.temperature, random_state=0

@@ -11,8 +11,11 @@ forecast of the last days drawn over the truth (matplotlib optional).
 
 What the picture does not say: a random walk's best forecast of tomorrow
 is today's value, so the script prints that naive forecast's error next to
-the model's. A model that matches it has learnt what can be learnt here;
-one that seems to beat it on a real stock deserves suspicion.
+the model's, and which is better. With the defaults the model is behind it
+(the forecast lags and smooths the walk): the curves that look so close in
+the write-ups' pictures are mostly yesterday's price. A model that matches
+the naive forecast has learnt what can be learnt here; one that seems to
+beat it on a real stock deserves suspicion.
 """
 
 import argparse
@@ -73,7 +76,8 @@ def main(argv=None):
     )
     print(
         f"last {len(truth)} days: model RMSE {rmse:.3f}, naive 'tomorrow = today' RMSE "
-        f"{naive_rmse:.3f} (price about {truth.mean():.0f})"
+        f"{naive_rmse:.3f} (price about {truth.mean():.0f}): the "
+        f"{'model' if rmse < naive_rmse else 'naive forecast'} is better"
     )
     plt = pyplot()
     if plt is not None:

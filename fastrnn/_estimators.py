@@ -195,7 +195,21 @@ def _storing_init(own):
     return __init__
 
 
-class _BaseRNN(BaseEstimator):
+class _UnpicklesOlderVersions:
+    """Gives an estimator pickled before a parameter existed that parameter's default.
+
+    Without it, ``get_params`` (so ``repr``, ``clone``, ``save``) of such an
+    estimator fails on the missing attribute.
+    """
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not param.empty and name not in self.__dict__:
+                setattr(self, name, param.default)
+
+
+class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
     _parameter_constraints = {
@@ -370,11 +384,8 @@ class _BaseRNN(BaseEstimator):
 
     def _init_network(self, n_features, n_outputs, rng):
         """The network for ``n_features`` inputs per step (the embedding's width for tokens)."""
-        cell = self.cell
-        if cell == "gru" and not self.reset_after:
-            cell = "gru_reset_before"
         return SequenceNetwork(
-            cell,
+            self.cell,
             n_features,
             self.hidden_size,
             n_outputs,
@@ -390,6 +401,7 @@ class _BaseRNN(BaseEstimator):
             padding_idx=PAD_ID if self.embedding_dim else None,
             head_dropout=self.head_dropout,
             forget_bias=self.forget_bias if self.cell == "lstm" else None,
+            reset_after=self.reset_after or self.cell != "gru",
         )
 
     def _new_network(self, rng):
@@ -648,7 +660,7 @@ class _BaseRNN(BaseEstimator):
         if bias.shape != (len(weight),):
             raise ValueError(f"the head's bias must have shape ({len(weight)},), got {bias.shape}")
         cell_params = dict(
-            cell=layer.cell,
+            cell="gru" if layer.cell == "gru_reset_before" else layer.cell,
             hidden_size=layer.hidden_size,
             num_layers=layer.num_layers,
             bidirectional=layer.bidirectional,
@@ -656,6 +668,8 @@ class _BaseRNN(BaseEstimator):
             dtype=layer.dtype.name,
             output=output,
         )
+        if cell_params["cell"] == "gru":
+            cell_params["reset_after"] = layer.cell == "gru"
         est = cls(**{**cell_params, **params})
         clash = {k: v for k, v in cell_params.items() if est.get_params()[k] != v}
         if clash:

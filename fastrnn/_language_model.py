@@ -18,7 +18,12 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from fastrnn._estimators import TrainingDivergedWarning, _as_generator, _threadpool
+from fastrnn._estimators import (
+    TrainingDivergedWarning,
+    _as_generator,
+    _threadpool,
+    _UnpicklesOlderVersions,
+)
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
 from fastrnn._training import Monitor, progress_bar
@@ -28,7 +33,7 @@ from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import TextTokenizer, as_texts
 
 
-class RNNLanguageModel(BaseEstimator):
+class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
     """Character- or word-level recurrent language model.
 
     Parameters
@@ -41,6 +46,9 @@ class RNNLanguageModel(BaseEstimator):
     lowercase : bool, default=False
     embedding_dim : int, default=32
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+    reset_after : bool, default=True
+        GRU only: False applies the reset gate before the recurrent matmul
+        (see :class:`fastrnn.nn.GRU`).
     hidden_size : int, default=128
     num_layers : int, default=1
     dropout : float, default=0.0
@@ -92,6 +100,7 @@ class RNNLanguageModel(BaseEstimator):
         "lowercase": ["boolean"],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
+        "reset_after": ["boolean"],
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -120,6 +129,7 @@ class RNNLanguageModel(BaseEstimator):
         lowercase=False,
         embedding_dim=32,
         cell="lstm",
+        reset_after=True,
         hidden_size=128,
         num_layers=1,
         dropout=0.0,
@@ -144,6 +154,7 @@ class RNNLanguageModel(BaseEstimator):
         self.lowercase = lowercase
         self.embedding_dim = embedding_dim
         self.cell = cell
+        self.reset_after = reset_after
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
@@ -238,6 +249,7 @@ class RNNLanguageModel(BaseEstimator):
             backend=self.backend,
             random_state=rng,
             vocab_size=vocab_size,
+            reset_after=self.reset_after or self.cell != "gru",
         )
 
     @staticmethod

@@ -24,6 +24,13 @@ def check_dtype(dtype):
     return dt
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool, refusing anything but True or False (NumPy's too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_positive_int(value, name, minimum=1):
     """Return ``value`` as an int, checking it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

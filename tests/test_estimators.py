@@ -415,6 +415,25 @@ def test_reset_after_picks_the_gru_form_and_only_for_gru():
     assert lstm.network_.rnn.cell == "lstm"
     with pytest.raises(ValueError, match="reset_after"):
         RNNRegressor(reset_after="no").fit(X, y)
+    with pytest.raises(ValueError, match="reset_after=False is for GRU"):
+        SequenceNetwork("lstm", 1, 3, 1, reset_after=False)
+
+
+def test_from_torch_takes_either_gru_form_and_keeps_it():
+    from fastrnn.nn import GRU
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 2))
+    head = (rng.standard_normal((1, 4)), rng.standard_normal(1))
+    for reset_after in (True, False):
+        layer = GRU(2, 4, reset_after=reset_after, dtype="float64", random_state=0)
+        est = RNNRegressor.from_torch(layer, head)
+        assert est.reset_after is reset_after and est.network_.rnn.cell == layer.cell
+        expected = layer.forward(x)[1][-1] @ head[0].T + head[1]
+        np.testing.assert_allclose(est.predict(x), expected[:, 0], rtol=1e-12)
+        # The layer fixes the form: asking for the other one is refused, not obeyed.
+        with pytest.raises(ValueError, match="fixed by the layer"):
+            RNNRegressor.from_torch(layer, head, reset_after=not reset_after)
 
 
 def test_sequence_targets_may_be_one_hot_or_integers():

@@ -60,6 +60,20 @@ def test_word_model_learns_too():
     assert words.startswith("The object ") and len(words.split()) >= 6
 
 
+def test_reset_before_gru_language_model_saves_and_streams(tmp_path):
+    import fastrnn
+
+    lm = RNNLanguageModel(
+        cell="gru", reset_after=False, hidden_size=16, max_iter=1, random_state=0
+    ).fit(TRAIN[:3])
+    assert lm.network_.rnn.cell == "gru_reset_before"
+    lm.save(tmp_path / "lm.npz")
+    loaded = fastrnn.load(tmp_path / "lm.npz")
+    assert not loaded.reset_after and loaded.network_.rnn.cell == "gru_reset_before"
+    np.testing.assert_array_equal(loaded.predict_proba(["The "]), lm.predict_proba(["The "]))
+    assert loaded.generate("The ", 10, random_state=0) == lm.generate("The ", 10, random_state=0)
+
+
 def test_probabilities_scores_and_streams_agree(char_model):
     prompts = ["def ", "class", ""]
     proba = char_model.predict_proba(prompts)

@@ -229,6 +229,17 @@ def test_gru_reset_before_is_its_own_cell_and_survives_pickling():
     np.testing.assert_array_equal(copy.forward(x)[0], layer.forward(x)[0])
     with pytest.raises(ValueError, match="no torch.nn counterpart"):
         layer.to_torch()
+    with pytest.raises(TypeError, match="reset_after must be True or False"):
+        GRU(3, 4, reset_after="no")
+
+
+def test_to_torch_refuses_before_importing_torch(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    for module in (GRU(3, 4, reset_after=False), fastrnn.nn.GRUCell(3, 4, reset_after=False)):
+        with pytest.raises(ValueError, match="no torch.nn counterpart"):
+            module.to_torch()
 
 
 def test_backends_lists_what_works():

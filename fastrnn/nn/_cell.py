@@ -165,9 +165,9 @@ class RNNCellBase(FlatParameters):
 
     def to_torch(self):
         """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
+        _check_torch_has(self)
         import torch
 
-        _check_torch_has(self)
         cls = getattr(torch.nn, type(self).__name__)
         kwargs = {"nonlinearity": self.nonlinearity} if self.cell.startswith("rnn_") else {}
         dtype = torch.float64 if self.dtype == np.float64 else torch.float32
@@ -209,6 +209,6 @@ class GRUCell(RNNCellBase):
     reset_after = True  # cells pickled before the option existed
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, **kwargs):
-        self.reset_after = bool(reset_after)
+        self.reset_after = val.check_bool(reset_after, "reset_after")
         cell = "gru" if self.reset_after else "gru_reset_before"
         super().__init__(cell, input_size, hidden_size, bias, **kwargs)

@@ -15,7 +15,6 @@ from fastrnn.nn._rnn import GRU, LSTM, RNN
 _LAYERS = {
     "lstm": (LSTM, {}),
     "gru": (GRU, {}),
-    "gru_reset_before": (GRU, {"reset_after": False}),
     "rnn_tanh": (RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
 }
@@ -26,8 +25,7 @@ class SequenceNetwork:
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"}
-        ``"gru_reset_before"`` is ``GRU(reset_after=False)``.
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
     input_size, hidden_size, n_outputs : int
     num_layers : int
     bidirectional : bool
@@ -53,6 +51,9 @@ class SequenceNetwork:
         ``LSTM -> Dropout -> Dense``).
     forget_bias : float, optional
         For LSTM: the forget gates' starting bias (Keras' ``unit_forget_bias``).
+    reset_after : bool, default=True
+        For GRU: False applies the reset gate before the recurrent matmul
+        (see :class:`fastrnn.nn.GRU`).
 
     Attributes
     ----------
@@ -80,12 +81,17 @@ class SequenceNetwork:
         padding_idx=None,
         head_dropout=0.0,
         forget_bias=None,
+        reset_after=True,
     ):
         cls, extra = _LAYERS[cell]
         if forget_bias is not None:
             if cell != "lstm":
                 raise ValueError(f"forget_bias is for LSTM cells, not {cell!r}")
             extra = {**extra, "forget_bias": forget_bias}
+        if not reset_after:
+            if cell != "gru":
+                raise ValueError(f"reset_after=False is for GRU cells, not {cell!r}")
+            extra = {**extra, "reset_after": False}
         rng = np.random.default_rng(random_state)
         self.output = output
         if not 0.0 <= float(head_dropout) < 1.0:

@@ -77,9 +77,9 @@ def to_torch(layer):
 
     The module's dtype is the layer's (``torch.float32`` or ``torch.float64``).
     """
+    _check_torch_has(layer)
     import torch
 
-    _check_torch_has(layer)
     cls = getattr(torch.nn, type(layer).__name__)
     kwargs = {name: getattr(layer, name) for name in _SHARED}
     kwargs["dtype"] = torch.float64 if layer.dtype == np.float64 else torch.float32
