@@ -33,6 +33,7 @@ from fastrnn import _validation as val
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
 from fastrnn._training import (
+    ArrayData,
     Monitor,
     head_loss,
     progress_bar,
@@ -441,16 +442,8 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         first_call = not (incremental or self.warm_start) or not hasattr(self, "network_")
-        if incremental and hasattr(self, "network_"):
-            Xp, lengths = self._validate_X(X, reset=False)
-        else:
-            Xp, lengths = self._validate_X(X, reset=first_call)
-        yt = self._encode_y(y, Xp, lengths, fit=first_call)
-        n = len(Xp)
-        sw = None
-        if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, np.empty(n), dtype=np.dtype(self.dtype))
-        sw = self._class_weighted(sw, yt)
+        data = self._training_data(X, y, sample_weight, reset=first_call, fit=first_call)
+        n = len(data)
         # A loaded model has no optimizer state or generator yet: start fresh ones.
         rng = getattr(self, "_rng", None) if not first_call else None
         rng = _as_generator(self.random_state) if rng is None else rng
@@ -474,23 +467,13 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
                 )
         start_params = net.flat_params.copy()
 
-        train_idx, val_idx = np.arange(n), None
+        train, held_out = data, None
         if self.early_stopping and not incremental and validation_data is None:
-            train_idx, val_idx = self._split_validation(n, yt, rng)
-
-        def part(idx):
-            return (
-                Xp[idx],
-                None if lengths is None else lengths[idx],
-                yt[idx],
-                None if sw is None else sw[idx],
-            )
-
-        train = part(train_idx)
-        held_out = None if val_idx is None else part(val_idx)
+            train_idx, val_idx = self._split_validation(n, data.y, rng)
+            train, held_out = data.subset(train_idx), data.subset(val_idx)
         if validation_data is not None:
             held_out = self._validation_part(validation_data)
-        batch_size = self._batch_size(len(train_idx))
+        batch_size = self._batch_size(len(train))
         monitor = Monitor(
             self.tol, self.n_iter_no_change, adaptive=self.learning_rate == "adaptive"
         )
@@ -504,7 +487,7 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
                 for _ in range(epochs):
                     if self.learning_rate == "invscaling":
                         optimizer.learning_rate = self.learning_rate_init / (
-                            (self.t_ // max(len(train_idx), 1) + 1) ** self.power_t
+                            (self.t_ // max(len(train), 1) + 1) ** self.power_t
                         )
                     tic = time.perf_counter()
                     loss = train_epoch(
@@ -522,7 +505,7 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
                         diverged = True
                         break
                     n_iter += 1
-                    self.t_ += len(train_idx)
+                    self.t_ += len(train)
                     self.loss_curve_.append(loss)
                     watched = loss
                     if held_out is not None:
@@ -589,16 +572,30 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
     def _progress(self, epochs):
         return progress_bar(self.verbose, epochs, type(self).__name__)
 
+    def _training_data(self, X, y, sample_weight, reset, fit):
+        """``X``, ``y`` and the weights checked and encoded, as an :class:`ArrayData`.
+
+        ``reset``: ``X`` sets the input's shape; ``fit``: ``y`` sets the
+        targets' encoding (classes, scaling). :mod:`fastrnn.dask` overrides
+        this to keep the rows where they live.
+        """
+        Xp, lengths = self._validate_X(X, reset=reset)
+        yt = self._encode_y(y, Xp.shape[:2], lengths, fit=fit)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, np.empty(len(Xp)), dtype=np.dtype(self.dtype))
+        return ArrayData(Xp, lengths, yt, self._class_weighted(sw, yt))
+
     def _validation_part(self, validation_data):
         """``(X_val, y_val)`` checked and encoded like the training data."""
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a tuple (X_val, y_val)")
         Xv, lv = self._validate_X(validation_data[0], reset=False)
-        return Xv, lv, self._encode_y(validation_data[1], Xv, lv, fit=False), None
+        yv = self._encode_y(validation_data[1], Xv.shape[:2], lv, fit=False)
+        return ArrayData(Xv, lv, yv, None)
 
     def _validation_loss_and_score(self, net, data, loss_fn):
-        X, lengths, y, sw = data
-        pred = net.forward(X, lengths=lengths)
+        pred, y, sw, lengths = data.outputs(net)
         loss, _ = head_loss(net, pred, y, sw, lengths, loss_fn)
         return loss, self._score_raw(pred, y, lengths)
 
@@ -893,7 +890,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     def _loss_name(self):
         return self.loss
 
-    def _encode_y(self, y, Xp, lengths, fit):
+    def _encode_y(self, y, shape, lengths, fit):
+        """Targets as the network learns them; ``shape`` is X's ``(samples, steps)``."""
         dtype = np.dtype(self.dtype)
         if self.output == "sequence":
             if val.is_ragged_list(y) or (lengths is not None and isinstance(y, (list, tuple))):
@@ -902,10 +900,10 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
                 yp = check_array(y, allow_nd=True, ensure_2d=True, dtype=[np.float64, np.float32])
                 if yp.ndim == 2:
                     yp = yp[:, :, None]
-            if yp.shape[:2] != Xp.shape[:2]:
+            if yp.shape[:2] != tuple(shape):
                 raise ValueError(
                     f"with output='sequence', y must have one target per time step: "
-                    f"y has shape {yp.shape[:2]}, X has {Xp.shape[:2]} (samples, steps)"
+                    f"y has shape {yp.shape[:2]}, X has {tuple(shape)} (samples, steps)"
                 )
             flat = (
                 yp[step_mask(lengths, yp.shape[1])]
@@ -917,8 +915,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
             yp = check_array(y, ensure_2d=False, dtype=[np.float64, np.float32])
             if yp.ndim not in (1, 2):
                 raise ValueError(f"y must be 1-D or 2-D, got shape {yp.shape}")
-            if len(yp) != len(Xp):
-                raise ValueError(f"X has {len(Xp)} samples but y has {len(yp)}")
+            if len(yp) != shape[0]:
+                raise ValueError(f"X has {shape[0]} samples but y has {len(yp)}")
             if fit:
                 self._y_2d = yp.ndim == 2
             yp = yp.reshape(len(yp), -1)
@@ -1074,10 +1072,12 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
 
     _loss_name = "cross_entropy"
 
-    def _encode_y(self, y, Xp, lengths, fit):
+    def _encode_y(self, y, shape, lengths, fit):
+        """Class indices; ``shape`` is X's ``(samples, steps)``."""
+        shape = tuple(shape)
         if self.output == "sequence":
             if isinstance(y, (list, tuple)) and lengths is not None:
-                yp = np.zeros(Xp.shape[:2], dtype=object)
+                yp = np.zeros(shape, dtype=object)
                 for i, yi in enumerate(y):
                     yi = column_or_1d(_from_one_hot(yi, steps_ndim=1))
                     if len(yi) != lengths[i]:
@@ -1087,17 +1087,17 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
                 yp = yp.astype(np.asarray(y[0]).dtype)
             else:
                 yp = _from_one_hot(y, steps_ndim=2)
-            if yp.shape != Xp.shape[:2]:
+            if yp.shape != shape:
                 raise ValueError(
-                    f"with output='sequence', y must have shape {Xp.shape[:2]} "
-                    f"(samples, steps) of labels, or one-hot {Xp.shape[:2]} + (n_classes,); "
+                    f"with output='sequence', y must have shape {shape} "
+                    f"(samples, steps) of labels, or one-hot {shape} + (n_classes,); "
                     f"got {yp.shape}"
                 )
             labels = yp[step_mask(lengths, yp.shape[1])] if lengths is not None else yp.ravel()
         else:
             labels = column_or_1d(y, warn=True)
-            if len(labels) != len(Xp):
-                raise ValueError(f"X has {len(Xp)} samples but y has {len(labels)}")
+            if len(labels) != shape[0]:
+                raise ValueError(f"X has {shape[0]} samples but y has {len(labels)}")
             yp = labels
         check_classification_targets(labels)
         if fit:
@@ -1207,7 +1207,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self._label_encoder = LabelEncoder().fit(self.classes_)
             self._n_outputs = len(self.classes_)
             Xp, lengths = self._validate_X(X, reset=True)
-            self._encode_y(y, Xp, lengths, fit=False)
+            self._encode_y(y, Xp.shape[:2], lengths, fit=False)
             rng = _as_generator(self.random_state)
             self.network_ = self._new_network(rng)
             self._optimizer = make_optimizer(

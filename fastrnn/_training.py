@@ -2,9 +2,12 @@
 
 :func:`train_epoch` is one pass over the data: per minibatch a forward pass,
 the loss and its gradient, backpropagation, L2, global-norm clipping and one
-optimizer step on the whole buffer. :class:`Monitor` decides, epoch by
-epoch, whether training improves, keeps the best weights, adapts the learning
-rate and says when to stop — the bookkeeping of scikit-learn's MLP.
+optimizer step on the whole buffer. The data is an :class:`ArrayData` (arrays
+in this process) or anything with its members: :mod:`fastrnn.dask`'s rows
+spread over a cluster compute the same gradients where they live.
+:class:`Monitor` decides, epoch by epoch, whether training improves, keeps
+the best weights, adapts the learning rate and says when to stop — the
+bookkeeping of scikit-learn's MLP.
 """
 
 import numpy as np
@@ -83,26 +86,68 @@ def head_loss(net, pred, y, w, lengths, loss_fn):
     return value, grad
 
 
+class ArrayData:
+    """Training rows held in this process.
+
+    Parameters
+    ----------
+    X : ndarray [N, T, F] (padded) or token ids [N, T]
+    lengths : ndarray [N] or None
+    y : ndarray
+        Encoded targets: standardised values or class indices.
+    sw : ndarray [N] or None
+        Sample weights (class weights folded in).
+    """
+
+    def __init__(self, X, lengths, y, sw):
+        self.X, self.lengths, self.y, self.sw = X, lengths, y, sw
+
+    def __len__(self):
+        return len(self.X)
+
+    def subset(self, idx):
+        """The rows ``idx``, as data of the same kind."""
+        return ArrayData(
+            self.X[idx],
+            None if self.lengths is None else self.lengths[idx],
+            self.y[idx],
+            None if self.sw is None else self.sw[idx],
+        )
+
+    def gradient(self, net, idx, loss_fn):
+        """The mean loss of rows ``idx``; ``net.flat_grad`` gets its gradient.
+
+        A loss that is not finite is returned before backpropagation.
+        """
+        xb, lb = take_batch(self.X, self.lengths, idx)
+        pred = net.forward(xb, lengths=lb, training=True)
+        sw = None if self.sw is None else self.sw[idx]
+        value, dpred = head_loss(net, pred, self.y[idx], sw, lb, loss_fn)
+        if np.isfinite(value):
+            net.zero_grad()
+            net.backward(dpred.astype(net.flat_params.dtype, copy=False))
+        return value
+
+    def outputs(self, net):
+        """``(pred, y, sample_weight, lengths)`` over every row (inference)."""
+        return net.forward(self.X, lengths=self.lengths), self.y, self.sw, self.lengths
+
+
 def train_epoch(net, data, optimizer, loss_fn, batch_size, shuffle, rng, alpha, clip_grad_norm):
-    """One pass over ``data = (X, lengths, y, sample_weight)``; return the mean loss.
+    """One pass over ``data`` (an :class:`ArrayData` or alike); return the mean loss.
 
     Returns NaN as soon as a minibatch's loss is not finite, before that
     batch's update touches the parameters.
     """
-    X, lengths, y, sw = data
     params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
     total, count = 0.0, 0
-    for idx in minibatches(len(X), batch_size, shuffle, rng, lengths):
-        xb, lb = take_batch(X, lengths, idx)
-        pred = net.forward(xb, lengths=lb, training=True)
-        value, dpred = head_loss(net, pred, y[idx], None if sw is None else sw[idx], lb, loss_fn)
+    for idx in minibatches(len(data), batch_size, shuffle, rng, data.lengths):
+        value = data.gradient(net, idx, loss_fn)
         if alpha:
             w = params[decay]
             value += 0.5 * alpha * float(w @ w) / len(idx)
         if not np.isfinite(value):
             return float("nan")
-        net.zero_grad()
-        net.backward(dpred.astype(params.dtype, copy=False))
         if alpha:
             grad[decay] += (alpha / len(idx)) * params[decay]
         if clip_grad_norm is not None:
