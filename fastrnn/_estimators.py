@@ -8,6 +8,7 @@ flat buffer) and train it with the minibatch loop of ``_training``.
 import contextlib
 import inspect
 import numbers
+import sys
 import threading
 import time
 import warnings
@@ -103,6 +104,17 @@ def _threadpool_controller():
     return _controller
 
 
+def _dask_worker_threads():
+    """The thread count of the Dask worker running this call, or None outside one."""
+    distributed = sys.modules.get("distributed")  # only if the caller has it loaded
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_worker().state.nthreads
+    except ValueError:  # not inside a task on a worker
+        return None
+
+
 @contextlib.contextmanager
 def _threadpool(n_threads):
     """Limit BLAS and OpenMP threads to ``n_threads`` while a call runs (None: untouched).
@@ -111,8 +123,13 @@ def _threadpool(n_threads):
     np.dot) computes the rest. OpenMP's limit belongs to the calling thread.
     BLAS's is process-wide: overlapping calls from several threads share it —
     the first sets it, the last restores it — so no call leaves it changed.
+    Inside a task on a Dask worker, None means the worker's thread count
+    (its ``threads_per_worker``), so workers sharing a machine do not
+    oversubscribe its cores.
     """
     global _blas_users, _blas_limiter
+    if n_threads is None:
+        n_threads = _dask_worker_threads()
     if n_threads is None:
         yield
         return
@@ -1206,8 +1223,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self.classes_ = self._partial_classes
             self._label_encoder = LabelEncoder().fit(self.classes_)
             self._n_outputs = len(self.classes_)
-            Xp, lengths = self._validate_X(X, reset=True)
-            self._encode_y(y, Xp.shape[:2], lengths, fit=False)
+            self._training_data(X, y, None, reset=True, fit=False)  # checks X, y and classes
             rng = _as_generator(self.random_state)
             self.network_ = self._new_network(rng)
             self._optimizer = make_optimizer(

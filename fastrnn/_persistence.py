@@ -85,6 +85,8 @@ def save(estimator, path):
     """
     from fastrnn import __version__
 
+    if hasattr(estimator, "to_local"):  # fastrnn.dask's: its plain equivalent is saved
+        estimator = estimator.to_local()
     config, arrays = _describe(estimator)
     config = {
         "format": FORMAT,

@@ -73,12 +73,18 @@ def cell(request):
     return request.param
 
 
-def require_torch():
-    """Import torch; skip without it locally, but fail in CI, where parity must run."""
+def require(module, install):
+    """Import ``module``; skip without it locally, but fail in CI, where these tests must run."""
+    import importlib
+
     try:
-        import torch
+        return importlib.import_module(module)
     except ImportError:
         if os.environ.get("CI"):
             raise
-        pytest.skip("torch is not installed (pip install torch==2.13.0)", allow_module_level=True)
-    return torch
+        pytest.skip(f"{module} is not installed ({install})", allow_module_level=True)
+
+
+def require_torch():
+    """torch, for the parity tests (see :func:`require`)."""
+    return require("torch", "pip install torch==2.13.0")

@@ -1,0 +1,442 @@
+"""Data-parallel training and distributed prediction on a Dask cluster.
+
+Modelled on ``xgboost.dask``: :class:`DaskRNNRegressor` and
+:class:`DaskRNNClassifier` take the plain estimators' parameters plus
+``client`` (default: the current ``distributed`` client) and fit on dask
+arrays chunked along samples only — ``(n, T, F)``, or 2-D ``(n, T * F)``
+whose columns are the steps — or on dask dataframes in the 2-D form (turned
+into arrays; column names are not kept).
+
+How ``fit`` trains
+------------------
+Synchronous data parallelism. The chunks of ``X`` stay on the workers that
+hold them: each such worker gets one *shard*, a Dask actor that checks its
+chunks once and keeps a network of the model's shape. The targets (one value
+or label per sample, or per step) are gathered here and encoded once, as the
+plain estimator encodes them (classes, target scaling, class weights), and
+so are the minibatches: the same generator draws the same global minibatch
+of ``batch_size`` samples as a single-process fit. Each minibatch is split
+by where its rows live; every shard holding some of them runs the compiled
+forward and backward pass on its share with the current weights (sent with
+the call) and returns the gradient of its share's *summed* loss and its
+share's weight (samples, or steps for ``output="sequence"``, times sample
+weights). Here the sums are added and divided by the total weight — the
+gradient of the minibatch's mean loss — and one optimizer step updates the
+flat parameter buffer. L2, gradient clipping, learning-rate schedules, early
+stopping (on a split of the samples or on ``validation_data``), ``verbose``
+and the fitted attributes are the plain estimator's code, unchanged. So a
+fit equals the single-process fit on the same minibatches up to the order
+of the floating-point sums (the tests check it), with one exception:
+dropout masks are drawn on the workers (reproducibly for an integer
+``random_state``), not in one stream.
+
+One step costs a round trip to every worker holding rows of the minibatch
+(the weights out, a gradient back): distribution pays when a minibatch's
+compute outweighs that, i.e. for large batches of long sequences and models
+whose compute grows faster than their parameter count (see the README's
+"Scaling out").
+
+A worker lost during ``fit`` (or not answering one call within
+:data:`CALL_TIMEOUT_S` seconds) stops it with a ``RuntimeError`` naming the
+worker; the estimator is left as it was before ``fit``.
+
+Prediction
+----------
+``predict``/``predict_proba`` of a dask collection return dask arrays
+computed where the chunks live; the fitted model is scattered to the workers
+once per call (broadcast), not pickled into every task. NumPy input is
+predicted here, as by the plain estimator (and fitted here too).
+:meth:`to_local` gives the plain estimator; ``save`` writes it
+(``fastrnn.load`` returns the plain one).
+
+Needs the ``dask`` extra: ``pip install "fastrnn[dask]"`` (``dask[distributed]``;
+``dask-ml`` for its ``Incremental`` and ``ParallelPostFit`` wrappers, which
+work on the plain estimators; ``Incremental`` passes 2-D blocks, so use the
+2-D form with ``n_features``).
+"""
+
+import copy
+
+import numpy as np
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from fastrnn._estimators import RNNClassifier, RNNRegressor, _storing_init, _threadpool
+from fastrnn._losses import LOSSES
+from fastrnn._training import head_loss
+
+__all__ = ["DaskRNNRegressor", "DaskRNNClassifier", "CALL_TIMEOUT_S"]
+
+#: Seconds one call to a worker may take during ``fit`` before the worker
+#: counts as lost (a bound on any wait, not a typical time: a call is one
+#: minibatch's share).
+CALL_TIMEOUT_S = 600.0
+
+
+def _get_client(client):
+    if client is not None:
+        return client
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        raise ValueError(
+            "fastrnn.dask needs a distributed client: pass client=... or create one "
+            "(distributed.Client(...)) before fitting"
+        ) from None
+
+
+def _is_dask_collection(X):
+    return hasattr(X, "__dask_graph__")
+
+
+def _as_dask_array(X, name):
+    """``X`` as a dask array chunked along its first axis only."""
+    import dask.array as da
+
+    if hasattr(X, "to_dask_array"):  # dask DataFrame or Series
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"{name} must be a dask array or dask dataframe, got {type(X).__name__} "
+            "(for data in memory use fastrnn.RNNRegressor / RNNClassifier)"
+        )
+    if any(len(c) > 1 for c in X.chunks[1:]):
+        raise ValueError(
+            f"{name} must be chunked along samples (axis 0) only, got chunks {X.chunks}; "
+            f"rechunk it: {name}.rechunk({{{', '.join(f'{a}: -1' for a in range(1, X.ndim))}}})"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples")
+    return X
+
+
+def _local_values(a, n, name):
+    """A dask or in-memory array of ``n`` rows, here (targets and weights are small)."""
+    if _is_dask_collection(a):
+        a = _as_dask_array(a, name).compute()
+    a = a if isinstance(a, list) else np.asarray(a)
+    if len(a) != n:
+        raise ValueError(f"X has {n} samples but {name} has {len(a)}")
+    return a
+
+
+def _lost(address, exc):
+    return RuntimeError(
+        f"the Dask worker {address} failed or stopped answering during fit "
+        f"({type(exc).__name__}: {exc}); fit was abandoned and the model left as it was"
+    )
+
+
+class _Shard:
+    """The rows of one worker's chunks and a network to run them: a Dask actor.
+
+    Built on the worker that holds the chunks, so they never move. Each
+    call gets the current weights; nothing is kept between calls but the
+    rows and the network's buffers.
+    """
+
+    def __init__(self, template, seed, *chunks):
+        parts = [template._validate_X(c, reset=False)[0] for c in chunks]
+        self.X = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        self.n_threads = template.n_threads
+        rng = np.random.default_rng(seed)
+        self.net = template._init_network(template._step_features, template._n_outputs, rng)
+        self.loss_fn = LOSSES[template._loss_name]
+
+    def n_rows(self):
+        return len(self.X)
+
+    def gradient(self, params, rows, y, sw):
+        """Summed loss of ``rows``, its gradient and the rows' weight.
+
+        Returns ``(grad or None, loss * weight, weight)``; the gradient is
+        None when the loss is not finite (the caller stops before updating).
+        """
+        net = self.net
+        with _threadpool(self.n_threads):
+            net.flat_params[:] = params
+            pred = net.forward(self.X[rows], training=True)
+            value, dpred = head_loss(net, pred, y, sw, None, self.loss_fn)
+            steps = pred.shape[1] if net.output == "sequence" else 1
+            weight = (len(rows) if sw is None else float(np.sum(sw))) * steps
+            if not np.isfinite(value):
+                return None, value * weight, weight
+            net.zero_grad()
+            net.backward(dpred.astype(params.dtype, copy=False))
+            return net.flat_grad * weight, value * weight, weight
+
+    def predict(self, params, rows):
+        """The network's outputs for ``rows`` (inference)."""
+        with _threadpool(self.n_threads):
+            self.net.flat_params[:] = params
+            return self.net.forward(self.X[rows])
+
+
+class _ShardedData:
+    """Training rows spread over shards, with the encoded targets kept here.
+
+    Stands in for :class:`fastrnn._training.ArrayData` in the plain
+    estimator's training loop: ``subset``, ``gradient`` and ``outputs``
+    are computed by the shards holding the rows.
+
+    Parameters
+    ----------
+    shards : list of (address, actor)
+    where : ndarray [n, 2]
+        For each row, its shard and its row in that shard.
+    y, sw : ndarray
+        Encoded targets and sample weights (or None), one row per row.
+    """
+
+    lengths = None  # dense arrays only: every sample has T steps
+
+    def __init__(self, shards, where, y, sw):
+        self.shards, self.where, self.y, self.sw = shards, where, y, sw
+
+    @classmethod
+    def build(cls, client, X, y, sw, template, seed):
+        """Shards for the chunks of dask array ``X`` (persisted), one per worker holding some."""
+        from dask.core import flatten
+        from distributed import futures_of, wait
+
+        by_key = {f.key: f for f in futures_of(X)}
+        futures = [by_key[k] for k in flatten(X.__dask_keys__())]  # in the order of the rows
+        wait(futures)
+        holders = client.who_has(futures)
+        bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
+        by_worker = {}
+        for i, f in enumerate(futures):
+            by_worker.setdefault(sorted(holders[f.key])[0], []).append(i)
+        seeds = np.random.SeedSequence(seed).spawn(len(by_worker))
+        pending, where = [], np.empty((X.shape[0], 2), np.intp)
+        for k, (address, chunk_ids) in enumerate(sorted(by_worker.items())):
+            start = 0
+            for i in chunk_ids:
+                size = bounds[i + 1] - bounds[i]
+                where[bounds[i] : bounds[i + 1], 0] = k
+                where[bounds[i] : bounds[i + 1], 1] = np.arange(start, start + size)
+                start += size
+            actor = client.submit(
+                _Shard,
+                template,
+                seeds[k],
+                *[futures[i] for i in chunk_ids],
+                actor=True,
+                workers=[address],
+                allow_other_workers=False,
+                pure=False,
+            )
+            pending.append((address, actor))
+        # A chunk the shard cannot use (NaN, wrong shape) raises its ValueError here.
+        shards = [(address, actor.result(timeout=CALL_TIMEOUT_S)) for address, actor in pending]
+        return cls(shards, where, y, sw)
+
+    def __len__(self):
+        return len(self.where)
+
+    def subset(self, idx):
+        return _ShardedData(
+            self.shards, self.where[idx], self.y[idx], None if self.sw is None else self.sw[idx]
+        )
+
+    def _call(self, idx, method, *args, with_targets=False):
+        """Call ``method`` on every shard holding rows ``idx``; ``[(positions, result)]``."""
+        where = self.where[idx]
+        calls = []
+        for k in np.unique(where[:, 0]):
+            pos = np.flatnonzero(where[:, 0] == k)
+            extra = ()
+            if with_targets:
+                extra = (self.y[idx[pos]], None if self.sw is None else self.sw[idx[pos]])
+            address, actor = self.shards[k]
+            calls.append((pos, address, getattr(actor, method)(*args, where[pos, 1], *extra)))
+        results = []
+        for pos, address, call in calls:
+            try:
+                results.append((pos, call.result(timeout=CALL_TIMEOUT_S)))
+            except (ValueError, TypeError):
+                raise  # our own checks, raised on the worker: as they are
+            except Exception as exc:  # a lost worker, a closed connection, a timeout
+                raise _lost(address, exc) from exc
+        return results
+
+    def gradient(self, net, idx, loss_fn):
+        """As :meth:`ArrayData.gradient`, summed over the shards holding rows ``idx``."""
+        results = self._call(idx, "gradient", net.flat_params, with_targets=True)
+        total = sum(r[2] for _, r in results)
+        value = sum(r[1] for _, r in results) / total
+        if any(r[0] is None for _, r in results):
+            return float("nan")
+        grad = net.flat_grad
+        grad[:] = results[0][1][0]
+        for _, r in results[1:]:
+            grad += r[0]
+        grad /= total
+        return value
+
+    def outputs(self, net):
+        idx = np.arange(len(self))
+        results = self._call(idx, "predict", net.flat_params)
+        first = results[0][1]
+        pred = np.empty((len(self),) + first.shape[1:], first.dtype)
+        for pos, r in results:
+            pred[pos] = r
+        return pred, self.y, self.sw, None
+
+
+def _predict_block(block, model, method):
+    return getattr(model, method)(block)
+
+
+class _DaskMixin:
+    """What the Dask estimators add to the plain ones: where the data lives."""
+
+    def _training_data(self, X, y, sample_weight, reset, fit):
+        if not _is_dask_collection(X):
+            return super()._training_data(X, y, sample_weight, reset, fit)
+        if self.embedding_dim is not None:
+            raise ValueError(
+                "fastrnn.dask trains on numeric sequences; for token input (embedding_dim) "
+                "fit the plain estimator, or use dask_ml.wrappers.Incremental"
+            )
+        client = _get_client(self.client)
+        # Persisted once: the chunks are made (or stay) on the workers, where they are used.
+        X = client.persist(_as_dask_array(X, "X"))
+        self._validate_X(X[:1].compute(), reset=reset)  # the input's shape, checked here
+        n = X.shape[0]
+        steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
+        yt = self._encode_y(_local_values(y, n, "y"), (n, steps), None, fit=fit)
+        sw = None
+        if sample_weight is not None:
+            sw = _local_values(sample_weight, n, "sample_weight")
+            sw = _check_sample_weight(sw, np.empty(n), dtype=np.dtype(self.dtype))
+        sw = self._class_weighted(sw, yt)
+        data = _ShardedData.build(client, X, yt, sw, self._template(), self._shard_seed())
+        self.workers_ = [address for address, _ in data.shards]
+        return data
+
+    def _validation_part(self, validation_data):
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a tuple (X_val, y_val)")
+        X, y = validation_data
+        if not _is_dask_collection(X):
+            return super()._validation_part(validation_data)
+        client = _get_client(self.client)
+        X = client.persist(_as_dask_array(X, "X_val"))
+        self._validate_X(X[:1].compute(), reset=False)
+        n = X.shape[0]
+        steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
+        yt = self._encode_y(_local_values(y, n, "y_val"), (n, steps), None, fit=False)
+        return _ShardedData.build(client, X, yt, None, self._template(), self._shard_seed())
+
+    def _template(self):
+        """A plain estimator with this one's parameters and input shape, for the shards."""
+        template = self._local_class(**self._local_params())
+        for name in ("n_features_in_", "feature_names_in_", "_step_features", "_fitted_2d"):
+            if name in self.__dict__:
+                setattr(template, name, self.__dict__[name])
+        template._n_outputs = self._n_outputs
+        return template
+
+    def _shard_seed(self):
+        # The shards' dropout masks: reproducible for an integer random_state,
+        # drawn apart from the fit's own generator (which must match a local fit's).
+        rs = self.random_state
+        return rs if isinstance(rs, (int, np.integer)) else None
+
+    def _local_params(self):
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "client"}
+
+    def to_local(self):
+        """The equivalent plain estimator (fitted state copied): no Dask needed to use it."""
+        local = self._local_class(**self._local_params())
+        state = {k: v for k, v in self.__dict__.items() if k not in self._local_params()}
+        state.pop("client", None)
+        state.pop("workers_", None)
+        local.__dict__.update(copy.deepcopy(state))
+        return local
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["client"] = None  # a client does not travel; workers find their own
+        return state
+
+    def _distributed(self, X, method):
+        """``method`` of the plain model over the chunks of dask ``X``, as a dask array."""
+        check_is_fitted(self, "network_")
+        client = _get_client(self.client)
+        X = _as_dask_array(X, "X")
+        local = self.to_local()
+        # The shape and dtype of one row's result, from a row of zeros (no data read).
+        probe = getattr(local, method)(np.zeros((1,) + X.shape[1:], X.dtype))
+        model = client.scatter(local, broadcast=True, hash=False)
+        return X.map_blocks(
+            _predict_block,
+            model,
+            method,
+            dtype=probe.dtype,
+            drop_axis=list(range(1, X.ndim)),
+            new_axis=list(range(1, probe.ndim)) or None,
+            chunks=(X.chunks[0],) + tuple((d,) for d in probe.shape[1:]),
+            meta=probe[:0],
+        )
+
+    def predict(self, X):
+        """Predictions: a dask array for a dask collection (computed on the workers)."""
+        if _is_dask_collection(X):
+            return self._distributed(X, "predict")
+        return super().predict(X)
+
+
+class DaskRNNRegressor(_DaskMixin, RNNRegressor):
+    """:class:`fastrnn.RNNRegressor` trained data-parallel on a Dask cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        Default: the current client (``distributed.default_client()``).
+    **params
+        Every parameter of :class:`fastrnn.RNNRegressor`, with the same
+        meaning. ``batch_size`` is the global minibatch, split across the
+        workers by where its rows live (see the module's documentation).
+
+    Attributes
+    ----------
+    workers_ : list of str
+        The workers that held training rows in the last fit.
+    Others as :class:`fastrnn.RNNRegressor`.
+    """
+
+    _local_class = RNNRegressor
+    _parameter_constraints = {**RNNRegressor._parameter_constraints, "client": "no_validation"}
+    __init__ = _storing_init({"loss": "squared_error", "client": None})
+
+
+class DaskRNNClassifier(_DaskMixin, RNNClassifier):
+    """:class:`fastrnn.RNNClassifier` trained data-parallel on a Dask cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        Default: the current client (``distributed.default_client()``).
+    **params
+        Every parameter of :class:`fastrnn.RNNClassifier`; see
+        :class:`DaskRNNRegressor`.
+    """
+
+    _local_class = RNNClassifier
+    _parameter_constraints = {**RNNClassifier._parameter_constraints, "client": "no_validation"}
+    __init__ = _storing_init({"class_weight": None, "client": None})
+
+    def predict_proba(self, X):
+        """Class probabilities: a dask array for a dask collection."""
+        if _is_dask_collection(X):
+            return self._distributed(X, "predict_proba")
+        return super().predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Log-probabilities: a dask array for a dask collection."""
+        if _is_dask_collection(X):
+            return self._distributed(X, "predict_log_proba")
+        return super().predict_log_proba(X)

@@ -1,0 +1,242 @@
+"""fastrnn.dask on a real cluster of two worker processes: training, prediction, searches."""
+
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastrnn
+from fastrnn import RNNClassifier, RNNRegressor
+from tests.conftest import require
+
+distributed = require("distributed", 'pip install "dask[distributed,dataframe]"')
+da = require("dask.array", 'pip install "dask[distributed,dataframe]"')
+from fastrnn.dask import DaskRNNClassifier, DaskRNNRegressor  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _cluster(n_workers=2):
+    return distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",  # any free port: never the 8787 of a cluster already running
+    )
+
+
+@pytest.fixture(scope="module")
+def client():
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _split(client, X, rows_per_chunk=30):
+    """A dask array of ``X`` whose chunks are placed by hand, alternately on each worker."""
+    workers = sorted(client.scheduler_info()["workers"])
+    chunks = []
+    for i, start in enumerate(range(0, len(X), rows_per_chunk)):
+        part = X[start : start + rows_per_chunk]
+        future = client.scatter(part, workers=[workers[i % len(workers)]])
+        chunks.append(da.from_delayed(future, shape=part.shape, dtype=part.dtype))
+    return da.concatenate(chunks)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 8, 3))
+    return X, X.sum(axis=(1, 2)), np.where(X[:, 0, 0] > 0, "a", "b")
+
+
+def test_data_parallel_fit_equals_the_single_process_fit(client, data):
+    X, y, _ = data
+    Xd = _split(client, X)
+    params = dict(
+        max_iter=4, batch_size=16, dtype="float64", alpha=1e-3, early_stopping=True, random_state=0
+    )
+    dask_model = DaskRNNRegressor(**params).fit(Xd, da.from_array(y, chunks=50))
+    local = RNNRegressor(**params).fit(X, y)
+    assert len(dask_model.workers_) == 2  # both workers computed gradients
+    # The same minibatches, the same updates: equal up to the order of the sums.
+    np.testing.assert_allclose(dask_model.loss_curve_, local.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(dask_model.validation_scores_, local.validation_scores_, rtol=1e-12)
+    np.testing.assert_allclose(
+        dask_model.network_.flat_params, local.network_.flat_params, rtol=1e-9, atol=1e-12
+    )
+
+
+def test_classifier_with_sample_and_class_weights_equals_the_single_process_fit(client, data):
+    X, _, labels = data
+    Xd = _split(client, X, rows_per_chunk=25)
+    sw = np.linspace(0.5, 2.0, len(X))
+    params = dict(max_iter=3, batch_size=20, dtype="float64", class_weight="balanced")
+    dask_model = DaskRNNClassifier(random_state=1, **params)
+    dask_model.fit(Xd, da.from_array(labels, chunks=40), sample_weight=da.from_array(sw, chunks=60))
+    local = RNNClassifier(random_state=1, **params).fit(X, labels, sample_weight=sw)
+    np.testing.assert_allclose(dask_model.loss_curve_, local.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(
+        dask_model.network_.flat_params, local.network_.flat_params, rtol=1e-9, atol=1e-12
+    )
+    proba = dask_model.predict_proba(Xd)
+    assert isinstance(proba, da.Array) and proba.shape == (120, 2)
+    np.testing.assert_allclose(proba.compute(), local.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(dask_model.predict(Xd).compute(), local.predict(X))
+
+
+def test_sequence_output_from_a_dask_dataframe_and_validation_data(client):
+    dd = require("dask.dataframe", 'pip install "dask[distributed,dataframe]"')
+    pd = require("pandas", "pip install pandas")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 6))  # 2-D: one feature, six steps
+    y = np.cumsum(X, axis=1)  # a target per step
+    frame = dd.from_pandas(pd.DataFrame(X, columns=[f"t{i}" for i in range(6)]), npartitions=3)
+    params = dict(output="sequence", max_iter=3, batch_size=32, dtype="float64", random_state=0)
+    val = (da.from_array(X[:30], chunks=15), y[:30])
+    dask_model = DaskRNNRegressor(**params).fit(frame, da.from_array(y, chunks=(30, 6)))
+    dask_model.set_params(early_stopping=True).fit(frame, y, validation_data=val)
+    local = RNNRegressor(**params, early_stopping=True).fit(X, y, validation_data=(X[:30], y[:30]))
+    np.testing.assert_allclose(dask_model.validation_loss_curve_, local.validation_loss_curve_)
+    np.testing.assert_allclose(dask_model.network_.flat_params, local.network_.flat_params)
+    pred = dask_model.predict(frame)
+    assert pred.shape == (90, 6)
+    np.testing.assert_allclose(pred.compute(), local.predict(X), rtol=1e-9, atol=1e-12)
+
+
+def test_predictions_equal_the_local_model_and_the_model_travels_once(client, data):
+    X, y, _ = data
+    model = DaskRNNRegressor(hidden_size=64, max_iter=2, random_state=0)
+    Xd = da.from_array(X, chunks=(20, 8, 3))
+    model.fit(Xd, da.from_array(y, chunks=20))
+    pred = model.predict(Xd)
+    # float32: each row's prediction is bitwise the same in any batch.
+    np.testing.assert_array_equal(pred.compute(), model.to_local().predict(X))
+    # Six prediction tasks, one scattered model: the graph holds a reference, not six copies.
+    import pickle
+
+    graph_bytes = len(pickle.dumps(dict(pred.__dask_graph__())))
+    assert graph_bytes < model.network_.flat_params.nbytes
+
+
+def test_to_local_save_and_load(client, data, tmp_path):
+    X, y, _ = data
+    model = DaskRNNRegressor(max_iter=2, random_state=0).fit(da.from_array(X, chunks=40), y)
+    local = model.to_local()
+    assert type(local) is RNNRegressor and local.get_params() == {
+        k: v for k, v in model.get_params().items() if k != "client"
+    }
+    model.save(tmp_path / "a.npz")
+    fastrnn.save(model, tmp_path / "b.npz")
+    for name in ("a.npz", "b.npz"):
+        loaded = fastrnn.load(tmp_path / name)
+        assert type(loaded) is RNNRegressor
+        np.testing.assert_array_equal(loaded.predict(X), local.predict(X))
+    local.network_.flat_params[:] = 0  # a copy: the Dask model is untouched
+    assert model.network_.flat_params.any()
+
+
+def test_bad_input_is_named_and_a_failed_fit_changes_nothing(client, data):
+    X, y, _ = data
+    model = DaskRNNRegressor(max_iter=2, random_state=0).fit(da.from_array(X, chunks=40), y)
+    before = model.network_.flat_params.copy()
+    with pytest.raises(ValueError, match="chunked along samples"):
+        model.fit(da.from_array(X, chunks=(40, 4, 3)), y)
+    with pytest.raises(ValueError, match="X has 120 samples but y has 100"):
+        model.fit(da.from_array(X, chunks=40), y[:100])
+    bad = X.copy()
+    bad[70, 3, 1] = np.nan  # in the second chunk, checked on its worker
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(da.from_array(bad, chunks=40), y)
+    with pytest.raises(ValueError, match="token input"):
+        DaskRNNClassifier(embedding_dim=4).fit(da.from_array(np.ones((4, 3), int), chunks=2), y[:4])
+    np.testing.assert_array_equal(model.network_.flat_params, before)
+
+
+def test_grid_search_on_the_cluster_equals_n_jobs_1(client, data):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, _ = data
+    grid = {"hidden_size": [4, 8], "cell": ["lstm", "gru"]}
+    base = RNNRegressor(max_iter=2, n_threads=1, random_state=0)
+    serial = GridSearchCV(base, grid, cv=2, n_jobs=1).fit(X, y)
+    with joblib.parallel_backend("dask"):
+        spread = GridSearchCV(base, grid, cv=2, n_jobs=-1).fit(X, y)
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(spread.cv_results_[key], serial.cv_results_[key])
+    assert spread.best_params_ == serial.best_params_
+
+
+def test_a_fit_on_a_worker_follows_its_thread_count(client):
+    def limits_inside_a_fit():
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        from fastrnn._estimators import _threadpool
+
+        with threadpool_limits(limits=3):  # as if the process were set for more
+            with _threadpool(None):
+                inside = {i["user_api"]: i["num_threads"] for i in threadpool_info()}
+        return inside
+
+    got = client.submit(limits_inside_a_fit, pure=False).result()
+    assert got["blas"] == 1  # threads_per_worker=1
+    assert got.get("openmp", 1) == 1
+
+
+def test_dask_ml_incremental_and_parallel_post_fit(client, data):
+    wrappers = require("dask_ml.wrappers", "pip install dask-ml")
+    X, y, labels = data
+    # Incremental takes 2-D blocks: the 2-D form, three features per step.
+    X = X.reshape(len(X), -1)
+    Xd = da.from_array(X, chunks=(40, -1))
+    inc = wrappers.Incremental(RNNRegressor(n_features=3, hidden_size=8, random_state=0))
+    inc.fit(Xd, da.from_array(y, chunks=40))
+    assert inc.estimator_.n_iter_ == 3  # one partial_fit per block
+    np.testing.assert_array_equal(inc.predict(Xd).compute(), inc.estimator_.predict(X))
+    clf = wrappers.Incremental(RNNClassifier(n_features=3, hidden_size=8, random_state=0))
+    clf.fit(Xd, da.from_array(labels, chunks=40), classes=["a", "b"])
+    assert list(clf.estimator_.classes_) == ["a", "b"]
+    post = wrappers.ParallelPostFit(RNNClassifier(n_features=3, max_iter=3, random_state=0))
+    post.fit(X, labels)
+    np.testing.assert_array_equal(post.predict(Xd).compute(), post.estimator.predict(X))
+    np.testing.assert_array_equal(post.predict_proba(Xd).compute(), post.estimator.predict_proba(X))
+
+
+def test_a_worker_lost_mid_fit_ends_in_a_clear_error_in_bounded_time(data):
+    X, y, _ = data
+    X, y = np.concatenate([X] * 4), np.concatenate([y] * 4)
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        Xd = _split(c, X, rows_per_chunk=60)
+        model = DaskRNNRegressor(max_iter=500, batch_size=8, tol=0, random_state=0, client=c)
+        outcome = {}
+
+        def fit():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(Xd, da.from_array(y, chunks=60))
+                outcome["fitted"] = True
+            except Exception as exc:  # noqa: BLE001 (the test reads what it was)
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=fit)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while "workers_" not in model.__dict__ and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait for training to begin
+        time.sleep(0.5)
+        victim = model.workers_[0]
+        pid = c.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "fit hung after a worker was lost"
+    assert "error" in outcome, "a 500-epoch fit cannot have finished in the time"
+    assert isinstance(outcome["error"], RuntimeError)
+    assert victim in str(outcome["error"]) and "left as it was" in str(outcome["error"])
+    assert not hasattr(model, "network_")  # not a half-trained model
