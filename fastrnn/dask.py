@@ -111,10 +111,10 @@ def _as_dask_array(X, name):
     return X
 
 
-def _local_values(a, n, name):
+def _local_values(client, a, n, name):
     """A dask or in-memory array of ``n`` rows, here (targets and weights are small)."""
     if _is_dask_collection(a):
-        a = _as_dask_array(a, name).compute()
+        a = client.compute(_as_dask_array(a, name)).result()
     a = a if isinstance(a, list) else np.asarray(a)
     if len(a) != n:
         raise ValueError(f"X has {n} samples but {name} has {len(a)}")
@@ -202,7 +202,8 @@ class _ShardedData:
 
         by_key = {f.key: f for f in futures_of(X)}
         futures = [by_key[k] for k in flatten(X.__dask_keys__())]  # in the order of the rows
-        wait(futures)
+        with client.as_current():  # the client given, default or not
+            wait(futures)
         holders = client.who_has(futures)
         bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
         by_worker = {}
@@ -292,6 +293,13 @@ def _predict_block(block, model, method):
 class _DaskMixin:
     """What the Dask estimators add to the plain ones: where the data lives."""
 
+    def _fit(self, X, *args, **kwargs):
+        if not _is_dask_collection(X):
+            return super()._fit(X, *args, **kwargs)
+        # The shards' handles talk through the current client: make it the one given.
+        with _get_client(self.client).as_current():
+            return super()._fit(X, *args, **kwargs)
+
     def _training_data(self, X, y, sample_weight, reset, fit):
         if not _is_dask_collection(X):
             return super()._training_data(X, y, sample_weight, reset, fit)
@@ -303,13 +311,13 @@ class _DaskMixin:
         client = _get_client(self.client)
         # Persisted once: the chunks are made (or stay) on the workers, where they are used.
         X = client.persist(_as_dask_array(X, "X"))
-        self._validate_X(X[:1].compute(), reset=reset)  # the input's shape, checked here
+        self._validate_X(client.compute(X[:1]).result(), reset=reset)  # the input's shape
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
-        yt = self._encode_y(_local_values(y, n, "y"), (n, steps), None, fit=fit)
+        yt = self._encode_y(_local_values(client, y, n, "y"), (n, steps), None, fit=fit)
         sw = None
         if sample_weight is not None:
-            sw = _local_values(sample_weight, n, "sample_weight")
+            sw = _local_values(client, sample_weight, n, "sample_weight")
             sw = _check_sample_weight(sw, np.empty(n), dtype=np.dtype(self.dtype))
         sw = self._class_weighted(sw, yt)
         data = _ShardedData.build(client, X, yt, sw, self._template(), self._shard_seed())
@@ -324,10 +332,10 @@ class _DaskMixin:
             return super()._validation_part(validation_data)
         client = _get_client(self.client)
         X = client.persist(_as_dask_array(X, "X_val"))
-        self._validate_X(X[:1].compute(), reset=False)
+        self._validate_X(client.compute(X[:1]).result(), reset=False)
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
-        yt = self._encode_y(_local_values(y, n, "y_val"), (n, steps), None, fit=False)
+        yt = self._encode_y(_local_values(client, y, n, "y_val"), (n, steps), None, fit=False)
         return _ShardedData.build(client, X, yt, None, self._template(), self._shard_seed())
 
     def _template(self):
