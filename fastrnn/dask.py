@@ -75,7 +75,12 @@ CALL_TIMEOUT_S = 600.0
 def _get_client(client):
     if client is not None:
         return client
-    from distributed import default_client
+    try:
+        from distributed import default_client
+    except ImportError as exc:
+        raise ImportError(
+            'fastrnn.dask needs Dask: pip install "fastrnn[dask]" (dask[distributed], dask-ml)'
+        ) from exc
 
     try:
         return default_client()
