@@ -2,7 +2,8 @@
 
 For each model and batch size the same regressor (LSTM, float32, Adam) runs
 the same epochs over the same random data four ways, alternating, and the
-median fit time of each is reported:
+median fit time of each is reported, with the set-up (checking and placing
+the data) timed apart so that the per-step cost shows:
 
 - ``plain, T threads``: ``RNNRegressor(n_threads=T)`` in this process, for T = 1
   and the CPUs given;
@@ -14,7 +15,11 @@ median fit time of each is reported:
 Where it pays: a step costs one round trip per worker (the weights out, a
 gradient back), so distribution needs enough compute per step — big batches
 of long sequences, wide layers. The small model shows that cost; the large
-one, what two processes do against two threads::
+one, what two processes do against two threads. Dask's nanny starts workers
+with ``MALLOC_TRIM_THRESHOLD_=65536``, which hands freed memory back to the
+system at once, so the activation buffers a training step allocates are
+fresh pages (page faults) at every step; ``--no-malloc-trim`` starts them
+without it, to show that cost::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/dask_fit.py --json out.json
 """
@@ -48,6 +53,16 @@ def _fit_seconds(model, X, y):
         return time.perf_counter() - start
 
 
+def _setup_seconds(model, X, y):
+    """Seconds to check and place the data before the first step (shards, for Dask)."""
+    start = time.perf_counter()
+    data = model._training_data(X, y, None, reset=True, fit=True)
+    seconds = time.perf_counter() - start
+    if hasattr(data, "close"):
+        data.close()
+    return seconds
+
+
 def main(argv=None):
     import dask.array as da
     from distributed import Client, LocalCluster
@@ -61,7 +76,18 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="the small model only, one repeat")
     p.add_argument("--json", help="save the results here")
     p.add_argument("--markdown", help="write the table here")
+    p.add_argument(
+        "--no-malloc-trim",
+        action="store_true",
+        help="start the workers without the MALLOC_TRIM_THRESHOLD_ that Dask's nanny sets",
+    )
     args = p.parse_args(argv)
+    if args.no_malloc_trim:
+        import dask
+
+        env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+        env.pop("MALLOC_TRIM_THRESHOLD_", None)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": env})
     models = MODELS[:1] if args.quick else MODELS
     repeats = 1 if args.quick else args.repeats
     cluster_kw = dict(processes=True, host="127.0.0.1", dashboard_address=":0")
@@ -113,13 +139,17 @@ def main(argv=None):
                 for engine, (client, Xd, yd) in per_worker.items():
                     engines[engine] = (DaskRNNRegressor, {**common, "client": client}, Xd, yd)
                 times = {e: [] for e in engines}
+                setups = {e: [] for e in engines}
                 for _ in range(repeats):
                     for engine, (cls, params, Xe, ye) in engines.items():
+                        setups[engine].append(_setup_seconds(cls(**params), Xe, ye))
                         times[engine].append(_fit_seconds(cls(**params), Xe, ye))
                 steps = epochs * -(-n // batch)
                 base = np.median(times[f"plain, {args.threads} threads"])
                 for engine, ts in times.items():
                     med = float(np.median(ts))
+                    setup = float(np.median(setups[engine]))
+                    per_step = 1e3 * (med - setup) / steps
                     rows.append(
                         dict(
                             model=name,
@@ -131,14 +161,15 @@ def main(argv=None):
                             epochs=epochs,
                             engine=engine,
                             median_s=med,
-                            per_step_ms=1e3 * med / steps,
+                            setup_s=setup,
+                            per_step_ms=per_step,
                             vs_plain=base / med,
                             samples_s=ts,
                         )
                     )
                     print(
                         f"{name:5s} T={T} D={D} H={H} batch {batch:4d}  {engine:18s} "
-                        f"{med:7.2f} s  {1e3 * med / steps:8.2f} ms/step  "
+                        f"{med:7.2f} s (set-up {setup:5.2f})  {per_step:8.2f} ms/step  "
                         f"plain {args.threads} threads / this: {base / med:5.2f}x",
                         flush=True,
                     )
@@ -149,25 +180,40 @@ def main(argv=None):
             c.close()
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(threads=args.threads, repeats=repeats, results=rows), f, indent=1)
+            json.dump(
+                dict(
+                    threads=args.threads,
+                    repeats=repeats,
+                    malloc_trim=not args.no_malloc_trim,
+                    results=rows,
+                ),
+                f,
+                indent=1,
+            )
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(_markdown(rows, args.threads, repeats))
+            f.write(_markdown(rows, args.threads, repeats, not args.no_malloc_trim))
     return 0
 
 
-def _markdown(rows, threads, repeats):
+def _markdown(rows, threads, repeats, malloc_trim=True):
+    trim = "Dask's default" if malloc_trim else "unset (`--no-malloc-trim`)"
     lines = [
-        f"Fit time, median of {repeats} alternating fits; {threads} CPUs "
-        "(`bench/dask_fit.py`). Last column: the plain estimator on all CPUs / this.",
+        f"Workers' MALLOC_TRIM_THRESHOLD_: {trim}.",
         "",
-        "| model (T, D, H) | batch | engine | fit s | ms per step | plain / this |",
-        "| --- | ---: | --- | ---: | ---: | ---: |",
+        f"Fit time, median of {repeats} alternating fits; {threads} CPUs "
+        "(`bench/dask_fit.py`). Set-up: checking and placing the data (the shards, for "
+        "Dask), timed apart; ms per step: (fit - set-up) / steps. Last column: the plain "
+        "estimator on all CPUs / this, whole fits.",
+        "",
+        "| model (T, D, H) | batch | engine | fit s | set-up s | ms per step | plain / this |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {r['model']} ({r['T']}, {r['D']}, {r['H']}) | {r['batch_size']} | {r['engine']} "
-            f"| {r['median_s']:.2f} | {r['per_step_ms']:.1f} | {r['vs_plain']:.2f}x |"
+            f"| {r['median_s']:.2f} | {r['setup_s']:.2f} | {r['per_step_ms']:.1f} "
+            f"| {r['vs_plain']:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 

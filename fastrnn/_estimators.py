@@ -6,6 +6,7 @@ flat buffer) and train it with the minibatch loop of ``_training``.
 """
 
 import contextlib
+import copy
 import inspect
 import numbers
 import sys
@@ -105,14 +106,43 @@ def _threadpool_controller():
 
 
 def _dask_worker_threads():
-    """The thread count of the Dask worker running this call, or None outside one."""
+    """Threads for this call on the Dask worker running it, or None outside one.
+
+    The worker's threads shared among the tasks it runs at once: all of them
+    for a task alone, one each when every thread runs a task (Dask's nanny
+    starts workers with BLAS and OpenMP at one thread for that reason).
+    """
     distributed = sys.modules.get("distributed")  # only if the caller has it loaded
     if distributed is None:
         return None
     try:
-        return distributed.get_worker().state.nthreads
+        state = distributed.get_worker().state
     except ValueError:  # not inside a task on a worker
         return None
+    return max(1, state.nthreads // max(1, state.executing_count))
+
+
+@contextlib.contextmanager
+def _restored_on_failure(est):
+    """Leave ``est`` as it was — attributes, weights, optimizer state — if the block raises."""
+    snapshot = dict(est.__dict__)
+    net = snapshot.get("network_")
+    params = None if net is None else net.flat_params.copy()
+    # What training changes in place, besides the weights.
+    changing = {
+        k: copy.deepcopy(v)
+        for k, v in snapshot.items()
+        if k in ("_optimizer", "_rng") or isinstance(v, list)
+    }
+    try:
+        yield
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(snapshot)
+        est.__dict__.update(changing)
+        if params is not None:
+            net.flat_params[:] = params
+        raise
 
 
 @contextlib.contextmanager
@@ -123,9 +153,9 @@ def _threadpool(n_threads):
     np.dot) computes the rest. OpenMP's limit belongs to the calling thread.
     BLAS's is process-wide: overlapping calls from several threads share it —
     the first sets it, the last restores it — so no call leaves it changed.
-    Inside a task on a Dask worker, None means the worker's thread count
-    (its ``threads_per_worker``), so workers sharing a machine do not
-    oversubscribe its cores.
+    Inside a task on a Dask worker, None means the worker's threads shared
+    among the tasks running on it (:func:`_dask_worker_threads`), so its
+    tasks together use its ``threads_per_worker``.
     """
     global _blas_users, _blas_limiter
     if n_threads is None:
@@ -443,15 +473,10 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental, validation_data=None):
         # Warnings use stacklevel=5 to point at the caller of fit (through
         # _fit_unguarded, _fit, fit and sklearn's _fit_context wrapper).
-        # A fit that raises (bad input, divergence in its first epoch) must leave
-        # a previously fitted model exactly as it was: restore every attribute.
-        snapshot = dict(self.__dict__)
-        try:
+        # A fit that raises (bad input, divergence in its first epoch, a lost
+        # worker) must leave a previously fitted model exactly as it was.
+        with _restored_on_failure(self):
             return self._fit_unguarded(X, y, sample_weight, incremental, validation_data)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(snapshot)
-            raise
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, validation_data=None):
         if y is None:
@@ -589,12 +614,13 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
     def _progress(self, epochs):
         return progress_bar(self.verbose, epochs, type(self).__name__)
 
-    def _training_data(self, X, y, sample_weight, reset, fit):
+    def _training_data(self, X, y, sample_weight, reset, fit, check_only=False):
         """``X``, ``y`` and the weights checked and encoded, as an :class:`ArrayData`.
 
         ``reset``: ``X`` sets the input's shape; ``fit``: ``y`` sets the
-        targets' encoding (classes, scaling). :mod:`fastrnn.dask` overrides
-        this to keep the rows where they live.
+        targets' encoding (classes, scaling); ``check_only``: the caller
+        wants the checks, not the data. :mod:`fastrnn.dask` overrides this to
+        keep the rows where they live.
         """
         Xp, lengths = self._validate_X(X, reset=reset)
         yt = self._encode_y(y, Xp.shape[:2], lengths, fit=fit)
@@ -1216,14 +1242,16 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``(X, y)``; ``classes`` lists every label on the first call."""
-        if not hasattr(self, "network_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
+        if hasattr(self, "network_"):
+            return self._fit(X, y, sample_weight, incremental=True)
+        if classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        with _restored_on_failure(self):  # a failed first call leaves no half-fitted model
             self._partial_classes = np.unique(classes)
             self.classes_ = self._partial_classes
             self._label_encoder = LabelEncoder().fit(self.classes_)
             self._n_outputs = len(self.classes_)
-            self._training_data(X, y, None, reset=True, fit=False)  # checks X, y and classes
+            self._training_data(X, y, None, reset=True, fit=False, check_only=True)
             rng = _as_generator(self.random_state)
             self.network_ = self._new_network(rng)
             self._optimizer = make_optimizer(
@@ -1232,7 +1260,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self._rng = rng
             self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
             self.t_, self.n_iter_, self.best_loss_ = 0, 0, np.inf
-        return self._fit(X, y, sample_weight, incremental=True)
+            return self._fit(X, y, sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably from the logits."""

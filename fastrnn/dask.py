@@ -56,6 +56,7 @@ work on the plain estimators; ``Incremental`` passes 2-D blocks, so use the
 """
 
 import copy
+import time
 
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -126,6 +127,33 @@ def _local_values(client, a, n, name):
     return a
 
 
+def _wait_alive(client, futures, doing, pinned=()):
+    """Wait for ``futures`` (any outcome), within :data:`CALL_TIMEOUT_S`.
+
+    ``pinned``: ``(address, future)`` pairs that only their worker can run;
+    such a worker leaving is a lost worker, not a wait.
+    """
+    from distributed import wait
+
+    deadline = time.monotonic() + CALL_TIMEOUT_S
+    with client.as_current():
+        while True:
+            try:
+                wait(futures, timeout=1.0)
+                return
+            except TimeoutError:
+                pass
+            alive = set(client.scheduler_info()["workers"])
+            for address, _ in pinned:
+                if address not in alive:
+                    raise _lost(address, RuntimeError("the worker left the cluster"))
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"fastrnn.dask: {doing} took more than {CALL_TIMEOUT_S:.0f} s; fit abandoned, "
+                    "the model left as it was"
+                )
+
+
 def _lost(address, exc):
     return RuntimeError(
         f"the Dask worker {address} failed or stopped answering during fit "
@@ -156,15 +184,18 @@ class _Shard:
         """Summed loss of ``rows``, its gradient and the rows' weight.
 
         Returns ``(grad or None, loss * weight, weight)``; the gradient is
-        None when the loss is not finite (the caller stops before updating).
+        None when the loss is not finite (the caller stops before updating)
+        or the weight is 0.
         """
         net = self.net
+        steps = self.X.shape[1] if net.output == "sequence" else 1
+        weight = (len(rows) if sw is None else float(np.sum(sw))) * steps
+        if weight == 0:  # rows that count for nothing (the losses average by weight)
+            return None, 0.0, 0.0
         with _threadpool(self.n_threads):
             net.flat_params[:] = params
             pred = net.forward(self.X[rows], training=True)
             value, dpred = head_loss(net, pred, y, sw, None, self.loss_fn)
-            steps = pred.shape[1] if net.output == "sequence" else 1
-            weight = (len(rows) if sw is None else float(np.sum(sw))) * steps
             if not np.isfinite(value):
                 return None, value * weight, weight
             net.zero_grad()
@@ -196,33 +227,43 @@ class _ShardedData:
 
     lengths = None  # dense arrays only: every sample has T steps
 
-    def __init__(self, shards, where, y, sw):
+    def __init__(self, shards, where, y, sw, futures=()):
         self.shards, self.where, self.y, self.sw = shards, where, y, sw
+        self._futures = list(futures)  # (address, the future that made each actor)
 
     @classmethod
     def build(cls, client, X, y, sw, template, seed):
         """Shards for the chunks of dask array ``X`` (persisted), one per worker holding some."""
         from dask.core import flatten
-        from distributed import futures_of, wait
+        from distributed import futures_of
 
         by_key = {f.key: f for f in futures_of(X)}
         futures = [by_key[k] for k in flatten(X.__dask_keys__())]  # in the order of the rows
-        with client.as_current():  # the client given, default or not
-            wait(futures)
+        sizes = X.chunks[0]
+        _wait_alive(client, futures, "computing the chunks of X")
+        for f in futures:
+            if f.status != "finished":
+                try:
+                    f.result()
+                except Exception as exc:
+                    raise RuntimeError(
+                        f"a chunk of X could not be computed, or was lost with its worker "
+                        f"({type(exc).__name__}: {exc}); fit abandoned, the model left as it was"
+                    ) from exc
         holders = client.who_has(futures)
-        bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
         by_worker = {}
         for i, f in enumerate(futures):
-            by_worker.setdefault(sorted(holders[f.key])[0], []).append(i)
+            if sizes[i]:  # an empty chunk (a filtered partition) has nothing to train on
+                by_worker.setdefault(sorted(holders[f.key])[0], []).append(i)
         seeds = np.random.SeedSequence(seed).spawn(len(by_worker))
         pending, where = [], np.empty((X.shape[0], 2), np.intp)
         for k, (address, chunk_ids) in enumerate(sorted(by_worker.items())):
             start = 0
             for i in chunk_ids:
-                size = bounds[i + 1] - bounds[i]
                 where[bounds[i] : bounds[i + 1], 0] = k
-                where[bounds[i] : bounds[i + 1], 1] = np.arange(start, start + size)
-                start += size
+                where[bounds[i] : bounds[i + 1], 1] = np.arange(start, start + sizes[i])
+                start += sizes[i]
             actor = client.submit(
                 _Shard,
                 template,
@@ -230,18 +271,44 @@ class _ShardedData:
                 *[futures[i] for i in chunk_ids],
                 actor=True,
                 workers=[address],
-                allow_other_workers=False,
+                allow_other_workers=False,  # the rows are there: the shard must be too
                 pure=False,
             )
             pending.append((address, actor))
-        # A chunk the shard cannot use (NaN, wrong shape) raises its ValueError here.
-        shards = [(address, actor.result(timeout=CALL_TIMEOUT_S)) for address, actor in pending]
-        return cls(shards, where, y, sw)
+        data = cls([], where, y, sw, pending)
+        try:
+            # Pinned to a worker: if it dies, the shard waits for it forever, so
+            # watch the workers while waiting.
+            _wait_alive(client, [f for _, f in pending], "building the shards", pending)
+            for address, actor in pending:
+                try:
+                    data.shards.append((address, actor.result()))
+                except (ValueError, TypeError):
+                    raise  # a chunk the shard cannot use (NaN, wrong shape), checked there
+                except Exception as exc:
+                    raise _lost(address, exc) from exc
+        except BaseException:
+            data.close()
+            raise
+        return data
+
+    def close(self):
+        """Let the shards go (their workers free the rows); the data is then unusable."""
+        for _, future in self._futures:
+            future.release()
+        for _, actor in self.shards:
+            # An actor's handle holds a future of its own, in a reference cycle
+            # that only the garbage collector would break: release it now.
+            own = getattr(actor, "_future", None)
+            if own is not None:
+                own.release()
+        self._futures, self.shards = [], []
 
     def __len__(self):
         return len(self.where)
 
     def subset(self, idx):
+        # A view: the shards stay owned (and closed) by the data it came from.
         return _ShardedData(
             self.shards, self.where[idx], self.y[idx], None if self.sw is None else self.sw[idx]
         )
@@ -269,17 +336,17 @@ class _ShardedData:
 
     def gradient(self, net, idx, loss_fn):
         """As :meth:`ArrayData.gradient`, summed over the shards holding rows ``idx``."""
-        results = self._call(idx, "gradient", net.flat_params, with_targets=True)
-        total = sum(r[2] for _, r in results)
-        value = sum(r[1] for _, r in results) / total
-        if any(r[0] is None for _, r in results):
-            return float("nan")
+        results = [r for _, r in self._call(idx, "gradient", net.flat_params, with_targets=True)]
+        results = [r for r in results if r[2]]  # shares of weight 0 count for nothing
+        total = sum(r[2] for r in results)
+        if not total or any(r[0] is None for r in results):
+            return float("nan")  # as the plain loss: a zero total weight, or not finite
         grad = net.flat_grad
-        grad[:] = results[0][1][0]
-        for _, r in results[1:]:
+        grad[:] = results[0][0]
+        for r in results[1:]:
             grad += r[0]
         grad /= total
-        return value
+        return sum(r[1] for r in results) / total
 
     def outputs(self, net):
         idx = np.arange(len(self))
@@ -292,22 +359,37 @@ class _ShardedData:
 
 
 def _predict_block(block, model, method):
+    if len(block) == 0:  # an empty chunk (a filtered partition): an empty result of its shape
+        return getattr(model, method)(np.zeros((1,) + block.shape[1:], block.dtype))[:0]
     return getattr(model, method)(block)
 
 
 class _DaskMixin:
     """What the Dask estimators add to the plain ones: where the data lives."""
 
-    def _fit(self, X, *args, **kwargs):
-        if not _is_dask_collection(X):
-            return super()._fit(X, *args, **kwargs)
-        # The shards' handles talk through the current client: make it the one given.
-        with _get_client(self.client).as_current():
-            return super()._fit(X, *args, **kwargs)
+    def _fit(self, X, y, sample_weight, incremental, validation_data=None):
+        val_X = validation_data[0] if isinstance(validation_data, (tuple, list)) else None
+        if not (_is_dask_collection(X) or _is_dask_collection(val_X)):
+            return super()._fit(X, y, sample_weight, incremental, validation_data)
+        opened = self._opened_shards = []  # what this fit builds, closed when it ends
+        try:
+            # The shards' handles talk through the current client: make it the one given.
+            with _get_client(self.client).as_current():
+                return super()._fit(X, y, sample_weight, incremental, validation_data)
+        finally:
+            for data in opened:
+                data.close()
+            self.__dict__.pop("_opened_shards", None)
 
-    def _training_data(self, X, y, sample_weight, reset, fit):
+    def _sharded(self, client, X, y, sw):
+        data = _ShardedData.build(client, X, y, sw, self._template(), self._shard_seed())
+        if "_opened_shards" in self.__dict__:
+            self._opened_shards.append(data)
+        return data
+
+    def _training_data(self, X, y, sample_weight, reset, fit, check_only=False):
         if not _is_dask_collection(X):
-            return super()._training_data(X, y, sample_weight, reset, fit)
+            return super()._training_data(X, y, sample_weight, reset, fit, check_only)
         if self.embedding_dim is not None:
             raise ValueError(
                 "fastrnn.dask trains on numeric sequences; for token input (embedding_dim) "
@@ -324,8 +406,9 @@ class _DaskMixin:
         if sample_weight is not None:
             sw = _local_values(client, sample_weight, n, "sample_weight")
             sw = _check_sample_weight(sw, np.empty(n), dtype=np.dtype(self.dtype))
-        sw = self._class_weighted(sw, yt)
-        data = _ShardedData.build(client, X, yt, sw, self._template(), self._shard_seed())
+        if check_only:
+            return None
+        data = self._sharded(client, X, yt, self._class_weighted(sw, yt))
         self.workers_ = [address for address, _ in data.shards]
         return data
 
@@ -341,7 +424,7 @@ class _DaskMixin:
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
         yt = self._encode_y(_local_values(client, y, n, "y_val"), (n, steps), None, fit=False)
-        return _ShardedData.build(client, X, yt, None, self._template(), self._shard_seed())
+        return self._sharded(client, X, yt, None)
 
     def _template(self):
         """A plain estimator with this one's parameters and input shape, for the shards."""
@@ -371,9 +454,17 @@ class _DaskMixin:
         return local
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the estimator keeps its client
         state["client"] = None  # a client does not travel; workers find their own
         return state
+
+    def __sklearn_clone__(self):
+        # A client cannot be deep-copied: the clone shares it, and copies the rest.
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        client = params.pop("client")
+        return type(self)(client=client, **{k: clone(v, safe=False) for k, v in params.items()})
 
     def _distributed(self, X, method):
         """``method`` of the plain model over the chunks of dask ``X``, as a dask array."""
@@ -381,6 +472,7 @@ class _DaskMixin:
         client = _get_client(self.client)
         X = _as_dask_array(X, "X")
         local = self.to_local()
+        local.__dict__.pop("_optimizer", None)  # predicting needs the weights only
         # The shape and dtype of one row's result, from a row of zeros (no data read).
         probe = getattr(local, method)(np.zeros((1,) + X.shape[1:], X.dtype))
         model = client.scatter(local, broadcast=True, hash=False)
@@ -396,7 +488,12 @@ class _DaskMixin:
         )
 
     def predict(self, X):
-        """Predictions: a dask array for a dask collection (computed on the workers)."""
+        """Predictions: a dask array for a dask collection (computed on the workers).
+
+        The model it sends belongs to this estimator's client: compute the
+        result with it (``client.compute(pred)``, or ``pred.compute()`` when
+        it is the default client).
+        """
         if _is_dask_collection(X):
             return self._distributed(X, "predict")
         return super().predict(X)

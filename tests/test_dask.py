@@ -208,35 +208,144 @@ def test_dask_ml_incremental_and_parallel_post_fit(client, data):
     np.testing.assert_array_equal(post.predict_proba(Xd).compute(), post.estimator.predict_proba(X))
 
 
-def test_a_worker_lost_mid_fit_ends_in_a_clear_error_in_bounded_time(data):
+def _fit_in_thread(model, *args, **kwargs):
+    """Start ``model.fit`` in a daemon thread; returns it and a dict of its outcome."""
+    outcome = {}
+
+    def fit():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(*args, **kwargs)
+            outcome["fitted"] = True
+        except Exception as exc:  # noqa: BLE001 (the test reads what it was)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _kill(client, address):
+    pid = client.run(os.getpid, workers=[address])[address]
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_lost_mid_fit_ends_in_a_clear_error_and_leaves_the_model_as_it_was(data):
     X, y, _ = data
     X, y = np.concatenate([X] * 4), np.concatenate([y] * 4)
     with _cluster() as cluster, distributed.Client(cluster) as c:
-        Xd = _split(c, X, rows_per_chunk=60)
-        model = DaskRNNRegressor(max_iter=500, batch_size=8, tol=0, random_state=0, client=c)
-        outcome = {}
-
-        def fit():
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(Xd, da.from_array(y, chunks=60))
-                outcome["fitted"] = True
-            except Exception as exc:  # noqa: BLE001 (the test reads what it was)
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=fit)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while "workers_" not in model.__dict__ and time.monotonic() < deadline:
-            time.sleep(0.05)  # wait for training to begin
-        time.sleep(0.5)
+        Xd, yd = _split(c, X, rows_per_chunk=60), da.from_array(y, chunks=60)
+        model = DaskRNNRegressor(max_iter=1, batch_size=8, random_state=0, client=c).fit(Xd, yd)
+        before = model.network_.flat_params.copy(), list(model.loss_curve_)
+        # warm_start: a long second fit from these weights, then a worker dies.
+        model.set_params(warm_start=True, max_iter=500, tol=0)
+        thread, outcome = _fit_in_thread(model, Xd, yd)
+        time.sleep(1.5)  # well into training
         victim = model.workers_[0]
-        pid = c.run(os.getpid, workers=[victim])[victim]
-        os.kill(pid, signal.SIGKILL)
+        _kill(c, victim)
         thread.join(timeout=120)
         assert not thread.is_alive(), "fit hung after a worker was lost"
     assert "error" in outcome, "a 500-epoch fit cannot have finished in the time"
     assert isinstance(outcome["error"], RuntimeError)
     assert victim in str(outcome["error"]) and "left as it was" in str(outcome["error"])
-    assert not hasattr(model, "network_")  # not a half-trained model
+    # Not a half-trained model: the weights and history of the first fit.
+    np.testing.assert_array_equal(model.network_.flat_params, before[0])
+    assert model.loss_curve_ == before[1]
+
+
+def test_a_worker_lost_while_the_shards_are_built_never_hangs(data):
+    X, y, _ = data
+
+    def slow(block):
+        time.sleep(1.0)
+        return block
+
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        # Recomputable chunks that take a while: the loss lands during the set-up.
+        Xd = da.from_array(X, chunks=(30, 8, 3)).map_blocks(slow, dtype=X.dtype)
+        model = DaskRNNRegressor(max_iter=2, random_state=0, client=c)
+        thread, outcome = _fit_in_thread(model, Xd, da.from_array(y, chunks=30))
+        time.sleep(0.5)
+        _kill(c, sorted(c.scheduler_info()["workers"])[0])
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "fit hung after a worker was lost"
+    # Either the surviving worker took over the recomputed chunks, or a clear error.
+    if "error" in outcome:
+        assert isinstance(outcome["error"], RuntimeError), outcome["error"]
+        assert "left as it was" in str(outcome["error"])
+        assert not hasattr(model, "network_")
+    else:
+        assert model.predict(X).shape == (120,)
+
+
+def test_shares_of_zero_weight_and_empty_partitions(client, data):
+    dd = require("dask.dataframe", 'pip install "dask[distributed,dataframe]"')
+    pd = require("pandas", "pip install pandas")
+    X, y, _ = data
+    sw = np.ones(len(X))
+    sw[:30] = 0  # every row of the first chunk, on one worker, counts for nothing
+    params = dict(max_iter=2, batch_size=40, dtype="float64", shuffle=False, random_state=0)
+    dask_model = DaskRNNRegressor(**params).fit(_split(client, X), y, sample_weight=sw)
+    local = RNNRegressor(**params).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(dask_model.network_.flat_params, local.network_.flat_params)
+    # A dataframe with an empty partition, as filtering leaves them.
+    import dask
+
+    parts = [pd.DataFrame(X[i : i + 30, :, 0]) for i in (0, 0, 30, 60, 90)]
+    parts[0] = parts[0].iloc[:0]
+    frame = dd.from_delayed([dask.delayed(p) for p in parts], meta=parts[1].iloc[:0])
+    model = DaskRNNRegressor(max_iter=1, random_state=0).fit(frame, y)
+    assert model.predict(frame).compute().shape == (120,)
+
+
+def test_shards_are_released_after_fit(client, data):
+    X, y, _ = data
+    Xd = da.from_array(X, chunks=40)
+    DaskRNNRegressor(max_iter=1, random_state=0, early_stopping=True).fit(
+        Xd, y, validation_data=(Xd, y)
+    )
+
+    def actors(dask_worker):
+        return len(dask_worker.state.actors)
+
+    deadline = time.monotonic() + 10
+    while sum(client.run(actors).values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sum(client.run(actors).values()) == 0
+
+
+def test_clone_pickle_and_an_explicit_client_that_is_not_the_default(data):
+    import pickle
+
+    from sklearn.base import clone
+
+    X, y, _ = data
+    with _cluster(n_workers=1) as cluster:
+        c = distributed.Client(cluster, set_as_default=False)
+        try:
+            model = DaskRNNRegressor(max_iter=2, random_state=0, client=c)
+            assert clone(model).client is c  # shared, not copied
+            pickle.dumps(model)
+            assert model.client is c  # pickling leaves the estimator as it was
+            val = (da.from_array(X[:40], chunks=20), y[:40])
+            model.fit(X, y, validation_data=val)  # NumPy X here, dask validation there
+            assert len(model.validation_scores_) == model.n_iter_
+            pred = c.compute(model.predict(da.from_array(X, chunks=60))).result()
+            np.testing.assert_array_equal(pred, model.to_local().predict(X))
+        finally:
+            c.close()
+
+
+def test_threads_for_a_task_share_the_worker_among_its_running_tasks(monkeypatch):
+    import sys
+    from types import SimpleNamespace
+
+    from fastrnn._estimators import _dask_worker_threads
+
+    state = SimpleNamespace(nthreads=4, executing_count=0)
+    fake = SimpleNamespace(get_worker=lambda: SimpleNamespace(state=state))
+    monkeypatch.setitem(sys.modules, "distributed", fake)
+    for running, threads in [(0, 4), (1, 4), (2, 2), (3, 1), (8, 1)]:
+        state.executing_count = running
+        assert _dask_worker_threads() == threads
