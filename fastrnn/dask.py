@@ -119,8 +119,8 @@ def _as_dask_array(X, name):
 
 def _local_values(client, a, n, name):
     """A dask or in-memory array of ``n`` rows, here (targets and weights are small)."""
-    if _is_dask_collection(a):
-        a = client.compute(_as_dask_array(a, name)).result()
+    if _is_dask_collection(a):  # gathered whole: any chunking will do
+        a = client.compute(a.to_dask_array() if hasattr(a, "to_dask_array") else a).result()
     a = a if isinstance(a, list) else np.asarray(a)
     if len(a) != n:
         raise ValueError(f"X has {n} samples but {name} has {len(a)}")
@@ -437,9 +437,12 @@ class _DaskMixin:
 
     def _shard_seed(self):
         # The shards' dropout masks: reproducible for an integer random_state,
-        # drawn apart from the fit's own generator (which must match a local fit's).
+        # drawn apart from the fit's own generator (which must match a local fit's),
+        # and new for each partial_fit (the samples seen so far enter the seed).
         rs = self.random_state
-        return rs if isinstance(rs, (int, np.integer)) else None
+        if not isinstance(rs, (int, np.integer)):
+            return None
+        return [int(rs), int(self.__dict__.get("t_", 0))]
 
     def _local_params(self):
         return {k: v for k, v in self.get_params(deep=False).items() if k != "client"}
