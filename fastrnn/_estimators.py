@@ -128,18 +128,23 @@ def _restored_on_failure(est):
     snapshot = dict(est.__dict__)
     net = snapshot.get("network_")
     params = None if net is None else net.flat_params.copy()
-    # What training changes in place, besides the weights.
-    changing = {
-        k: copy.deepcopy(v)
-        for k, v in snapshot.items()
-        if k in ("_optimizer", "_rng") or isinstance(v, list)
-    }
+    # What training changes in place, besides the weights: histories, the
+    # optimizer's moments, and the generator, which the network's dropout
+    # shares (so its state is put back in place, not the object swapped).
+    histories = {k: list(v) for k, v in snapshot.items() if isinstance(v, list)}
+    optimizer = copy.deepcopy(snapshot.get("_optimizer"))
+    rng = snapshot.get("_rng")
+    rng_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
     try:
         yield
     except BaseException:
         est.__dict__.clear()
         est.__dict__.update(snapshot)
-        est.__dict__.update(changing)
+        est.__dict__.update(histories)
+        if optimizer is not None:
+            est._optimizer = optimizer
+        if rng_state is not None:
+            rng.bit_generator.state = rng_state
         if params is not None:
             net.flat_params[:] = params
         raise

@@ -55,6 +55,7 @@ work on the plain estimators; ``Incremental`` passes 2-D blocks, so use the
 2-D form with ``n_features``).
 """
 
+import asyncio
 import copy
 import time
 
@@ -141,9 +142,14 @@ def _wait_alive(client, futures, doing, pinned=()):
             try:
                 wait(futures, timeout=1.0)
                 return
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11
                 pass
-            alive = set(client.scheduler_info()["workers"])
+            except Exception as exc:  # e.g. the futures cancelled with a lost worker
+                raise RuntimeError(
+                    f"fastrnn.dask: {doing} failed ({type(exc).__name__}: {exc}); fit "
+                    "abandoned, the model left as it was"
+                ) from exc
+            alive = set(client.nthreads())  # every worker (scheduler_info may list a few)
             for address, _ in pinned:
                 if address not in alive:
                     raise _lost(address, RuntimeError("the worker left the cluster"))
@@ -152,6 +158,17 @@ def _wait_alive(client, futures, doing, pinned=()):
                     f"fastrnn.dask: {doing} took more than {CALL_TIMEOUT_S:.0f} s; fit abandoned, "
                     "the model left as it was"
                 )
+
+
+def _first_rows(client, X):
+    """The first row of persisted ``X``, here; its loss or error named."""
+    try:
+        return client.compute(X[:1]).result()
+    except Exception as exc:
+        raise RuntimeError(
+            f"the first rows of X could not be computed, or were lost with their worker "
+            f"({type(exc).__name__}: {exc}); fit abandoned, the model left as it was"
+        ) from exc
 
 
 def _lost(address, exc):
@@ -396,9 +413,10 @@ class _DaskMixin:
                 "fit the plain estimator, or use dask_ml.wrappers.Incremental"
             )
         client = _get_client(self.client)
-        # Persisted once: the chunks are made (or stay) on the workers, where they are used.
-        X = client.persist(_as_dask_array(X, "X"))
-        self._validate_X(client.compute(X[:1]).result(), reset=reset)  # the input's shape
+        X = _as_dask_array(X, "X")
+        if not check_only:  # persisted once: the chunks are made (or stay) where they are used
+            X = client.persist(X)
+        self._validate_X(_first_rows(client, X), reset=reset)  # the input's shape
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
         yt = self._encode_y(_local_values(client, y, n, "y"), (n, steps), None, fit=fit)
@@ -420,7 +438,7 @@ class _DaskMixin:
             return super()._validation_part(validation_data)
         client = _get_client(self.client)
         X = client.persist(_as_dask_array(X, "X_val"))
-        self._validate_X(client.compute(X[:1]).result(), reset=False)
+        self._validate_X(_first_rows(client, X), reset=False)
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
         yt = self._encode_y(_local_values(client, y, n, "y_val"), (n, steps), None, fit=False)
@@ -462,12 +480,16 @@ class _DaskMixin:
         return state
 
     def __sklearn_clone__(self):
-        # A client cannot be deep-copied: the clone shares it, and copies the rest.
-        from sklearn.base import clone
-
-        params = self.get_params(deep=False)
-        client = params.pop("client")
-        return type(self)(client=client, **{k: clone(v, safe=False) for k, v in params.items()})
+        # A client cannot be deep-copied: scikit-learn's clone (which also keeps
+        # metadata requests and output settings) runs without it, then the
+        # clone shares it.
+        client, self.client = self.client, None
+        try:
+            new = super().__sklearn_clone__()
+        finally:
+            self.client = client
+        new.client = client
+        return new
 
     def _distributed(self, X, method):
         """``method`` of the plain model over the chunks of dask ``X``, as a dask array."""

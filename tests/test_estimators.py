@@ -402,6 +402,24 @@ def test_forget_bias_starts_the_forget_gates_open():
         SequenceNetwork("gru", 1, 3, 1, forget_bias=1.0)
 
 
+def test_a_failed_partial_fit_changes_nothing_that_later_training_uses():
+    X, y = sine_windows(40, 6)
+    params = dict(num_layers=2, dropout=0.3, head_dropout=0.2, max_iter=2, random_state=0)
+    a = RNNRegressor(**params).fit(X, y)
+    b = RNNRegressor(**params).fit(X, y)
+    with pytest.raises(ValueError):
+        a.partial_fit(X, y[:10])  # fails before training
+    with pytest.raises(ValueError):
+        a.set_params(warm_start=True).fit(X, np.full_like(y, np.nan))
+    a.set_params(warm_start=False)
+    # The generator the dropout masks come from is the estimator's own, as before.
+    assert a.network_._rng is a._rng
+    a.partial_fit(X, y)
+    b.partial_fit(X, y)
+    np.testing.assert_array_equal(a.network_.flat_params, b.network_.flat_params)
+    assert a.loss_curve_ == b.loss_curve_
+
+
 def test_reset_after_picks_the_gru_form_and_only_for_gru():
     X, y = sine_windows(20, 4)
     nets = {}
