@@ -36,9 +36,11 @@ compute outweighs that, i.e. for large batches of long sequences and models
 whose compute grows faster than their parameter count (see the README's
 "Scaling out").
 
-A worker lost during ``fit`` (or not answering one call within
-:data:`CALL_TIMEOUT_S` seconds) stops it with a ``RuntimeError`` naming the
-worker; the estimator is left as it was before ``fit``.
+A worker lost during ``fit`` — while training, or while the data is being
+placed — or not answering within :data:`CALL_TIMEOUT_S` seconds stops it
+with a ``RuntimeError`` naming the worker (a chunk that cannot be computed,
+with its error); the estimator is left as it was before ``fit``: weights,
+optimizer state and histories.
 
 Prediction
 ----------
@@ -154,7 +156,7 @@ def _wait_alive(client, futures, doing, pinned=()):
                 if address not in alive:
                     raise _lost(address, RuntimeError("the worker left the cluster"))
             if time.monotonic() > deadline:
-                raise TimeoutError(
+                raise RuntimeError(
                     f"fastrnn.dask: {doing} took more than {CALL_TIMEOUT_S:.0f} s; fit abandoned, "
                     "the model left as it was"
                 )
