@@ -13,7 +13,7 @@ import numpy as np
 from fastrnn import _validation as val
 from fastrnn._kernels import GATES
 from fastrnn.nn._params import FlatParameters
-from fastrnn.nn._torch import _check_torch_has
+from fastrnn.nn._torch import torch_module
 
 
 class RNNCellBase(FlatParameters):
@@ -55,21 +55,6 @@ class RNNCellBase(FlatParameters):
         b_hh = p["bias_hh"] if self.bias else self._zero_bias
         return p["weight_ih"], p["weight_hh"], b_ih, b_hh
 
-    def _state(self, hx, B, name="hx"):
-        """``(h, c)`` of shape [B, H] (c None but for LSTM), zeros for None."""
-        shape = (B, self.hidden_size)
-        if hx is None:
-            zeros = np.zeros(shape, self.dtype)
-            return zeros, (zeros.copy() if self.cell == "lstm" else None)
-        if self.cell == "lstm":
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{name} for an LSTMCell must be a tuple (h, c)")
-            return (
-                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
-                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
-            )
-        return val.check_state(hx, shape, self.dtype, name), None
-
     def forward(self, x, hx=None, training=False):
         """One step of a batch.
 
@@ -88,7 +73,7 @@ class RNNCellBase(FlatParameters):
         if x.ndim != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"x must be [batch, {self.input_size}], got shape {x.shape}")
         val.check_finite(x, "x")
-        h, c = self._state(hx, x.shape[0])
+        h, c = self._check_state(hx, (x.shape[0], self.hidden_size))
         _, h_new, c_new, cache = self._kernels.forward(
             self.cell, x[None], h, c, *self._weights(), training=training
         )
@@ -165,15 +150,7 @@ class RNNCellBase(FlatParameters):
 
     def to_torch(self):
         """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
-        _check_torch_has(self)
-        import torch
-
-        cls = getattr(torch.nn, type(self).__name__)
-        kwargs = {"nonlinearity": self.nonlinearity} if self.cell.startswith("rnn_") else {}
-        dtype = torch.float64 if self.dtype == np.float64 else torch.float32
-        module = cls(self.input_size, self.hidden_size, bias=self.bias, dtype=dtype, **kwargs)
-        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.params.items()})
-        return module
+        return torch_module(self, bias=self.bias)
 
     def __repr__(self):
         extra = "" if self.bias else ", bias=False"

@@ -44,6 +44,25 @@ class FlatParameters:
         """Set what a fresh or unpickled object holds besides the views (subclasses add)."""
         self._kernels = get_backend(self.backend)
 
+    def _check_state(self, hx, shape, name="hx"):
+        """``(h, c)`` of ``shape`` from ``hx`` (or a gradient shaped like it), checked.
+
+        ``c`` is None but for LSTM, whose ``hx`` is a tuple; None gives zeros.
+        """
+        if hx is None:
+            zeros = np.zeros(shape, self.dtype)
+            return zeros, (np.zeros(shape, self.dtype) if self.cell == "lstm" else None)
+        if self.cell == "lstm":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(
+                    f"{name} for an {type(self).__name__} must be a tuple of two arrays (h, c)"
+                )
+            return (
+                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
+                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
+            )
+        return val.check_state(hx, shape, self.dtype, name), None
+
     def named_parameters(self):
         """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""
         return dict(self.params)

@@ -167,17 +167,7 @@ class RNNBase(FlatParameters):
     def _check_hx(self, hx, batch_size, name="hx"):
         """Validate ``hx`` or a gradient shaped like it; return ``(h, c)`` (c None but for LSTM)."""
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
-        if hx is None:
-            h0 = np.zeros(shape, self.dtype)
-            return h0, (np.zeros(shape, self.dtype) if self.cell == "lstm" else None)
-        if self.cell == "lstm":
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{name} for an LSTM must be a tuple of two arrays (h, c)")
-            return (
-                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
-                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
-            )
-        return val.check_state(hx, shape, self.dtype, name), None
+        return self._check_state(hx, shape, name)
 
     def forward(self, x, hx=None, lengths=None, training=False):
         """Run the layer over a batch of sequences.

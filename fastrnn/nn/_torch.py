@@ -77,14 +77,21 @@ def to_torch(layer):
 
     The module's dtype is the layer's (``torch.float32`` or ``torch.float64``).
     """
-    _check_torch_has(layer)
+    return torch_module(layer, **{name: getattr(layer, name) for name in _SHARED})
+
+
+def torch_module(obj, **kwargs):
+    """The ``torch.nn`` class of ``obj``'s name (a layer or a cell) holding its weights.
+
+    Built with ``obj``'s sizes, dtype and nonlinearity plus ``kwargs``;
+    torch is imported only here.
+    """
+    _check_torch_has(obj)
     import torch
 
-    cls = getattr(torch.nn, type(layer).__name__)
-    kwargs = {name: getattr(layer, name) for name in _SHARED}
-    kwargs["dtype"] = torch.float64 if layer.dtype == np.float64 else torch.float32
-    if layer.cell.startswith("rnn_"):
-        kwargs["nonlinearity"] = layer.nonlinearity
-    module = cls(layer.input_size, layer.hidden_size, **kwargs)
-    module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in layer.params.items()})
+    kwargs["dtype"] = torch.float64 if obj.dtype == np.float64 else torch.float32
+    if obj.cell.startswith("rnn_"):
+        kwargs["nonlinearity"] = obj.nonlinearity
+    module = getattr(torch.nn, type(obj).__name__)(obj.input_size, obj.hidden_size, **kwargs)
+    module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in obj.params.items()})
     return module
