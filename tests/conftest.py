@@ -88,3 +88,15 @@ def require(module, install):
 def require_torch():
     """torch, for the parity tests (see :func:`require`)."""
     return require("torch", "pip install torch==2.13.0")
+
+
+def copy_network_into_torch(net, embedding, rnn, head):
+    """Give torch's ``Embedding``, recurrent module and ``Linear`` the weights of ``net``."""
+    import torch
+
+    with torch.no_grad():
+        embedding.weight.copy_(torch.from_numpy(net.embedding.weight))
+        for name, p in rnn.named_parameters():
+            p.copy_(torch.from_numpy(net.rnn.params[name]))
+        head.weight.copy_(torch.from_numpy(net.weight))
+        head.bias.copy_(torch.from_numpy(net.bias))

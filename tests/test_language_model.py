@@ -9,6 +9,7 @@ import pytest
 from fastrnn import RNNLanguageModel
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import TextTokenizer
+from tests.conftest import copy_network_into_torch
 
 DOCS = "".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics))
 TRAIN, HELD_OUT = DOCS[:60_000], DOCS[-6_000:]
@@ -144,12 +145,7 @@ def test_forward_and_backward_match_torch():
     emb = torch.nn.Embedding(V, E, dtype=torch.float64)
     lstm = torch.nn.LSTM(E, H, num_layers=2, batch_first=True, dtype=torch.float64)
     head = torch.nn.Linear(H, V, dtype=torch.float64)
-    with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
-        for name, p in lstm.named_parameters():
-            p.copy_(torch.from_numpy(net.rnn.params[name]))
-        head.weight.copy_(torch.from_numpy(net.weight))
-        head.bias.copy_(torch.from_numpy(net.bias))
+    copy_network_into_torch(net, emb, lstm, head)
     rng = np.random.default_rng(1)
     ids, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
     logits_t = head(lstm(emb(torch.from_numpy(ids)))[0])

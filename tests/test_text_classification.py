@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor, TextTokenizer
 from fastrnn.nn import SequenceNetwork
+from tests.conftest import copy_network_into_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 TOPICS = ["compound", "specialnames", "string-methods", "debugger"]
@@ -112,12 +113,7 @@ def test_token_network_matches_torch_packed():
     emb = torch.nn.Embedding(V, E, dtype=torch.float64)
     lstm = torch.nn.LSTM(E, H, batch_first=True, bidirectional=True, dtype=torch.float64)
     head = torch.nn.Linear(2 * H, 3, dtype=torch.float64)
-    with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
-        for name, p in lstm.named_parameters():
-            p.copy_(torch.from_numpy(net.rnn.params[name]))
-        head.weight.copy_(torch.from_numpy(net.weight))
-        head.bias.copy_(torch.from_numpy(net.bias))
+    copy_network_into_torch(net, emb, lstm, head)
     rng = np.random.default_rng(1)
     lengths = np.array([6, 2, 4, 1])
     ids = rng.integers(1, V, (B, T))
@@ -161,12 +157,7 @@ def test_pooled_outputs_match_torch_and_their_gradients(pool):
     emb = torch.nn.Embedding(V, E, dtype=torch.float64)
     gru = torch.nn.GRU(E, H, batch_first=True, bidirectional=True, dtype=torch.float64)
     head = torch.nn.Linear(2 * H, 2, dtype=torch.float64)
-    with torch.no_grad():
-        emb.weight.copy_(torch.from_numpy(net.embedding.weight))
-        for name, p in gru.named_parameters():
-            p.copy_(torch.from_numpy(net.rnn.params[name]))
-        head.weight.copy_(torch.from_numpy(net.weight))
-        head.bias.copy_(torch.from_numpy(net.bias))
+    copy_network_into_torch(net, emb, gru, head)
     rng = np.random.default_rng(2)
     lengths = np.array([5, 2, 3])
     ids = rng.integers(1, V, (B, T))
