@@ -414,14 +414,8 @@ class _DaskMixin:
                 "fastrnn.dask trains on numeric sequences; for token input (embedding_dim) "
                 "fit the plain estimator, or use dask_ml.wrappers.Incremental"
             )
-        client = _get_client(self.client)
-        X = _as_dask_array(X, "X")
-        if not check_only:  # persisted once: the chunks are made (or stay) where they are used
-            X = client.persist(X)
-        self._validate_X(_first_rows(client, X), reset=reset)  # the input's shape
+        client, X, yt = self._checked(X, y, "X", "y", reset, fit, persist=not check_only)
         n = X.shape[0]
-        steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
-        yt = self._encode_y(_local_values(client, y, n, "y"), (n, steps), None, fit=fit)
         sw = None
         if sample_weight is not None:
             sw = _local_values(client, sample_weight, n, "sample_weight")
@@ -438,13 +432,24 @@ class _DaskMixin:
         X, y = validation_data
         if not _is_dask_collection(X):
             return super()._validation_part(validation_data)
+        client, X, yt = self._checked(X, y, "X_val", "y_val", reset=False, fit=False)
+        return self._sharded(client, X, yt, None)
+
+    def _checked(self, X, y, x_name, y_name, reset, fit, persist=True):
+        """``(client, X as a dask array, encoded y)``: X's shape checked on its first rows.
+
+        ``persist``: the chunks are made (or stay) once on the workers, where
+        the shards will use them.
+        """
         client = _get_client(self.client)
-        X = client.persist(_as_dask_array(X, "X_val"))
-        self._validate_X(_first_rows(client, X), reset=False)
+        X = _as_dask_array(X, x_name)
+        if persist:
+            X = client.persist(X)
+        self._validate_X(_first_rows(client, X), reset=reset)
         n = X.shape[0]
         steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
-        yt = self._encode_y(_local_values(client, y, n, "y_val"), (n, steps), None, fit=False)
-        return self._sharded(client, X, yt, None)
+        yt = self._encode_y(_local_values(client, y, n, y_name), (n, steps), None, fit=fit)
+        return client, X, yt
 
     def _template(self):
         """A plain estimator with this one's parameters and input shape, for the shards."""
