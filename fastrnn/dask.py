@@ -196,9 +196,6 @@ class _Shard:
         self.net = template._init_network(template._step_features, template._n_outputs, rng)
         self.loss_fn = LOSSES[template._loss_name]
 
-    def n_rows(self):
-        return len(self.X)
-
     def gradient(self, params, rows, y, sw):
         """Summed loss of ``rows``, its gradient and the rows' weight.
 
