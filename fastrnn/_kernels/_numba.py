@@ -356,8 +356,7 @@ def _gru_reset_gates(H, g, hw, b_ih, b_hh, h, rh):
 def _gru_reset_before_forward(H, g, hn, b_ih, b_hh, h):
     """Reset-before GRU, second pass: ``hn [H]`` holds ``(r * h_{t-1}) W_hn^T``."""
     one = g.dtype.type(1)
-    for j in range(H):
-        g[2 * H + j] = g[2 * H + j] + b_ih[2 * H + j] + hn[j] + b_hh[2 * H + j]
+    _add_preactivations(g[2 * H : 3 * H], hn, b_ih[2 * H :], b_hh[2 * H :])
     _tanh_inplace(g[2 * H : 3 * H])  # n
     for j in range(H):
         h[j] = (one - g[H + j]) * g[2 * H + j] + g[H + j] * h[j]
