@@ -374,6 +374,13 @@ class _ShardedData:
         return pred, self.y, self.sw, None
 
 
+def _validation_X(validation_data):
+    """``X_val`` of a ``(X_val, y_val)`` pair, or None for anything else."""
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+        return validation_data[0]
+    return None
+
+
 def _predict_block(block, model, method):
     if len(block) == 0:  # an empty chunk (a filtered partition): an empty result of its shape
         return getattr(model, method)(np.zeros((1,) + block.shape[1:], block.dtype))[:0]
@@ -384,8 +391,7 @@ class _DaskMixin:
     """What the Dask estimators add to the plain ones: where the data lives."""
 
     def _fit(self, X, y, sample_weight, incremental, validation_data=None):
-        val_X = validation_data[0] if isinstance(validation_data, (tuple, list)) else None
-        if not (_is_dask_collection(X) or _is_dask_collection(val_X)):
+        if not (_is_dask_collection(X) or _is_dask_collection(_validation_X(validation_data))):
             return super()._fit(X, y, sample_weight, incremental, validation_data)
         opened = self._opened_shards = []  # what this fit builds, closed when it ends
         try:
@@ -424,11 +430,9 @@ class _DaskMixin:
         return data
 
     def _validation_part(self, validation_data):
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a tuple (X_val, y_val)")
+        if not _is_dask_collection(_validation_X(validation_data)):
+            return super()._validation_part(validation_data)  # which checks the tuple
         X, y = validation_data
-        if not _is_dask_collection(X):
-            return super()._validation_part(validation_data)
         client, X, yt = self._checked(X, y, "X_val", "y_val", reset=False, fit=False)
         return self._sharded(client, X, yt, None)
 
