@@ -51,6 +51,7 @@ extensions = [
         depends=[
             "fastrnn/_kernels/_fastmath.h",
             "fastrnn/_kernels/_gemm.h",
+            "fastrnn/_kernels/_pointwise.h",
             "fastrnn/_kernels/_threads.h",
             "fastrnn/_kernels/_cells.pxi",
         ],

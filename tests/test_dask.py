@@ -254,11 +254,13 @@ def test_a_worker_lost_mid_fit_ends_in_a_clear_error_and_leaves_the_model_as_it_
     assert model.loss_curve_ == before[1]
 
 
-def test_a_worker_lost_while_the_shards_are_built_ends_in_a_clear_error(data):
+def test_a_worker_lost_while_the_shards_are_built_ends_in_a_clear_error(data, tmp_path):
     X, y, _ = data
+    building = str(tmp_path / "building")  # the workers are processes on this machine
 
     class SlowToCheck(RNNRegressor):  # a template whose shards take a while to build
         def _validate_X(self, X, reset):
+            open(building, "w").close()
             time.sleep(3.0)
             return super()._validate_X(X, reset)
 
@@ -267,7 +269,11 @@ def test_a_worker_lost_while_the_shards_are_built_ends_in_a_clear_error(data):
         model = DaskRNNRegressor(max_iter=2, random_state=0, client=c)
         model._template = lambda: _with_shape(SlowToCheck(), model)  # noqa: B023
         thread, outcome = _fit_in_thread(model, Xd, da.from_array(y, chunks=30))
-        time.sleep(1.5)  # the shards are being built
+        # Kill once a shard is being built (a fixed sleep raced a loaded machine:
+        # the kill then came while the chunks were computed, a different error).
+        deadline = time.monotonic() + 60
+        while not os.path.exists(building) and time.monotonic() < deadline:
+            time.sleep(0.05)
         victim = sorted(c.scheduler_info()["workers"])[0]
         _kill(c, victim)
         start = time.monotonic()

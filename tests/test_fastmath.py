@@ -38,6 +38,34 @@ def test_fast_float32_activation_is_within_a_few_ulp(kernels, name):
     assert np.all((got >= -1) & (got <= 1))
 
 
+def _pointwise_kernels():
+    driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
+    names = []
+    for name in ("avx512", "avx2", "generic"):
+        try:
+            driver.activation("tanh", np.zeros(1, np.float32), kernel=name)
+            names.append(name)
+        except ValueError:
+            pass
+    return names
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_every_simd_version_of_the_cells_activations_is_within_a_few_ulp(name):
+    # The fused cell pass runs this CPU's widest version; each one that the
+    # CPU can run is held to the same bounds (also at odd lengths: masked tails).
+    driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
+    for kernel in _pointwise_kernels():
+        for x in (X, X[:1001]):
+            got = driver.activation(name, x, kernel=kernel).astype(np.float64)
+            with np.errstate(over="ignore"):
+                ref = EXACT[name](x.astype(np.float64))
+            err = np.abs(got - ref)
+            assert np.max(err / np.maximum(np.abs(ref), 1e-30)) < 3e-7, kernel
+            assert np.max(err) < 1.2e-7, kernel
+        assert np.isnan(driver.activation(name, np.float32([np.nan] * 3), kernel=kernel)).all()
+
+
 @pytest.mark.parametrize("name", ["tanh", "sigmoid"])
 def test_activation_is_odd_or_symmetric_and_propagates_nan(kernels, name):
     pos = kernels.activation(name, X[X > 0])

@@ -166,3 +166,64 @@ def test_concurrent_calls_from_threads_match_serial_calls():
                 for g, e in zip(got, expected):
                     if e is not None:
                         np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(max_examples=30, deadline=None)
+@given(
+    M=st.integers(1, 13),
+    N=st.integers(1, 200),
+    K=st.integers(1, 70),
+    accumulate=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_packed_weights_give_the_bits_of_the_plain_product(kernel, M, N, K, accumulate, seed):
+    # The time loop multiplies by weights packed in the kernel's column
+    # panels (full and partial panels, tiles of 4 rows and single rows): the
+    # same sums in the same order as the row-major product, row by row.
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    plain = driver.sgemm(kernel, a, b, c0.copy(), accumulate)
+    packed = driver.sgemm(kernel, a, b, c0.copy(), accumulate, packed=True)
+    np.testing.assert_array_equal(packed, plain)  # one chain per element, k in order
+    for i in range(M):
+        alone = driver.sgemm(
+            kernel, a[i : i + 1].copy(), b, c0[i : i + 1].copy(), accumulate, packed=True
+        )
+        np.testing.assert_array_equal(alone[0], packed[i])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("H", [1, 7, 8, 16, 33, 64])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_lstm_pass_matches_float64(kernel, H, training):
+    rng = np.random.default_rng(H)
+    n = 5
+    gates = (3 * rng.standard_normal((n, 4 * H))).astype(np.float32)
+    bias = rng.standard_normal(4 * H).astype(np.float32)
+    c = rng.standard_normal((n, H)).astype(np.float32)
+    g_out, h, c_new, tc = driver.lstm_pointwise(kernel, gates, bias, c, training)
+    pre = gates.astype(np.float64) + bias
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = (
+        sig(pre[:, :H]),
+        sig(pre[:, H : 2 * H]),
+        np.tanh(pre[:, 2 * H : 3 * H]),
+        sig(pre[:, 3 * H :]),
+    )
+    c_exp = f * c + i * g
+    np.testing.assert_allclose(c_new, c_exp, rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(h, o * np.tanh(c_exp), rtol=2e-6, atol=2e-6)
+    if training:
+        np.testing.assert_allclose(
+            g_out, np.concatenate([i, f, g, o], axis=1), rtol=1e-6, atol=1e-7
+        )
+        np.testing.assert_allclose(tc, np.tanh(c_exp), rtol=2e-6, atol=2e-6)
+    else:
+        np.testing.assert_array_equal(g_out, gates)
+        assert np.isnan(tc).all()  # not written
+    # A row alone gives the bits it gives among others (no unit depends on its place).
+    alone = driver.lstm_pointwise(kernel, gates[2:3], bias, c[2:3], training)
+    np.testing.assert_array_equal(alone[1][0], h[2])

@@ -41,7 +41,12 @@ def assert_matches_reference(backend, cell, p, dtype):
     seed=st.integers(0, 2**16),
 )
 def test_backend_matches_reference(backend, cell, T, B, D, H, dtype, ragged, seed):
-    p = make_problem(cell, T, B, D, H, dtype=dtype, ragged=ragged, seed=seed)
+    # ReLU is unbounded: with weights of 0.5 a long sequence grows ~2x per
+    # step, and float32 against float64 then measures that growth, not the
+    # kernel. Weights of ~1/sqrt(fan-in) keep it in range (rnn_relu T=44,
+    # H=17 failed at 1e-4 that way, whatever the backend).
+    scale = 0.5 if cell != "rnn_relu" else 0.7 / np.sqrt(max(D, H))
+    p = make_problem(cell, T, B, D, H, dtype=dtype, ragged=ragged, seed=seed, scale=scale)
     assert_matches_reference(backend, cell, p, dtype)
 
 

@@ -284,3 +284,44 @@ def test_layer_gradients_match_finite_differences_both_directions(cls):
             numeric[i] = (up - loss()) / 2e-6
             flat[i] = orig
         np.testing.assert_allclose(analytic.reshape(-1), numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", fastrnn.backends())
+def test_prepared_weights_follow_every_way_parameters_change(backend):
+    # The compiled backend keeps its packed weights between calls; whatever
+    # writes the parameters must be seen by the next call.
+    layer = LSTM(3, 8, num_layers=2, bidirectional=True, random_state=0, backend=backend)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    fresh = lambda: LSTM(3, 8, num_layers=2, bidirectional=True, backend=backend)  # noqa: E731
+
+    def same_as_fresh_copy():
+        twin = fresh()
+        twin.load_state_dict(layer.state_dict())
+        np.testing.assert_array_equal(layer.forward(x)[0], twin.forward(x)[0])
+
+    before = layer.forward(x)[0]
+    np.testing.assert_array_equal(layer.forward(x)[0], before)  # cached: the same bits
+    layer.weight_hh_l1_reverse[0, 0] += 0.5  # a write into a view
+    assert not np.array_equal(layer.forward(x)[0], before)
+    same_as_fresh_copy()
+    layer.bias_ih_l0[:] = 0.1  # a bias: part of the summed bias
+    same_as_fresh_copy()
+    layer.load_state_dict(fresh().state_dict())
+    same_as_fresh_copy()
+    layer.flat_params -= 0.01 * np.sign(layer.flat_params)  # an optimizer's in-place step
+    same_as_fresh_copy()
+    clone = pickle.loads(pickle.dumps(layer))
+    assert clone._prepared is None  # rebuilt, never pickled
+    np.testing.assert_array_equal(clone.forward(x)[0], layer.forward(x)[0])
+
+
+def test_cells_reuse_prepared_weights_until_they_change():
+    cell = fastrnn.nn.LSTMCell(4, 6, random_state=1)
+    x = np.ones((2, 4), np.float32)
+    h1, _ = cell.forward(x)
+    first = cell._prepared
+    np.testing.assert_array_equal(cell.forward(x)[0], h1)
+    assert cell._prepared is first or first is None
+    cell.weight_ih[:] = 0
+    h2, _ = cell.forward(x)
+    assert not np.array_equal(h1, h2)

@@ -7,6 +7,19 @@ Every backend is a module with the same two functions (see ``_reference``)::
     backward(cache, dout, dh_n, dc_n=None)
         -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
+Each also says what more it can do, as module constants the layers read:
+
+``PREPARES_WEIGHTS``
+    It has ``prepare(cell, w_ih, w_hh, b_ih, b_hh)``, whose result
+    ``forward(..., prepared=...)`` takes instead of laying the weights out
+    itself, and ``same_bytes(a, b)``, with which a layer decides that its
+    cached preparation still holds.
+``TAKES_PROJECTED_INPUT``
+    ``forward(..., projected=True)`` starts from ``x_t W_ih^T`` (an
+    embedding's rows projected once).
+``HAS_STEPPER``
+    It has ``Stepper``, the compiled step loop behind streams.
+
 Backends are imported lazily, so ``import fastrnn`` never imports numba.
 """
 

@@ -21,7 +21,8 @@ skipped: its state stays frozen, its output and gradients stay zero.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.string cimport memcpy, memset
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memcmp, memcpy, memset
 
 import math
 import threading
@@ -40,18 +41,41 @@ cnp.import_array()
 cdef extern from "_gemm.h" nogil:
     ctypedef void (*frnn_sgemm_fn)(int M, int N, int K, const float* A, int ars, int aks,
                                    const float* B, int ldb, int beta, float* C, int ldc)
-    frnn_sgemm_fn frnn_sgemm_pick(const char** name)
-    frnn_sgemm_fn frnn_sgemm_named(const char* name)
+    ctypedef void (*frnn_sgemm_packed_fn)(int M, int N, int K, const float* A, int ars,
+                                          int aks, const float* P, size_t ps, int beta,
+                                          float* C, int ldc)
+    ctypedef struct frnn_gemm_kernel:
+        const char* name
+        frnn_sgemm_fn gemm
+        frnn_sgemm_packed_fn gemm_packed
+        int nr
+    const frnn_gemm_kernel* frnn_gemm_pick()
+    const frnn_gemm_kernel* frnn_gemm_named(const char* name)
+    size_t frnn_packed_size(int nr, int K, int N)
+    void frnn_pack(int nr, int K, int N, const float* src, size_t sk, size_t sn, float* P)
+
+cdef extern from "_pointwise.h" nogil:
+    ctypedef void (*frnn_lstm_fn)(int n, int H, float* gates, int ldg, const float* bias,
+                                  float* h, float* c, float* tc, float* out, int ldo,
+                                  int training)
+    ctypedef void (*frnn_act_fn)(int kind, const float* x, float* y, long n)
+    ctypedef struct frnn_pointwise_kernel:
+        const char* name
+        frnn_lstm_fn lstm
+        frnn_act_fn act
+    const frnn_pointwise_kernel* frnn_pointwise_named(const char* name)
 
 cdef extern from "_threads.h" nogil:
     int frnn_max_threads()
 
-cdef const char* _sgemm_name
-cdef frnn_sgemm_fn _sgemm = frnn_sgemm_pick(&_sgemm_name)
+# The widest kernels this CPU runs, picked once: the GEMM and the fused pointwise pass.
+cdef const frnn_gemm_kernel* _kernel = frnn_gemm_pick()
+cdef const frnn_pointwise_kernel* _pointwise = frnn_pointwise_named(_kernel.name)
 
 #: Which GEMM runs where (shown by ``fastrnn bench`` in every report).
-gemm_provider = (f"fastrnn's {_sgemm_name.decode()} GEMM for every float32 product, "
-                 "rows split over OpenMP threads; float64: scipy BLAS")
+gemm_provider = (f"fastrnn's {_kernel.name.decode()} GEMM for every float32 product "
+                 "(weights packed once per version), rows split over OpenMP threads; "
+                 "float64: scipy BLAS")
 
 # A chunk of rows is worth a thread only with enough rows for the GEMM's
 # register blocks and enough work to pay for waking the thread (~10 us).
@@ -64,7 +88,7 @@ cdef inline void rowgemm(int m, int n, int k, const floating* a, int lda,
                          floating* c, int ldc) noexcept nogil:
     """Row-major ``C[m, n] (+)= A[m, k] @ B[k, n]`` inside the time loop."""
     if floating is float:
-        _sgemm(m, n, k, a, lda, 1, b, ldb, accumulate, c, ldc)
+        _kernel.gemm(m, n, k, a, lda, 1, b, ldb, accumulate, c, ldc)
     else:
         gemm(False, False, m, n, k, 1, a, lda, b, ldb, 1 if accumulate else 0, c, ldc)
 
@@ -73,9 +97,137 @@ cdef inline void rowgemm_at(int m, int n, int k, const floating* a, int lda,
                             const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
     """Row-major ``C[m, n] += A[k, m]^T @ B[k, n]`` (weight gradients)."""
     if floating is float:
-        _sgemm(m, n, k, a, 1, lda, b, ldb, True, c, ldc)
+        _kernel.gemm(m, n, k, a, 1, lda, b, ldb, True, c, ldc)
     else:
         gemm(True, False, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
+
+
+cdef struct Mat:
+    # A weight matrix as the B operand of the loop's products. float32: packed
+    # in the kernel's panels (``_gemm.h``), ``ld`` the panel stride; float64:
+    # row-major, ``ld`` its leading dimension.
+    const void* p
+    size_t ld
+
+
+cdef inline void wgemm(int m, int n, int k, const floating* a, int lda, Mat w, int k0,
+                       bint accumulate, floating* c, int ldc) noexcept nogil:
+    """``C[m, n] (+)= A[m, k] @ W[k0:k0 + k, :n]`` for a prepared weight ``W``."""
+    if floating is float:
+        _kernel.gemm_packed(m, n, k, a, lda, 1, <const float*>w.p + <size_t>k0 * _kernel.nr,
+                            w.ld, accumulate, c, ldc)
+    else:
+        gemm(False, False, m, n, k, 1, a, lda, <const double*>w.p + <size_t>k0 * w.ld,
+             <int>w.ld, 1 if accumulate else 0, c, ldc)
+
+
+cdef Mat _mat(object owner, size_t ld):
+    cdef Mat m
+    m.p = cnp.PyArray_DATA(<cnp.ndarray>owner)
+    m.ld = ld
+    return m
+
+
+cdef object _pack(const frnn_gemm_kernel* kernel, const float* src, int K, int N, size_t sk,
+                  size_t sn):
+    """``B[k, n] = src[k * sk + n * sn]`` packed in ``kernel``'s panels (a new array)."""
+    packed = np.empty(frnn_packed_size(kernel.nr, K, N), np.float32)
+    frnn_pack(kernel.nr, K, N, src, sk, sn, <float*>cnp.PyArray_DATA(packed))
+    return packed
+
+
+cdef class Prepared:
+    """One layer direction's weights laid out for the time loop.
+
+    Built once per weight version (a layer caches it and rebuilds it when its
+    parameters change) instead of transposing inside every call. float32:
+    ``W_ih^T`` and ``W_hh^T`` packed in the GEMM kernel's column panels
+    (the reset-before GRU's ``W_hn^T`` apart, since its product waits for
+    the reset gate); float64: the transposes, for BLAS. Both keep ``b_ih``,
+    ``b_hh`` and their sum (what the fused LSTM pass adds). Never changed
+    once built, so threads may share one.
+
+    Parameters
+    ----------
+    cell : str
+    w_ih, w_hh, b_ih, b_hh : ndarray
+        PyTorch layout (``[G*H, D]``, ``[G*H, H]``, ``[G*H]``), one dtype.
+    """
+
+    cdef readonly str cell
+    cdef readonly object dtype
+    cdef readonly int G, H, D
+    cdef object _keep
+    cdef Mat ih, hh, hn
+    cdef const void* bias
+    cdef const void* b_ih
+    cdef const void* b_hh
+
+    def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
+        cdef int G = GATES[cell], H = w_hh.shape[1], D = w_ih.shape[1], GH = G * H
+        cdef int Hr = 2 * H if cell == "gru_reset_before" else GH  # W_hh's rows that meet h
+        cdef size_t nr = _kernel.nr
+        self.cell, self.G, self.H, self.D = cell, G, H, D
+        self.dtype = np.dtype(w_hh.dtype)
+        if self.dtype.char not in "fd":
+            raise TypeError(f"weights must be float32 or float64, got {self.dtype}")
+        if w_hh.shape[0] != GH or w_ih.shape[0] != GH or np.shape(b_ih) != (GH,) \
+                or np.shape(b_hh) != (GH,):
+            raise ValueError(f"weights do not make a {cell} of {H} units")
+        w_ih = np.ascontiguousarray(w_ih, self.dtype)
+        w_hh = np.ascontiguousarray(w_hh, self.dtype)
+        b_ih = np.array(b_ih, self.dtype, order="C", copy=True)
+        b_hh = np.array(b_hh, self.dtype, order="C", copy=True)
+        bias = b_ih + b_hh
+        cdef const float* wi
+        cdef const float* wh
+        if self.dtype == np.float32:
+            wi = <const float*>cnp.PyArray_DATA(w_ih)
+            wh = <const float*>cnp.PyArray_DATA(w_hh)
+            ih = _pack(_kernel, wi, D, GH, 1, D)
+            hh = _pack(_kernel, wh, H, Hr, 1, H)
+            hn = _pack(_kernel, wh + <size_t>Hr * H, H, GH - Hr, 1, H) if Hr < GH else hh
+            self.ih = _mat(ih, D * nr)
+            self.hh = _mat(hh, H * nr)
+            self.hn = _mat(hn, H * nr)
+        else:
+            ih = np.ascontiguousarray(w_ih.T)
+            hh = hn = np.ascontiguousarray(w_hh.T)
+            self.ih, self.hh, self.hn = _mat(ih, GH), _mat(hh, GH), _mat(hh, GH)
+            self.hn.p = <const double*>self.hh.p + Hr  # W_hn^T: columns Hr.. of W_hh^T
+        self._keep = (ih, hh, hn, bias, b_ih, b_hh)
+        self.bias = cnp.PyArray_DATA(bias)
+        self.b_ih, self.b_hh = cnp.PyArray_DATA(b_ih), cnp.PyArray_DATA(b_hh)
+
+
+#: The backend contract's capabilities (``fastrnn._kernels``).
+PREPARES_WEIGHTS = True
+TAKES_PROJECTED_INPUT = True
+HAS_STEPPER = True
+
+
+def same_bytes(a, b):
+    """Whether two C-contiguous arrays hold the same bytes (a cache's freshness check).
+
+    ``memcmp`` with the GIL released: a few hundred microseconds for
+    megabytes, where ``np.array_equal`` would build a temporary array first
+    (and would call NaN weights changed).
+    """
+    cdef cnp.ndarray x = a, y = b
+    cdef size_t n = x.nbytes
+    cdef int diff
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y)):
+        raise ValueError("same_bytes needs C-contiguous arrays")
+    if x.dtype != y.dtype or x.nbytes != y.nbytes:
+        return False
+    with nogil:
+        diff = memcmp(cnp.PyArray_DATA(x), cnp.PyArray_DATA(y), n)
+    return diff == 0
+
+
+def prepare(cell, w_ih, w_hh, b_ih, b_hh):
+    """The :class:`Prepared` weights of one layer direction, for ``forward(prepared=...)``."""
+    return Prepared(cell, w_ih, w_hh, b_ih, b_hh)
 
 
 def matmul(a, b):
@@ -89,38 +241,48 @@ def matmul(a, b):
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     c = np.empty((a.shape[0], b.shape[1]), np.float32)
     if c.size:
-        _sgemm_with(_sgemm_name, a, b, c, False)
+        _sgemm_with(_kernel.name, a, b, c, False)
     return c
 
 
-def sgemm(kernel, a, b, c, accumulate=False, transpose_a=False):
+def sgemm(kernel, a, b, c, accumulate=False, transpose_a=False, packed=False):
     """``c (+)= op(a) @ b`` (float32, C-contiguous) with one of ``_gemm.h``'s kernels.
 
     ``kernel`` is ``"avx512"``, ``"avx2"`` or ``"generic"``; the tests run
     each one this CPU supports. ``op(a)`` is ``a.T`` with ``transpose_a``
-    (the weight gradients' form). Raises ValueError for a kernel the CPU
-    lacks or shapes that do not match.
+    (the weight gradients' form). ``packed`` packs ``b`` in the kernel's
+    panels first and runs its packed product (the weights' form in the time
+    loop). Raises ValueError for a kernel the CPU lacks or shapes that do
+    not match.
     """
-    return _sgemm_with(kernel.encode(), a, b, c, accumulate, transpose_a)
+    return _sgemm_with(kernel.encode(), a, b, c, accumulate, transpose_a, packed)
 
 
 def _sgemm_with(bytes kernel, const float[:, ::1] a, const float[:, ::1] b,
-                float[:, ::1] c, bint accumulate, bint transpose_a=False):
-    cdef frnn_sgemm_fn fn = frnn_sgemm_named(kernel)
+                float[:, ::1] c, bint accumulate, bint transpose_a=False, bint packed=False):
+    cdef const frnn_gemm_kernel* fn = frnn_gemm_named(kernel)
     cdef int M = a.shape[1] if transpose_a else a.shape[0]
     cdef int K = a.shape[0] if transpose_a else a.shape[1]
+    cdef int N = b.shape[1]
     cdef int lda = a.shape[1]
+    cdef int ars = 1 if transpose_a else lda, aks = lda if transpose_a else 1
     if fn == NULL:
         raise ValueError(f"this CPU cannot run the {kernel.decode()!r} kernel")
-    if K != b.shape[0] or c.shape[0] != M or c.shape[1] != b.shape[1]:
+    if K != b.shape[0] or c.shape[0] != M or c.shape[1] != N:
         raise ValueError("shapes do not match")
     if K == 0:  # an empty sum; the kernels need K >= 1 rows of b
         if not accumulate:
             c[:, :] = 0
         return np.asarray(c)
-    with nogil:
-        fn(M, b.shape[1], K, &a[0, 0], 1 if transpose_a else lda, lda if transpose_a else 1,
-           &b[0, 0], b.shape[1], accumulate, &c[0, 0], c.shape[1])
+    cdef float[::1] panels
+    if packed:
+        panels = _pack(fn, &b[0, 0], K, N, N, 1)
+        with nogil:
+            fn.gemm_packed(M, N, K, &a[0, 0], ars, aks, &panels[0], <size_t>K * fn.nr,
+                           accumulate, &c[0, 0], c.shape[1])
+    else:
+        with nogil:
+            fn.gemm(M, N, K, &a[0, 0], ars, aks, &b[0, 0], N, accumulate, &c[0, 0], c.shape[1])
     return np.asarray(c)
 
 
@@ -167,15 +329,55 @@ _CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU,
           "gru_reset_before": GRU_RESET_BEFORE}
 
 
-def activation(name, x):
+def activation(name, x, kernel=None):
     """Apply the kernels' own ``"sigmoid"`` or ``"tanh"`` to ``x`` (for the tests).
 
-    float32 input goes through the same fast approximations as the cells.
+    float32 input goes through the same vectorised approximations as the
+    cells: this CPU's (``_pointwise.h``), or those of ``kernel``
+    (``"avx512"``, ``"avx2"``, ``"generic"``; ValueError where the CPU lacks it).
     """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
-    _activation(name == "tanh", x.reshape(-1), out.reshape(-1))
+    if x.dtype == np.float32:
+        pw = _pointwise if kernel is None else frnn_pointwise_named(kernel.encode())
+        if pw == NULL:
+            raise ValueError(f"this CPU cannot run the {kernel!r} kernel")
+        _activation_f32(pw, name == "tanh", x.reshape(-1), out.reshape(-1))
+    else:
+        _activation(name == "tanh", x.reshape(-1), out.reshape(-1))
     return out
+
+
+def lstm_pointwise(kernel, gates, bias, c, bint training=True):
+    """The fused LSTM pass of one step on its own (float32, for the tests).
+
+    ``gates [n, 4H]`` are the pre-activations without bias, ``bias [4H]``,
+    ``c [n, H]`` the previous cell state; ``kernel`` as for :func:`activation`.
+    Returns ``(gates, h, c, tanh_c)``: the gates after the pass (activated in
+    training, untouched otherwise), the new state and, in training, ``tanh(c_t)``.
+    """
+    cdef const frnn_pointwise_kernel* pw = frnn_pointwise_named(kernel.encode())
+    if pw == NULL:
+        raise ValueError(f"this CPU cannot run the {kernel!r} kernel")
+    cdef float[:, ::1] g = np.array(gates, np.float32, order="C", copy=True)
+    cdef const float[::1] b = np.ascontiguousarray(bias, np.float32)
+    cdef float[:, ::1] cn = np.array(c, np.float32, order="C", copy=True)
+    cdef int n = cn.shape[0], H = cn.shape[1]
+    if g.shape[0] != n or g.shape[1] != 4 * H or b.shape[0] != 4 * H or n == 0 or H == 0:
+        raise ValueError("gates must be [n, 4H], bias [4H] and c [n, H], n, H >= 1")
+    cdef float[:, ::1] h = np.empty((n, H), np.float32)
+    cdef float[:, ::1] tc = np.full((n, H), np.nan, np.float32)
+    with nogil:
+        pw.lstm(n, H, &g[0, 0], 4 * H, &b[0], &h[0, 0], &cn[0, 0], &tc[0, 0], &h[0, 0], H,
+                training)
+    return np.asarray(g), np.asarray(h), np.asarray(cn), np.asarray(tc)
+
+
+cdef _activation_f32(const frnn_pointwise_kernel* pw, bint use_tanh, const float[::1] x,
+                     float[::1] out):
+    if x.shape[0]:
+        with nogil:
+            pw.act(use_tanh, &x[0], &out[0], x.shape[0])
 
 
 def _activation(bint use_tanh, const floating[::1] x, floating[::1] out):
@@ -199,12 +401,14 @@ def _lengths_or_full(lengths, T, B):
 
 
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True,
-            projected=False):
+            projected=False, prepared=None):
     """Run ``cell`` over ``x [T, B, D]``; see ``_reference.forward``.
 
     ``projected=True`` (inference only): ``x [T, B, G*H]`` already holds
     ``x_t W_ih^T`` (an embedding's rows projected once per token id), and
     the loop copies it instead of multiplying; ``w_ih`` is then unused.
+    ``prepared``: these weights as :func:`prepare` lays them out (a layer
+    keeps them between calls); None prepares them here.
     """
     if projected and training:
         raise ValueError("projected inputs are for inference: backward needs x itself")
@@ -214,6 +418,11 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         raise ValueError(f"projected x must have {w_hh.shape[0]} values per row, got {D}")
     H = w_hh.shape[1]
     dtype = x.dtype
+    if prepared is None:
+        prepared = Prepared(cell, w_ih, w_hh, b_ih, b_hh)
+    elif (prepared.cell != cell or prepared.dtype != dtype or prepared.H != H
+          or prepared.D != w_ih.shape[1]):
+        raise ValueError("prepared weights were made for another layer")
     lens = _lengths_or_full(lengths, T, B)
     # The loop wants rows sorted longest first (finished rows then leave the
     # recurrent GEMM); results are put back in the caller's order at the end.
@@ -237,12 +446,9 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     else:
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
-    # The loop's products run without a transpose flag: W^T, once per call.
-    wt_hh = np.ascontiguousarray(w_hh.T)
-    wt_ih = wt_hh[:1] if projected else np.ascontiguousarray(w_ih.T)  # unused when projected
     chunks = _row_chunks(lens, 2 * G * H * ((0 if projected else D) + H), dtype)
-    _FORWARD[dtype.char](code, x, wt_ih, wt_hh, b_ih, b_hh, lens, chunks, gates, out, h, c,
-                         hw, h_prev, c_prev, ext, training, projected)
+    _FORWARD[dtype.char](code, prepared, x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev,
+                         ext, training, projected)
     c_n = c if code == LSTM else None
     cache = None
     if training:
@@ -256,11 +462,8 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
 
 
 def _forward(Cell code,
+             Prepared w,                        # IN    the weights, prepared
              const floating[:, :, ::1] x,       # IN    [T, B, D]
-             const floating[:, ::1] wt_ih,      # IN    [D, G*H] W_ih^T
-             const floating[:, ::1] wt_hh,      # IN    [H, G*H] W_hh^T
-             const floating[::1] b_ih,          # IN    [G*H]
-             const floating[::1] b_hh,          # IN    [G*H]
              const Py_ssize_t[::1] lens,        # IN    [B], longest first
              const Py_ssize_t[::1] chunks,      # IN    [n + 1] row bounds
              floating[:, :, ::1] gates,         # OUT   [T, B, G*H] activated gates
@@ -274,24 +477,32 @@ def _forward(Cell code,
              bint training,
              bint projected):                   # x holds x W_ih^T already ([T, B, G*H])
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = wt_hh.shape[0], GH = wt_hh.shape[1]
+    cdef int H = w.H, GH = w.G * w.H
     cdef int n = chunks.shape[0] - 1, i
+    # One chunk with every row running all T steps: the input products of all
+    # steps are one GEMM before the loop (T*B rows: full register tiles even
+    # for one row).
+    cdef bint hoist = n == 1 and not projected and T > 1 and lens[B - 1] == T
+    if hoist:
+        with nogil:
+            wgemm(T * B, GH, D, &x[0, 0, 0], D, w.ih, 0, False, &gates[0, 0, 0], GH)
     with nogil:
         # A thread per chunk of rows; one chunk runs on the calling thread alone.
         for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-            _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                          &wt_ih[0, 0], &wt_hh[0, 0], &b_ih[0], &b_hh[0], &lens[0],
-                          &gates[0, 0, 0], &out[0, 0, 0], &h[0, 0], &c[0, 0], &hw[0, 0],
-                          &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
-                          ext.shape[0] > 1, training, projected)
+            _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0], w.ih,
+                          w.hh, w.hn, <const floating*>w.bias, <const floating*>w.b_ih,
+                          <const floating*>w.b_hh, &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
+                          &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                          &ext[0, 0, 0], ext.shape[0] > 1, training, projected, hoist)
 
 
 cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
-                        const floating* x, const floating* wt_ih, const floating* wt_hh,
+                        const floating* x, Mat ih, Mat hh, Mat hn, const floating* bias,
                         const floating* b_ih, const floating* b_hh, const Py_ssize_t* lens,
                         floating* gates, floating* out, floating* h, floating* c,
                         floating* hw, floating* h_prev, floating* c_prev, floating* ext,
-                        bint ext_per_step, bint training, bint projected) noexcept nogil:
+                        bint ext_per_step, bint training, bint projected,
+                        bint hoisted) noexcept nogil:
     """The whole sequence for rows ``b0:b1`` (the buffers of ``_forward``)."""
     cdef Py_ssize_t s, row
     cdef size_t row_bytes = H * sizeof(floating)
@@ -309,41 +520,52 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
             continue
         if projected:  # the rows of x are the products already (D == GH)
             memcpy(gates + row * GH, x + row * D, n_active * GH * sizeof(floating))
-        else:
-            rowgemm(n_active, GH, D, x + row * D, D, wt_ih, GH, False, gates + row * GH, GH)
+        elif not hoisted:
+            wgemm(n_active, GH, D, x + row * D, D, ih, 0, False, gates + row * GH, GH)
         if training:
             memcpy(h_prev + row * H, h + b0 * H, n_active * row_bytes)
             if code == LSTM:
                 memcpy(c_prev + row * H, c + b0 * H, n_active * row_bytes)
-        _cells_step(code, n_active, H, GH, wt_hh, b_ih, b_hh, gates + row * GH, hw + b0 * GH,
-                    h + b0 * H, c + b0 * H, ext + (row if ext_per_step else b0) * H)
-        memcpy(out + row * H, h + b0 * H, n_active * row_bytes)
+        _cells_step(code, n_active, H, GH, hh, hn, bias, b_ih, b_hh, gates + row * GH,
+                    hw + b0 * GH, h + b0 * H, c + b0 * H,
+                    ext + (row if ext_per_step else b0) * H, out + row * H, training)
 
 
-cdef void _cells_step(Cell code, int n, int H, int GH, const floating* wt_hh,
+cdef void _cells_step(Cell code, int n, int H, int GH, Mat hh, Mat hn, const floating* bias,
                       const floating* b_ih, const floating* b_hh, floating* gates,
-                      floating* hw, floating* h, floating* c, floating* ext) noexcept nogil:
+                      floating* hw, floating* h, floating* c, floating* ext, floating* out,
+                      bint training) noexcept nogil:
     """One step of ``n`` consecutive rows, after their input products.
 
     ``gates [n, G*H]`` holds ``x_t W_ih^T`` on entry and the activated gates
-    on exit; ``h``, ``c [n, H]`` the state, advanced in place; ``hw [n, G*H]``
-    is scratch; ``ext [n, H]`` gets what backward needs (``cell_forward``).
-    The whole-sequence driver and the stepper both run this, so a stream
-    computes what the sequence does.
+    on exit (float32 LSTM: only in training); ``h``, ``c [n, H]`` the state,
+    advanced in place and copied to ``out [n, H]`` (which may be ``h``);
+    ``hw [n, G*H]`` is scratch; ``ext [n, H]`` gets what backward needs
+    (``cell_forward``). The whole-sequence driver and the stepper both run
+    this, so a stream computes what the sequence does.
     """
     cdef int b
+    if floating is float:
+        if code == LSTM:
+            # The recurrent product adds straight into the gates, then one
+            # fused pass per row (_pointwise.h) does the rest.
+            wgemm(n, GH, H, h, H, hh, 0, True, gates, GH)
+            _pointwise.lstm(n, H, gates, GH, bias, h, c, ext, out, H, training)
+            return
     if code == GRU_RESET_BEFORE:
         # W_hn multiplies r * h, so r comes first: the r and z products, the
         # gates, then the n product of r * h (which gru_reset_gates puts in ext).
-        rowgemm(n, 2 * H, H, h, H, wt_hh, GH, False, hw, GH)
+        wgemm(n, 2 * H, H, h, H, hh, 0, False, hw, GH)
         for b in range(n):
             gru_reset_gates(H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, ext + b * H)
-        rowgemm(n, H, H, ext, H, wt_hh + 2 * H, GH, False, hw + 2 * H, GH)
+        wgemm(n, H, H, ext, H, hn, 0, False, hw + 2 * H, GH)
     else:
-        rowgemm(n, GH, H, h, H, wt_hh, GH, False, hw, GH)
+        wgemm(n, GH, H, h, H, hh, 0, False, hw, GH)
     for b in range(n):
         cell_forward(code, H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, c + b * H,
                      ext + b * H)
+    if out != h:
+        memcpy(out, h, n * H * sizeof(floating))
 
 
 def backward(cache, dout, dh_n, dc_n=None):
@@ -374,7 +596,8 @@ def backward(cache, dout, dh_n, dc_n=None):
     # Each chunk of rows sums its own [W_ih | W_hh]^T gradient; added up after.
     chunks = cache["chunks"]
     dwt = np.zeros((chunks.shape[0] - 1, D + H, G * H), dtype)
-    _BACKWARD[dtype.char](code, x, w_ih, w_hh, cache["lengths"], chunks, cache["gates"],
+    _BACKWARD[dtype.char](code, _BackwardWeights(w_ih, w_hh), x, cache["lengths"], chunks,
+                          cache["gates"],
                           cache["out"], cache["h_prev"], cache["c_prev"], cache["ext"], dout,
                           dh, dc, dgi, dgh, drh, dx, dwt)
     dwt = dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0]
@@ -387,10 +610,33 @@ def backward(cache, dout, dh_n, dc_n=None):
     return dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
 
 
+cdef class _BackwardWeights:
+    """``W_ih [G*H, D]`` and ``W_hh [G*H, H]`` as backward's B operands.
+
+    float32: packed in the kernel's panels (rows of ``W_hh`` are only H
+    floats apart, and the products read them k by k); float64: as they are.
+    """
+
+    cdef Mat ih, hh
+    cdef object _keep
+
+    def __init__(self, w_ih, w_hh):
+        GH, H = w_hh.shape
+        D = w_ih.shape[1]
+        w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
+        if w_hh.dtype == np.float32:
+            ih = _pack(_kernel, <const float*>cnp.PyArray_DATA(w_ih), GH, D, D, 1)
+            hh = _pack(_kernel, <const float*>cnp.PyArray_DATA(w_hh), GH, H, H, 1)
+            self.ih, self.hh = _mat(ih, <size_t>GH * _kernel.nr), _mat(hh, <size_t>GH * _kernel.nr)
+        else:
+            ih, hh = w_ih, w_hh
+            self.ih, self.hh = _mat(ih, D), _mat(hh, H)
+        self._keep = (ih, hh)
+
+
 def _backward(Cell code,
+              _BackwardWeights w,                 # IN    W_ih, W_hh as B operands
               const floating[:, :, ::1] x,        # IN    [T, B, D]
-              const floating[:, ::1] w_ih,        # IN    [G*H, D]
-              const floating[:, ::1] w_hh,        # IN    [G*H, H]
               const Py_ssize_t[::1] lens,         # IN    [B], longest first
               const Py_ssize_t[::1] chunks,       # IN    [n + 1] row bounds
               const floating[:, :, ::1] gates,    # IN    [T, B, G*H]
@@ -407,12 +653,12 @@ def _backward(Cell code,
               floating[:, :, ::1] dx,             # OUT   [T, B, D]
               floating[:, :, ::1] dwt):           # INOUT [n, D+H, G*H] zeros -> sums
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = w_hh.shape[1], GH = w_hh.shape[0]
+    cdef int H = dh.shape[1], GH = gates.shape[2]
     cdef int n = chunks.shape[0] - 1, i
     with nogil:
         for i in prange(n, num_threads=n, schedule="static", chunksize=1):
             _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                           &w_ih[0, 0], &w_hh[0, 0], &lens[0], &gates[0, 0, 0],
+                           w.ih, w.hh, &lens[0], &gates[0, 0, 0],
                            &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
                            &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
                            &dgi[0, 0, 0], &dgh[0, 0, 0], &drh[0, 0], &dx[0, 0, 0],
@@ -420,8 +666,8 @@ def _backward(Cell code,
 
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
-                         const floating* x, const floating* w_ih, const floating* w_hh,
-                         const Py_ssize_t* lens, const floating* gates, const floating* out,
+                         const floating* x, Mat w_ih, Mat w_hh, const Py_ssize_t* lens,
+                         const floating* gates, const floating* out,
                          const floating* h_prev, const floating* c_prev,
                          const floating* ext, const floating* dout, floating* dh,
                          floating* dc, floating* dgi, floating* dgh, floating* drh,
@@ -457,16 +703,16 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
         if code == GRU_RESET_BEFORE:
             # W_hn multiplied r * h_{t-1} (kept in ext): its gradient dn W_hn
             # gives r's gradient and a path to h_{t-1} through r.
-            rowgemm(n_active, H, H, dgh + row * GH + 2 * H, GH, w_hh + 2 * H * H, H, False,
-                    drh + b0 * H, H)
+            wgemm(n_active, H, H, dgh + row * GH + 2 * H, GH, w_hh, 2 * H, False,
+                  drh + b0 * H, H)
             for b in range(b0, b0 + n_active):
                 gru_reset_backward(H, gates + (s * B + b) * GH, h_prev + (s * B + b) * H,
                                    drh + b * H, dh + b * H, dgi + (s * B + b) * GH)
             rowgemm_at(H, H, n_active, ext + row * H, H, dgh + row * GH + 2 * H, GH,
                        dwt + D * GH + 2 * H, GH)
         # dh_{t-1} += dgh_t W_hh for the active rows; the others keep dh.
-        rowgemm(n_active, H, Hr, dgh + row * GH, GH, w_hh, H, True, dh + b0 * H, H)
-        rowgemm(n_active, D, GH, dgi + row * GH, GH, w_ih, D, False, dx + row * D, D)
+        wgemm(n_active, H, Hr, dgh + row * GH, GH, w_hh, 0, True, dh + b0 * H, H)
+        wgemm(n_active, D, GH, dgi + row * GH, GH, w_ih, 0, False, dx + row * D, D)
         rowgemm_at(D, GH, n_active, x + row * D, D, dgi + row * GH, GH, dwt, GH)
         rowgemm_at(H, Hr, n_active, h_prev + row * H, H, dgh + row * GH, GH, dwt + D * GH, GH)
 
@@ -479,11 +725,21 @@ _BACKWARD = {"f": _backward.__signatures__["float"], "d": _backward.__signatures
 
 # -- streaming: one step at a time, state kept between calls -----------------
 
+cdef struct StepLayer:
+    # One layer of a Stepper: its Prepared weights' operands.
+    Mat ih
+    Mat hh
+    Mat hn
+    const void* bias
+    const void* b_ih
+    const void* b_hh
+
+
 cdef class Stepper:
     """A recurrent stack (and optional dense head) advanced a few steps per call.
 
-    The lean path behind :class:`fastrnn.nn.Stream`: the weights are copied
-    once, transposed, into one buffer; the state and every scratch buffer are
+    The lean path behind :class:`fastrnn.nn.Stream`: each layer's weights are
+    prepared once (:class:`Prepared`); the state and every scratch buffer are
     preallocated; a call checks its input, releases the GIL and runs the same
     GEMMs and cell code as :func:`forward`, so a stream's outputs are bitwise
     those of the whole sequence (float32). One stepper serves one caller at a
@@ -508,7 +764,8 @@ cdef class Stepper:
     """
 
     cdef readonly object h, c, dtype
-    cdef object _params, _offsets, _gates, _hw, _ext, _tmp, _affine
+    cdef object _prepared, _head_w, _head_b, _gates, _hw, _ext, _tmp, _affine
+    cdef StepLayer* _layers
     cdef readonly int num_layers, batch_size, input_size, hidden_size, n_out
     cdef Cell _code
     cdef int _G
@@ -526,7 +783,7 @@ cdef class Stepper:
         if B < 1:
             raise ValueError(f"batch_size must be >= 1, got {B}")
         # Every shape is checked here: the step loop trusts them.
-        parts = []
+        prepared = []
         d_in = self.input_size
         for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
             for name, a, shape in (("w_ih", w_ih, (GH, d_in)), ("w_hh", w_hh, (GH, H)),
@@ -534,7 +791,8 @@ cdef class Stepper:
                 if np.shape(a) != shape:
                     raise ValueError(f"layer {i} {name} has shape {np.shape(a)}, "
                                      f"a {cell} of {H} units needs {shape}")
-            parts += [w_ih.T, w_hh.T, b_ih, b_hh]
+            prepared.append(Prepared(cell, np.asarray(w_ih, self.dtype),
+                                     np.asarray(w_hh, self.dtype), b_ih, b_hh))
             d_in = H
         self._head = head is not None
         self.n_out = np.shape(head[0])[0] if self._head else H
@@ -542,16 +800,22 @@ cdef class Stepper:
             if np.shape(head[0]) != (self.n_out, H) or np.shape(head[1]) != (self.n_out,):
                 raise ValueError(f"the head must be weight [n_out, {H}] and bias [n_out], got "
                                  f"{np.shape(head[0])} and {np.shape(head[1])}")
-            parts += [head[0].T, head[1]]
         if affine is not None and (np.shape(affine[0]) != (self.n_out,)
                                    or np.shape(affine[1]) != (self.n_out,)):
             raise ValueError(f"affine must be two arrays of {self.n_out} values")
-        # One buffer: per layer W_ih^T, W_hh^T, b_ih, b_hh; then W_head^T, b_head.
-        sizes = [p.size for p in parts]
-        self._offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.intp)
-        self._params = np.empty(sum(sizes), self.dtype)
-        for p, start, size in zip(parts, self._offsets, sizes):
-            self._params[start:start + size] = np.ravel(p)
+        self._head_w = np.ascontiguousarray(np.asarray(head[0], self.dtype).T) if self._head \
+            else np.zeros((1, 1), self.dtype)
+        self._head_b = np.array(head[1], self.dtype, order="C", copy=True) if self._head \
+            else np.zeros(1, self.dtype)
+        self._prepared = prepared
+        self._layers = <StepLayer*>PyMem_Malloc(len(prepared) * sizeof(StepLayer))
+        if self._layers == NULL:
+            raise MemoryError()
+        cdef Prepared p
+        for i, p in enumerate(prepared):
+            self._layers[i].ih, self._layers[i].hh, self._layers[i].hn = p.ih, p.hh, p.hn
+            self._layers[i].bias, self._layers[i].b_ih, self._layers[i].b_hh = (
+                p.bias, p.b_ih, p.b_hh)
         self.h = np.zeros((self.num_layers, B, H), self.dtype)
         self.c = np.zeros((self.num_layers, B, H), self.dtype)
         self._gates = np.empty((B, GH), self.dtype)
@@ -561,6 +825,9 @@ cdef class Stepper:
         self._affine = None
         if affine is not None:
             self._affine = np.ascontiguousarray(np.stack(affine), dtype=np.float64)
+
+    def __dealloc__(self):
+        PyMem_Free(self._layers)
 
     def step(self, x):
         """Advance by the steps in ``x`` and return the outputs.
@@ -605,12 +872,12 @@ cdef class Stepper:
         return out
 
     cdef void _run(self, char* xp, char* op, Py_ssize_t k):
-        cdef char* wp = cnp.PyArray_BYTES(<cnp.ndarray>self._params)
-        cdef Py_ssize_t* offs = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>self._offsets)
+        cdef char* hwp = cnp.PyArray_BYTES(<cnp.ndarray>self._head_w)
+        cdef char* hbp = cnp.PyArray_BYTES(<cnp.ndarray>self._head_b)
         cdef char* hp = cnp.PyArray_BYTES(<cnp.ndarray>self.h)
         cdef char* cp = cnp.PyArray_BYTES(<cnp.ndarray>self.c)
         cdef char* gp = cnp.PyArray_BYTES(<cnp.ndarray>self._gates)
-        cdef char* hwp = cnp.PyArray_BYTES(<cnp.ndarray>self._hw)
+        cdef char* wp = cnp.PyArray_BYTES(<cnp.ndarray>self._hw)
         cdef char* ep = cnp.PyArray_BYTES(<cnp.ndarray>self._ext)
         cdef char* tp = cnp.PyArray_BYTES(<cnp.ndarray>self._tmp)
         cdef double* ap = NULL
@@ -621,12 +888,12 @@ cdef class Stepper:
         with nogil:
             if self._double:
                 _steps(self._code, self._G, k, L, B, D, H, n, self._head, <double*>xp,
-                       <double*>wp, offs, <double*>hp, <double*>cp, <double*>gp,
-                       <double*>hwp, <double*>ep, <double*>tp, ap, <double*>op)
+                       self._layers, <double*>hwp, <double*>hbp, <double*>hp, <double*>cp,
+                       <double*>gp, <double*>wp, <double*>ep, <double*>tp, ap, <double*>op)
             else:
                 _steps(self._code, self._G, k, L, B, D, H, n, self._head, <float*>xp,
-                       <float*>wp, offs, <float*>hp, <float*>cp, <float*>gp,
-                       <float*>hwp, <float*>ep, <float*>tp, ap, <float*>op)
+                       self._layers, <float*>hwp, <float*>hbp, <float*>hp, <float*>cp,
+                       <float*>gp, <float*>wp, <float*>ep, <float*>tp, ap, <float*>op)
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -638,9 +905,10 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int n, bint head,
-                 const floating* x, const floating* w, const Py_ssize_t* offs,
-                 floating* h, floating* c, floating* gates, floating* hw, floating* ext,
-                 floating* tmp, const double* affine, void* out) noexcept nogil:
+                 const floating* x, const StepLayer* layers, const floating* head_w,
+                 const floating* head_b, floating* h, floating* c, floating* gates,
+                 floating* hw, floating* ext, floating* tmp, const double* affine,
+                 void* out) noexcept nogil:
     """``k`` steps of an ``L``-layer stack (buffers of :class:`Stepper`)."""
     cdef Py_ssize_t s
     cdef int l, b, j, d_in, GH = G * H
@@ -653,17 +921,19 @@ cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int
         d_in = D
         for l in range(L):
             hl = h + <Py_ssize_t>l * B * H
-            rowgemm(B, GH, d_in, inp, d_in, w + offs[4 * l], GH, False, gates, GH)
-            _cells_step(code, B, H, GH, w + offs[4 * l + 1], w + offs[4 * l + 2],
-                        w + offs[4 * l + 3], gates, hw, hl, c + <Py_ssize_t>l * B * H, ext)
+            wgemm(B, GH, d_in, inp, d_in, layers[l].ih, 0, False, gates, GH)
+            _cells_step(code, B, H, GH, layers[l].hh, layers[l].hn,
+                        <const floating*>layers[l].bias, <const floating*>layers[l].b_ih,
+                        <const floating*>layers[l].b_hh, gates, hw, hl,
+                        c + <Py_ssize_t>l * B * H, ext, hl, False)
             inp, d_in = hl, H
         # inp is now the top layer's new state [B, H].
         res = tmp if affine != NULL else <floating*>out + s * B * n
         if head:
-            rowgemm(B, n, H, inp, H, w + offs[4 * L], n, False, res, n)
+            rowgemm(B, n, H, inp, H, head_w, n, False, res, n)
             for b in range(B):
                 for j in range(n):
-                    res[b * n + j] = res[b * n + j] + w[offs[4 * L + 1] + j]
+                    res[b * n + j] = res[b * n + j] + head_b[j]
         else:
             memcpy(res, inp, B * row_bytes)
         if affine != NULL:

@@ -647,6 +647,12 @@ def _state_copy(a, shape, dtype):
     return np.array(a, dtype=dtype, order="C", copy=True)
 
 
+#: See the backend contract in ``fastrnn._kernels``: weights are read as they are.
+PREPARES_WEIGHTS = False
+TAKES_PROJECTED_INPUT = False
+HAS_STEPPER = False
+
+
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):
     """Run ``cell`` over the sequence ``x``; see ``_reference.forward``.
 

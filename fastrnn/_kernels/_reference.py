@@ -31,6 +31,12 @@ def _valid_mask(lengths, T, B, dtype):
     return (steps < np.asarray(lengths)[None, :]).astype(dtype)[:, :, None]
 
 
+#: See the backend contract in ``fastrnn._kernels``: weights are read as they are.
+PREPARES_WEIGHTS = False
+TAKES_PROJECTED_INPUT = False
+HAS_STEPPER = False
+
+
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):
     """Run ``cell`` over the sequence ``x``.
 

@@ -74,8 +74,11 @@ class RNNCellBase(FlatParameters):
             raise ValueError(f"x must be [batch, {self.input_size}], got shape {x.shape}")
         val.check_finite(x, "x")
         h, c = self._check_state(hx, (x.shape[0], self.hidden_size))
+        weights = self._weights()
+        (prepared,) = self._prepared_weights([weights])
+        extra = {} if prepared is None else {"prepared": prepared}
         _, h_new, c_new, cache = self._kernels.forward(
-            self.cell, x[None], h, c, *self._weights(), training=training
+            self.cell, x[None], h, c, *weights, training=training, **extra
         )
         if training:
             self._tape.append((cache, x.shape[0]))

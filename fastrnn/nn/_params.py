@@ -17,7 +17,7 @@ class FlatParameters:
     """``params`` / ``grad`` views by PyTorch name, ``state_dict``, pickling."""
 
     #: Attributes rebuilt after unpickling rather than stored.
-    _TRANSIENT = ("params", "grad", "_zero_bias", "_kernels")
+    _TRANSIENT = ("params", "grad", "_zero_bias", "_kernels", "_prepared")
 
     def _init_fields(self, cell, input_size, hidden_size, bias, dtype, backend):
         """Check and set what layers and cells both hold; load the backend."""
@@ -43,6 +43,27 @@ class FlatParameters:
     def _reset_transient(self):
         """Set what a fresh or unpickled object holds besides the views (subclasses add)."""
         self._kernels = get_backend(self.backend)
+        self._prepared = None
+
+    def _prepared_weights(self, groups):
+        """The backend's prepared form of each ``(w_ih, w_hh, b_ih, b_hh)`` in ``groups``.
+
+        Prepared once per weight version: kept with a copy of
+        :attr:`flat_params` and rebuilt when the parameters differ from it
+        (an optimizer step, ``load_state_dict``, a write into a view), so no
+        call transposes or packs weights that did not change. Built whole and
+        then swapped in, so threads sharing the object for inference never
+        see half of one. A list of None for a backend that reads the weights
+        as they are.
+        """
+        if not self._kernels.PREPARES_WEIGHTS:
+            return [None] * len(groups)
+        cached = self._prepared
+        if cached is None or not self._kernels.same_bytes(cached[0], self.flat_params):
+            snapshot = self.flat_params.copy()
+            cached = (snapshot, [self._kernels.prepare(self.cell, *w) for w in groups])
+            self._prepared = cached
+        return cached[1]
 
     def _check_state(self, hx, shape, name="hx"):
         """``(h, c)`` of ``shape`` from ``hx`` (or a gradient shaped like it), checked.

@@ -202,7 +202,7 @@ class RNNBase(FlatParameters):
     def takes_projected_input(self):
         """Whether the backend can start from the first layer's input products (see
         :meth:`forward_projected`)."""
-        return hasattr(self._kernels, "Stepper")  # the compiled driver
+        return self._kernels.TAKES_PROJECTED_INPUT
 
     def forward_projected(self, xw, hx=None, lengths=None):
         """Inference from the first layer's input products, ``x_t W_ih^T`` per direction.
@@ -233,6 +233,10 @@ class RNNBase(FlatParameters):
         c_n = np.empty_like(c0) if c0 is not None else None
         caches, masks = [], []
         inp = None
+        nd = self.num_directions
+        prepared = self._prepared_weights(
+            [self._weights(k // nd, k % nd) for k in range(self.num_layers * nd)]
+        )
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
@@ -241,6 +245,8 @@ class RNNBase(FlatParameters):
                 xd = reverse_within_lengths(src, lengths) if d else src
                 c0k = c0[k] if c0 is not None else None
                 extra = {"projected": True} if projected and layer == 0 else {}
+                if prepared[k] is not None:
+                    extra["prepared"] = prepared[k]
                 out, h, c, cache = self._kernels.forward(
                     self.cell,
                     xd,

@@ -44,7 +44,7 @@ class Stream:
         self.batch_size = val.check_positive_int(batch_size, "batch_size")
         self._dtype = layer.dtype
         kernels = layer._kernels
-        if hasattr(kernels, "Stepper"):
+        if kernels.HAS_STEPPER:
             weights = [layer._weights(i, 0) for i in range(layer.num_layers)]
             self._stepper = kernels.Stepper(layer.cell, weights, self.batch_size, head, affine)
         else:
