@@ -325,3 +325,30 @@ def test_cells_reuse_prepared_weights_until_they_change():
     cell.weight_ih[:] = 0
     h2, _ = cell.forward(x)
     assert not np.array_equal(h1, h2)
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("B", [1, 3, 24])
+def test_lean_inference_path_gives_the_general_paths_bits(cls, dtype, batch_first, B):
+    # Inference of full-length sequences runs the stack in one compiled call;
+    # passing lengths takes the general path, layer by layer.
+    layer = cls(5, 12, num_layers=3, batch_first=batch_first, dtype=dtype, random_state=2)
+    rng = np.random.default_rng(B)
+    T = 9
+    x = rng.standard_normal((B, T, 5) if batch_first else (T, B, 5)).astype(dtype)
+    state = rng.standard_normal((3, B, 12)).astype(dtype)
+    hx = (state, 0.5 * state) if cls is LSTM else state
+    full = np.full(B, T)
+    for h in (None, hx):
+        lean = layer.forward(x, hx=h)
+        general = layer.forward(x, hx=h, lengths=full)
+        np.testing.assert_array_equal(lean[0], general[0])
+        for a, b in zip(*(s if cls is LSTM else (s,) for s in (lean[1], general[1]))):
+            np.testing.assert_array_equal(a, b)
+    assert layer._cache is None  # inference writes nothing to the layer
+    bad = x.copy()
+    bad.flat[7] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        layer.forward(bad)

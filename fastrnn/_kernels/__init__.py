@@ -19,6 +19,9 @@ Each also says what more it can do, as module constants the layers read:
     embedding's rows projected once).
 ``HAS_STEPPER``
     It has ``Stepper``, the compiled step loop behind streams.
+``INFERS_STACKS``
+    It has ``infer(prepared, x, h0, c0, batch_first)``: inference of a
+    unidirectional stack over full-length sequences in one call.
 
 Backends are imported lazily, so ``import fastrnn`` never imports numba.
 """

@@ -136,6 +136,16 @@ cdef object _pack(const frnn_gemm_kernel* kernel, const float* src, int K, int N
     return packed
 
 
+cdef struct LayerWeights:
+    # What the loop reads of one layer direction (see Prepared).
+    Mat ih                 # W_ih^T [D, G*H]
+    Mat hh                 # W_hh^T [H, G*H] (reset-before GRU: its r, z columns [H, 2H])
+    Mat hn                 # W_hn^T [H, H] (reset-before GRU only)
+    const void* bias       # [G*H] b_ih + b_hh
+    const void* b_ih       # [G*H]
+    const void* b_hh       # [G*H]
+
+
 cdef class Prepared:
     """One layer direction's weights laid out for the time loop.
 
@@ -158,10 +168,7 @@ cdef class Prepared:
     cdef readonly object dtype
     cdef readonly int G, H, D
     cdef object _keep
-    cdef Mat ih, hh, hn
-    cdef const void* bias
-    cdef const void* b_ih
-    cdef const void* b_hh
+    cdef LayerWeights w
 
     def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
         cdef int G = GATES[cell], H = w_hh.shape[1], D = w_ih.shape[1], GH = G * H
@@ -187,23 +194,24 @@ cdef class Prepared:
             ih = _pack(_kernel, wi, D, GH, 1, D)
             hh = _pack(_kernel, wh, H, Hr, 1, H)
             hn = _pack(_kernel, wh + <size_t>Hr * H, H, GH - Hr, 1, H) if Hr < GH else hh
-            self.ih = _mat(ih, D * nr)
-            self.hh = _mat(hh, H * nr)
-            self.hn = _mat(hn, H * nr)
+            self.w.ih = _mat(ih, D * nr)
+            self.w.hh = _mat(hh, H * nr)
+            self.w.hn = _mat(hn, H * nr)
         else:
             ih = np.ascontiguousarray(w_ih.T)
             hh = hn = np.ascontiguousarray(w_hh.T)
-            self.ih, self.hh, self.hn = _mat(ih, GH), _mat(hh, GH), _mat(hh, GH)
-            self.hn.p = <const double*>self.hh.p + Hr  # W_hn^T: columns Hr.. of W_hh^T
+            self.w.ih, self.w.hh, self.w.hn = _mat(ih, GH), _mat(hh, GH), _mat(hh, GH)
+            self.w.hn.p = <const double*>self.w.hh.p + Hr  # W_hn^T: columns Hr.. of W_hh^T
         self._keep = (ih, hh, hn, bias, b_ih, b_hh)
-        self.bias = cnp.PyArray_DATA(bias)
-        self.b_ih, self.b_hh = cnp.PyArray_DATA(b_ih), cnp.PyArray_DATA(b_hh)
+        self.w.bias = cnp.PyArray_DATA(bias)
+        self.w.b_ih, self.w.b_hh = cnp.PyArray_DATA(b_ih), cnp.PyArray_DATA(b_hh)
 
 
 #: The backend contract's capabilities (``fastrnn._kernels``).
 PREPARES_WEIGHTS = True
 TAKES_PROJECTED_INPUT = True
 HAS_STEPPER = True
+INFERS_STACKS = True
 
 
 def same_bytes(a, b):
@@ -461,6 +469,115 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     return out, h, c_n, cache
 
 
+cdef enum:
+    _MAX_LAYERS = 16  # the lean path's stacks (deeper ones take the general path)
+
+
+def infer(list layers, x, h0, c0, bint batch_first):
+    """Inference of a unidirectional stack over full-length sequences: the lean path.
+
+    One crossing into compiled code for what :func:`forward` and a layer's
+    Python loop do in several: the checks of ``x``, the state, every layer,
+    each writing into reused workspaces; no parallel region for one chunk of
+    rows. The results are bitwise those of :func:`forward` layer by layer.
+
+    Parameters
+    ----------
+    layers : list of Prepared
+        One per layer, from the same layer stack (one cell, dtype and H).
+    x : ndarray [B, T, D] (``batch_first``) or [T, B, D]
+        C-contiguous, of the layers' dtype; anything else returns None, and
+        the caller takes the general path (which converts and checks).
+    h0, c0 : ndarray [L, B, H] or None
+        The initial state, already checked (None: zeros; ``c0`` for LSTM).
+
+    Returns
+    -------
+    (out, h_n, c_n) or None
+        ``out`` [B, T, H] or [T, B, H] (a view when ``batch_first``),
+        ``h_n`` [L, B, H], ``c_n`` [L, B, H] for LSTM else None.
+
+    Raises ValueError for NaN or infinity in ``x``.
+    """
+    cdef Prepared first = layers[0]
+    cdef int L = len(layers)
+    if type(x) is not np.ndarray or L > _MAX_LAYERS:
+        return None
+    cdef cnp.ndarray xa = x
+    if cnp.PyArray_NDIM(xa) != 3 or not cnp.PyArray_IS_C_CONTIGUOUS(xa) \
+            or xa.dtype is not first.dtype and xa.dtype != first.dtype:
+        return None
+    cdef cnp.npy_intp* dims = cnp.PyArray_DIMS(xa)
+    cdef int T = dims[1] if batch_first else dims[0]
+    cdef int B = dims[0] if batch_first else dims[1]
+    cdef int D = dims[2], H = first.H, GH = first.G * first.H
+    if T < 1 or B < 1 or D != first.D:
+        return None
+    cdef bint ok, dbl = first.dtype.char == "d"
+    cdef Py_ssize_t n_x = <Py_ssize_t>T * B * D
+    with nogil:
+        ok = _all_finite(<double*>cnp.PyArray_DATA(xa), n_x) if dbl else \
+            _all_finite(<float*>cnp.PyArray_DATA(xa), n_x)
+    if not ok:
+        raise ValueError("x contains NaN or infinity")
+    # [B, T, D] of one row is [T, 1, D] already; more rows are transposed once.
+    xt = np.ascontiguousarray(xa.transpose(1, 0, 2)) if batch_first and B > 1 else xa
+    dtype = first.dtype
+    cdef Cell code = _CODES[first.cell]
+    out = np.empty((T, B, H), dtype)
+    h = np.zeros((L, B, H), dtype) if h0 is None else np.array(h0, dtype, order="C", copy=True)
+    if code == LSTM:
+        c = np.zeros((L, B, H), dtype) if c0 is None else np.array(c0, dtype, order="C", copy=True)
+    else:
+        c = _workspace("c", (L, B, H), dtype)  # unused by the other cells
+    gates = _workspace("gates", (T, B, GH), dtype)
+    hw = _workspace("hw", (B, GH), dtype)
+    ext = _workspace("ext", (B, H), dtype)
+    mid = _workspace("mid", (2 if L > 2 else 1, T, B, H), dtype) if L > 1 else ext
+    chunks = _ONE_CHUNK if dbl or B < 2 * _MIN_CHUNK_ROWS else _row_chunks(
+        np.full(B, T, np.intp), 2 * GH * (D + H), dtype)
+    cdef const LayerWeights* ws[_MAX_LAYERS]
+    cdef int l
+    for l in range(L):
+        ws[l] = &(<Prepared>layers[l]).w
+    cdef const Py_ssize_t* cp = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>chunks)
+    cdef int n = chunks.shape[0] - 1
+    cdef void* bufs[7]
+    for l, a in enumerate((xt, mid, out, h, c, gates, hw)):
+        bufs[l] = cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef void* ep = cnp.PyArray_DATA(<cnp.ndarray>ext)
+    with nogil:
+        if dbl:
+            _stack(code, ws, L, T, B, D, H, GH, <const double*>bufs[0], <double*>bufs[1],
+                   <double*>bufs[2], <double*>bufs[3], <double*>bufs[4], <double*>bufs[5],
+                   <double*>bufs[6], <double*>ep, cp, n)
+        else:
+            _stack(code, ws, L, T, B, D, H, GH, <const float*>bufs[0], <float*>bufs[1],
+                   <float*>bufs[2], <float*>bufs[3], <float*>bufs[4], <float*>bufs[5],
+                   <float*>bufs[6], <float*>ep, cp, n)
+    return (out.transpose(1, 0, 2) if batch_first else out), h, (c if code == LSTM else None)
+
+
+_ONE_CHUNK = np.array([0, 0], dtype=np.intp)  # only its count (1) is read
+
+
+cdef void _stack(Cell code, const LayerWeights** ws, int L, int T, int B, int D, int H, int GH,
+                 const floating* x, floating* mid, floating* out, floating* h, floating* c,
+                 floating* gates, floating* hw, floating* ext, const Py_ssize_t* chunks,
+                 int n) noexcept nogil:
+    """``L`` layers over ``x [T, B, D]`` in inference; layer l < L-1 writes ``mid[l % 2]``."""
+    cdef int l
+    cdef size_t step = <size_t>T * B * H
+    cdef const floating* src = x
+    cdef floating* dst
+    for l in range(L):
+        dst = out if l == L - 1 else mid + (l % 2) * step
+        _sequence(code, ws[l], T, B, D if l == 0 else H, H, GH, src, NULL, chunks, n, gates,
+                  dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext, False,
+                  False, False)
+        src = dst
+
+
 def _forward(Cell code,
              Prepared w,                        # IN    the weights, prepared
              const floating[:, :, ::1] x,       # IN    [T, B, D]
@@ -476,29 +593,40 @@ def _forward(Cell code,
              floating[:, :, ::1] ext,           # OUT   [T, B, H] or [1, B, H]
              bint training,
              bint projected):                   # x holds x W_ih^T already ([T, B, G*H])
-    cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = w.H, GH = w.G * w.H
-    cdef int n = chunks.shape[0] - 1, i
+    with nogil:
+        _sequence(code, &w.w, x.shape[0], x.shape[1], x.shape[2], w.H, w.G * w.H, &x[0, 0, 0],
+                  &lens[0], &chunks[0], chunks.shape[0] - 1, &gates[0, 0, 0], &out[0, 0, 0],
+                  &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                  &ext[0, 0, 0], ext.shape[0] > 1, training, projected)
+
+
+cdef void _sequence(Cell code, const LayerWeights* w, int T, int B, int D, int H, int GH,
+                    const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
+                    floating* gates, floating* out, floating* h, floating* c, floating* hw,
+                    floating* h_prev, floating* c_prev, floating* ext, bint ext_per_step,
+                    bint training, bint projected) noexcept nogil:
+    """One layer direction over the whole sequence, ``n`` chunks of rows (buffers of ``_forward``).
+
+    ``lens`` NULL: every row runs all T steps.
+    """
+    cdef int i
     # One chunk with every row running all T steps: the input products of all
     # steps are one GEMM before the loop (T*B rows: full register tiles even
     # for one row).
-    cdef bint hoist = n == 1 and not projected and T > 1 and lens[B - 1] == T
+    cdef bint hoist = n == 1 and not projected and T > 1 and (lens == NULL or lens[B - 1] == T)
     if hoist:
-        with nogil:
-            wgemm(T * B, GH, D, &x[0, 0, 0], D, w.ih, 0, False, &gates[0, 0, 0], GH)
-    with nogil:
-        # A thread per chunk of rows; one chunk runs on the calling thread alone.
-        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-            _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0], w.ih,
-                          w.hh, w.hn, <const floating*>w.bias, <const floating*>w.b_ih,
-                          <const floating*>w.b_hh, &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
-                          &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                          &ext[0, 0, 0], ext.shape[0] > 1, training, projected, hoist)
+        wgemm(T * B, GH, D, x, D, w.ih, 0, False, gates, GH)
+    if n == 1:  # no parallel region for one chunk: the calling thread runs it
+        _forward_rows(code, T, B, D, H, GH, 0, B, x, w, lens, gates, out, h, c, hw, h_prev,
+                      c_prev, ext, ext_per_step, training, projected, hoist)
+        return
+    for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+        _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w, lens, gates, out,
+                      h, c, hw, h_prev, c_prev, ext, ext_per_step, training, projected, False)
 
 
 cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
-                        const floating* x, Mat ih, Mat hh, Mat hn, const floating* bias,
-                        const floating* b_ih, const floating* b_hh, const Py_ssize_t* lens,
+                        const floating* x, const LayerWeights* w, const Py_ssize_t* lens,
                         floating* gates, floating* out, floating* h, floating* c,
                         floating* hw, floating* h_prev, floating* c_prev, floating* ext,
                         bint ext_per_step, bint training, bint projected,
@@ -510,7 +638,7 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
     for s in range(T):
         # Rows are sorted by length, longest first: the active ones are a
         # prefix, and only they go through the products.
-        while n_active > 0 and lens[b0 + n_active - 1] <= s:
+        while lens != NULL and n_active > 0 and lens[b0 + n_active - 1] <= s:
             n_active -= 1
         row = s * B + b0
         # Padded steps: zero output. Backward reads only active rows, so
@@ -521,18 +649,16 @@ cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, i
         if projected:  # the rows of x are the products already (D == GH)
             memcpy(gates + row * GH, x + row * D, n_active * GH * sizeof(floating))
         elif not hoisted:
-            wgemm(n_active, GH, D, x + row * D, D, ih, 0, False, gates + row * GH, GH)
+            wgemm(n_active, GH, D, x + row * D, D, w.ih, 0, False, gates + row * GH, GH)
         if training:
             memcpy(h_prev + row * H, h + b0 * H, n_active * row_bytes)
             if code == LSTM:
                 memcpy(c_prev + row * H, c + b0 * H, n_active * row_bytes)
-        _cells_step(code, n_active, H, GH, hh, hn, bias, b_ih, b_hh, gates + row * GH,
-                    hw + b0 * GH, h + b0 * H, c + b0 * H,
+        _cells_step(code, n_active, H, GH, w, gates + row * GH, hw + b0 * GH, h + b0 * H, c + b0 * H,
                     ext + (row if ext_per_step else b0) * H, out + row * H, training)
 
 
-cdef void _cells_step(Cell code, int n, int H, int GH, Mat hh, Mat hn, const floating* bias,
-                      const floating* b_ih, const floating* b_hh, floating* gates,
+cdef void _cells_step(Cell code, int n, int H, int GH, const LayerWeights* w, floating* gates,
                       floating* hw, floating* h, floating* c, floating* ext, floating* out,
                       bint training) noexcept nogil:
     """One step of ``n`` consecutive rows, after their input products.
@@ -545,22 +671,24 @@ cdef void _cells_step(Cell code, int n, int H, int GH, Mat hh, Mat hn, const flo
     this, so a stream computes what the sequence does.
     """
     cdef int b
+    cdef const floating* b_ih = <const floating*>w.b_ih
+    cdef const floating* b_hh = <const floating*>w.b_hh
     if floating is float:
         if code == LSTM:
             # The recurrent product adds straight into the gates, then one
             # fused pass per row (_pointwise.h) does the rest.
-            wgemm(n, GH, H, h, H, hh, 0, True, gates, GH)
-            _pointwise.lstm(n, H, gates, GH, bias, h, c, ext, out, H, training)
+            wgemm(n, GH, H, h, H, w.hh, 0, True, gates, GH)
+            _pointwise.lstm(n, H, gates, GH, <const float*>w.bias, h, c, ext, out, H, training)
             return
     if code == GRU_RESET_BEFORE:
         # W_hn multiplies r * h, so r comes first: the r and z products, the
         # gates, then the n product of r * h (which gru_reset_gates puts in ext).
-        wgemm(n, 2 * H, H, h, H, hh, 0, False, hw, GH)
+        wgemm(n, 2 * H, H, h, H, w.hh, 0, False, hw, GH)
         for b in range(n):
             gru_reset_gates(H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, ext + b * H)
-        wgemm(n, H, H, ext, H, hn, 0, False, hw + 2 * H, GH)
+        wgemm(n, H, H, ext, H, w.hn, 0, False, hw + 2 * H, GH)
     else:
-        wgemm(n, GH, H, h, H, hh, 0, False, hw, GH)
+        wgemm(n, GH, H, h, H, w.hh, 0, False, hw, GH)
     for b in range(n):
         cell_forward(code, H, gates + b * GH, hw + b * GH, b_ih, b_hh, h + b * H, c + b * H,
                      ext + b * H)
@@ -725,16 +853,6 @@ _BACKWARD = {"f": _backward.__signatures__["float"], "d": _backward.__signatures
 
 # -- streaming: one step at a time, state kept between calls -----------------
 
-cdef struct StepLayer:
-    # One layer of a Stepper: its Prepared weights' operands.
-    Mat ih
-    Mat hh
-    Mat hn
-    const void* bias
-    const void* b_ih
-    const void* b_hh
-
-
 cdef class Stepper:
     """A recurrent stack (and optional dense head) advanced a few steps per call.
 
@@ -765,7 +883,7 @@ cdef class Stepper:
 
     cdef readonly object h, c, dtype
     cdef object _prepared, _head_w, _head_b, _gates, _hw, _ext, _tmp, _affine
-    cdef StepLayer* _layers
+    cdef LayerWeights* _layers
     cdef readonly int num_layers, batch_size, input_size, hidden_size, n_out
     cdef Cell _code
     cdef int _G
@@ -808,14 +926,12 @@ cdef class Stepper:
         self._head_b = np.array(head[1], self.dtype, order="C", copy=True) if self._head \
             else np.zeros(1, self.dtype)
         self._prepared = prepared
-        self._layers = <StepLayer*>PyMem_Malloc(len(prepared) * sizeof(StepLayer))
+        self._layers = <LayerWeights*>PyMem_Malloc(len(prepared) * sizeof(LayerWeights))
         if self._layers == NULL:
             raise MemoryError()
         cdef Prepared p
         for i, p in enumerate(prepared):
-            self._layers[i].ih, self._layers[i].hh, self._layers[i].hn = p.ih, p.hh, p.hn
-            self._layers[i].bias, self._layers[i].b_ih, self._layers[i].b_hh = (
-                p.bias, p.b_ih, p.b_hh)
+            self._layers[i] = p.w
         self.h = np.zeros((self.num_layers, B, H), self.dtype)
         self.c = np.zeros((self.num_layers, B, H), self.dtype)
         self._gates = np.empty((B, GH), self.dtype)
@@ -905,7 +1021,7 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int n, bint head,
-                 const floating* x, const StepLayer* layers, const floating* head_w,
+                 const floating* x, const LayerWeights* layers, const floating* head_w,
                  const floating* head_b, floating* h, floating* c, floating* gates,
                  floating* hw, floating* ext, floating* tmp, const double* affine,
                  void* out) noexcept nogil:
@@ -922,10 +1038,8 @@ cdef void _steps(Cell code, int G, Py_ssize_t k, int L, int B, int D, int H, int
         for l in range(L):
             hl = h + <Py_ssize_t>l * B * H
             wgemm(B, GH, d_in, inp, d_in, layers[l].ih, 0, False, gates, GH)
-            _cells_step(code, B, H, GH, layers[l].hh, layers[l].hn,
-                        <const floating*>layers[l].bias, <const floating*>layers[l].b_ih,
-                        <const floating*>layers[l].b_hh, gates, hw, hl,
-                        c + <Py_ssize_t>l * B * H, ext, hl, False)
+            _cells_step(code, B, H, GH, &layers[l], gates, hw, hl, c + <Py_ssize_t>l * B * H,
+                        ext, hl, False)
             inp, d_in = hl, H
         # inp is now the top layer's new state [B, H].
         res = tmp if affine != NULL else <floating*>out + s * B * n

@@ -239,24 +239,32 @@ FRNN_INLINE FRNN_AVX512 void frnn_pblk512(int MR, const __mmask16 *mk, int K, co
             _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16 * v, mk[v], acc[r][v]);
 }
 
-/* One row against two full panels at once: eight independent accumulators
- * keep the FMA pipes busy where a single row has little else to do. */
-FRNN_INLINE FRNN_AVX512 void frnn_prow512x2(int K, const float *A, int aks, const float *P,
-                                            size_t ps, int beta, float *C)
+/* One row against NP <= 3 panels at once (up to 12 independent accumulators:
+ * a single row has little else to keep the FMA pipes busy); if TAIL, the last
+ * of them is the partial panel, whose columns past N are masked in C. */
+FRNN_INLINE FRNN_AVX512 void frnn_prow512(int NP, int TAIL, const __mmask16 *mk, int K,
+                                          const float *A, int aks, const float *P, size_t ps,
+                                          int beta, float *C)
 {
-    __m512 acc[2][4];
-    for (int q = 0; q < 2; q++)
+    __m512 acc[3][4];
+    for (int q = 0; q < NP; q++)
         for (int v = 0; v < 4; v++)
-            acc[q][v] = beta ? _mm512_loadu_ps(C + 64 * q + 16 * v) : _mm512_setzero_ps();
+            acc[q][v] = !beta ? _mm512_setzero_ps()
+                        : TAIL && q == NP - 1 ? _mm512_maskz_loadu_ps(mk[v], C + 64 * q + 16 * v)
+                                              : _mm512_loadu_ps(C + 64 * q + 16 * v);
     for (int k = 0; k < K; k++) {
         const __m512 a = _mm512_set1_ps(A[(size_t)k * aks]);
-        for (int q = 0; q < 2; q++)
+        for (int q = 0; q < NP; q++)
             for (int v = 0; v < 4; v++)
                 acc[q][v] = _mm512_fmadd_ps(a, _mm512_loadu_ps(P + q * ps + (size_t)k * 64 + 16 * v),
                                             acc[q][v]);
     }
-    for (int q = 0; q < 2; q++)
-        for (int v = 0; v < 4; v++) _mm512_storeu_ps(C + 64 * q + 16 * v, acc[q][v]);
+    for (int q = 0; q < NP; q++)
+        for (int v = 0; v < 4; v++)
+            if (TAIL && q == NP - 1)
+                _mm512_mask_storeu_ps(C + 64 * q + 16 * v, mk[v], acc[q][v]);
+            else
+                _mm512_storeu_ps(C + 64 * q + 16 * v, acc[q][v]);
 }
 
 FRNN_AVX512 static void frnn_sgemm_packed_avx512(int M, int N, int K, const float *A, int ars,
@@ -277,14 +285,25 @@ FRNN_AVX512 static void frnn_sgemm_packed_avx512(int M, int N, int K, const floa
             frnn_pblk512(4, mk, K, A + (size_t)i * ars, ars, aks, P + p * ps, beta,
                          C + (size_t)i * ldc + 64 * p, ldc);
     }
+    /* Rows left over, one at a time: the panels in groups of at most 3, as
+     * even as possible (7 panels: 3, 2, 2), the partial panel last. */
+    const int groups = (np + 2) / 3;
     for (int i = M - M % 4; i < M; i++) {
-        int p = 0;
-        for (; p + 2 <= full; p += 2)
-            frnn_prow512x2(K, A + (size_t)i * ars, aks, P + p * ps, ps, beta,
-                           C + (size_t)i * ldc + 64 * p);
-        for (; p < np; p++)
-            frnn_pblk512(1, p < full ? all : tail, K, A + (size_t)i * ars, ars, aks, P + p * ps,
-                         beta, C + (size_t)i * ldc + 64 * p, ldc);
+        for (int g = 0, p = 0; g < groups; g++) {
+            const int size = np / groups + (g < np % groups);
+            const int t = p + size == np && full < np;
+            const float *a = A + (size_t)i * ars;
+            float *c = C + (size_t)i * ldc + 64 * p;
+            switch (size * 2 + t) {
+            case 2: frnn_prow512(1, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 3: frnn_prow512(1, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 4: frnn_prow512(2, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 5: frnn_prow512(2, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 6: frnn_prow512(3, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            default: frnn_prow512(3, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            }
+            p += size;
+        }
     }
 }
 
@@ -320,23 +339,31 @@ FRNN_INLINE FRNN_AVX2 void frnn_pblk256(int MR, int FULL, const __m256i *mk, int
                 _mm256_maskstore_ps(C + (size_t)r * ldc + 8 * v, mk[v], acc[r][v]);
 }
 
-/* One row against four full panels at once (12 accumulators). */
-FRNN_INLINE FRNN_AVX2 void frnn_prow256x4(int K, const float *A, int aks, const float *P,
-                                          size_t ps, int beta, float *C)
+/* One row against NP <= 4 panels at once (up to 12 accumulators); if TAIL,
+ * the last of them is the partial panel, masked in C. */
+FRNN_INLINE FRNN_AVX2 void frnn_prow256(int NP, int TAIL, const __m256i *mk, int K,
+                                        const float *A, int aks, const float *P, size_t ps,
+                                        int beta, float *C)
 {
     __m256 acc[4][3];
-    for (int q = 0; q < 4; q++)
+    for (int q = 0; q < NP; q++)
         for (int v = 0; v < 3; v++)
-            acc[q][v] = beta ? _mm256_loadu_ps(C + 24 * q + 8 * v) : _mm256_setzero_ps();
+            acc[q][v] = !beta ? _mm256_setzero_ps()
+                        : TAIL && q == NP - 1 ? _mm256_maskload_ps(C + 24 * q + 8 * v, mk[v])
+                                              : _mm256_loadu_ps(C + 24 * q + 8 * v);
     for (int k = 0; k < K; k++) {
         const __m256 a = _mm256_broadcast_ss(A + (size_t)k * aks);
-        for (int q = 0; q < 4; q++)
+        for (int q = 0; q < NP; q++)
             for (int v = 0; v < 3; v++)
                 acc[q][v] = _mm256_fmadd_ps(a, _mm256_loadu_ps(P + q * ps + (size_t)k * 24 + 8 * v),
                                             acc[q][v]);
     }
-    for (int q = 0; q < 4; q++)
-        for (int v = 0; v < 3; v++) _mm256_storeu_ps(C + 24 * q + 8 * v, acc[q][v]);
+    for (int q = 0; q < NP; q++)
+        for (int v = 0; v < 3; v++)
+            if (TAIL && q == NP - 1)
+                _mm256_maskstore_ps(C + 24 * q + 8 * v, mk[v], acc[q][v]);
+            else
+                _mm256_storeu_ps(C + 24 * q + 8 * v, acc[q][v]);
 }
 
 FRNN_AVX2 static void frnn_sgemm_packed_avx2(int M, int N, int K, const float *A, int ars,
@@ -359,18 +386,26 @@ FRNN_AVX2 static void frnn_sgemm_packed_avx2(int M, int N, int K, const float *A
                              C + (size_t)i * ldc + 24 * p, ldc);
         }
     }
+    /* Rows left over, one at a time: the panels in groups of at most 4, as
+     * even as possible (6 panels: 3, 3), the partial panel last. */
+    const int groups = (np + 3) / 4;
     for (int i = M - M % 4; i < M; i++) {
-        int p = 0;
-        for (; p + 4 <= full; p += 4)
-            frnn_prow256x4(K, A + (size_t)i * ars, aks, P + p * ps, ps, beta,
-                           C + (size_t)i * ldc + 24 * p);
-        for (; p < np; p++) {
-            if (p < full)
-                frnn_pblk256(1, 1, tail, K, A + (size_t)i * ars, ars, aks, P + p * ps, beta,
-                             C + (size_t)i * ldc + 24 * p, ldc);
-            else
-                frnn_pblk256(1, 0, tail, K, A + (size_t)i * ars, ars, aks, P + p * ps, beta,
-                             C + (size_t)i * ldc + 24 * p, ldc);
+        for (int g = 0, p = 0; g < groups; g++) {
+            const int size = np / groups + (g < np % groups);
+            const int t = p + size == np && full < np;
+            const float *a = A + (size_t)i * ars;
+            float *c = C + (size_t)i * ldc + 24 * p;
+            switch (size * 2 + t) {
+            case 2: frnn_prow256(1, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 3: frnn_prow256(1, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 4: frnn_prow256(2, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 5: frnn_prow256(2, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 6: frnn_prow256(3, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 7: frnn_prow256(3, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            case 8: frnn_prow256(4, 0, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            default: frnn_prow256(4, 1, tail, K, a, aks, P + p * ps, ps, beta, c); break;
+            }
+            p += size;
         }
     }
 }

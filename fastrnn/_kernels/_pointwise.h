@@ -65,48 +65,57 @@ static void frnn_act_generic(int kind, const float *x, float *y, long n)
 #include <immintrin.h>
 #define FRNN_PW_INLINE static inline __attribute__((always_inline))
 
-/* One body for both widths: V is the vector type, the macros its operations. */
-#define FRNN_DEFINE_SIMD(SUFFIX, TARGET, V, VI, SET1, ADD, SUB, MUL, DIV, FMA, FNMA, MIN, MAX,     \
-                         AND, XOR, ANDNOT, LT, SEL, CVT_SHIFT, LOAD, STORE, MASKT, MASKOF, W)     \
-    FRNN_PW_INLINE __attribute__((target(TARGET))) V frnn_exp_##SUFFIX(V x)                      \
+/* One body for both widths: V is the vector type, the macros its operations.
+ * Each function works on U vectors at once, statement by statement, so the
+ * independent chains of several vectors sit side by side in the instruction
+ * stream: one vector's chain (exp, division, polynomial) is ~150 dependent
+ * instructions, more than the out-of-order window overlaps on its own, and
+ * one vector at a time ran at a third of this speed. */
+#define FRNN_U 2
+#define FRNN_EACH for (int u = 0; u < FRNN_U; u++)
+#define FRNN_DEFINE_SIMD(SUFFIX, TARGET, V, SET1, ADD, SUB, MUL, DIV, FMA, FNMA, MIN, MAX, AND,    \
+                         XOR, ANDNOT, LT, SEL, CVT_SHIFT, LOAD, STORE, MASKT, MASKOF, W)            \
+    FRNN_PW_INLINE __attribute__((target(TARGET))) void frnn_exp_##SUFFIX(V *x)                  \
     {                                                                                              \
-        x = MAX(SET1(-87.3f), x); /* NaN stays NaN: max/min return their second operand */        \
-        x = MIN(SET1(88.7f), x);                                                                   \
+        V t[FRNN_U], r[FRNN_U], p[FRNN_U];                                                         \
         const V shifter = SET1(12582912.0f);                                                       \
-        const V t = FMA(x, SET1(1.44269504088896341f), shifter);                                  \
-        const V nn = SUB(t, shifter);                                                              \
-        V r = FNMA(nn, SET1(0.693359375f), x);                                                     \
-        r = FMA(nn, SET1(2.12194440e-4f), r);                                                      \
-        V p = SET1(1.9875691500e-4f);                                                              \
-        p = FMA(p, r, SET1(1.3981999507e-3f));                                                     \
-        p = FMA(p, r, SET1(8.3334519073e-3f));                                                     \
-        p = FMA(p, r, SET1(4.1665795894e-2f));                                                     \
-        p = FMA(p, r, SET1(1.6666665459e-1f));                                                     \
-        p = FMA(p, r, SET1(5.0000001201e-1f));                                                     \
-        const V y = ADD(FMA(MUL(p, r), r, r), SET1(1.0f));                                         \
-        return MUL(y, CVT_SHIFT(t, shifter));                                                      \
+        /* NaN stays NaN: max and min return their second operand then */                        \
+        FRNN_EACH x[u] = MIN(SET1(88.7f), MAX(SET1(-87.3f), x[u]));                                \
+        FRNN_EACH t[u] = FMA(x[u], SET1(1.44269504088896341f), shifter);                          \
+        FRNN_EACH r[u] = FNMA(SUB(t[u], shifter), SET1(0.693359375f), x[u]);                       \
+        FRNN_EACH r[u] = FMA(SUB(t[u], shifter), SET1(2.12194440e-4f), r[u]);                      \
+        FRNN_EACH p[u] = FMA(SET1(1.9875691500e-4f), r[u], SET1(1.3981999507e-3f));                \
+        FRNN_EACH p[u] = FMA(p[u], r[u], SET1(8.3334519073e-3f));                                  \
+        FRNN_EACH p[u] = FMA(p[u], r[u], SET1(4.1665795894e-2f));                                  \
+        FRNN_EACH p[u] = FMA(p[u], r[u], SET1(1.6666665459e-1f));                                  \
+        FRNN_EACH p[u] = FMA(p[u], r[u], SET1(5.0000001201e-1f));                                  \
+        FRNN_EACH p[u] = ADD(FMA(MUL(p[u], r[u]), r[u], r[u]), SET1(1.0f));                        \
+        FRNN_EACH x[u] = MUL(p[u], CVT_SHIFT(t[u], shifter));                                      \
     }                                                                                              \
-    FRNN_PW_INLINE __attribute__((target(TARGET))) V frnn_sigmoid_##SUFFIX(V x)                  \
+    FRNN_PW_INLINE __attribute__((target(TARGET))) void frnn_sigmoid_##SUFFIX(V *x)              \
     {                                                                                              \
         const V one = SET1(1.0f);                                                                  \
-        return DIV(one, ADD(one, frnn_exp_##SUFFIX(XOR(x, SET1(-0.0f)))));                         \
+        FRNN_EACH x[u] = XOR(x[u], SET1(-0.0f));                                                   \
+        frnn_exp_##SUFFIX(x);                                                                      \
+        FRNN_EACH x[u] = DIV(one, ADD(one, x[u]));                                                 \
     }                                                                                              \
-    FRNN_PW_INLINE __attribute__((target(TARGET))) V frnn_tanh_##SUFFIX(V x)                     \
+    FRNN_PW_INLINE __attribute__((target(TARGET))) void frnn_tanh_##SUFFIX(V *x)                 \
     {                                                                                              \
-        const V sign = SET1(-0.0f);                                                                \
-        const V a = ANDNOT(sign, x);                                                               \
-        const V ac = MIN(SET1(9.0f), a);                                                           \
-        const V one = SET1(1.0f);                                                                  \
-        V big = SUB(one, DIV(SET1(2.0f), ADD(frnn_exp_##SUFFIX(ADD(ac, ac)), one)));             \
-        big = XOR(big, AND(x, sign));                                                              \
-        const V z = MUL(x, x);                                                                     \
-        V s = SET1(-5.70498872745e-3f);                                                            \
-        s = FMA(s, z, SET1(2.06390887954e-2f));                                                    \
-        s = FMA(s, z, SET1(-5.37397155531e-2f));                                                   \
-        s = FMA(s, z, SET1(1.33314422036e-1f));                                                    \
-        s = FMA(s, z, SET1(-3.33332819422e-1f));                                                   \
-        s = FMA(MUL(s, z), x, x);                                                                  \
-        return SEL(LT(a, SET1(0.625f)), s, big);                                                   \
+        const V sign = SET1(-0.0f), one = SET1(1.0f);                                              \
+        V a[FRNN_U], e[FRNN_U], z[FRNN_U], s[FRNN_U];                                              \
+        FRNN_EACH a[u] = ANDNOT(sign, x[u]);                                                       \
+        FRNN_EACH e[u] = MIN(SET1(9.0f), a[u]);                                                    \
+        FRNN_EACH e[u] = ADD(e[u], e[u]);                                                          \
+        frnn_exp_##SUFFIX(e);                                                                      \
+        FRNN_EACH e[u] = SUB(one, DIV(SET1(2.0f), ADD(e[u], one)));                                \
+        FRNN_EACH e[u] = XOR(e[u], AND(x[u], sign));                                               \
+        FRNN_EACH z[u] = MUL(x[u], x[u]);                                                          \
+        FRNN_EACH s[u] = FMA(SET1(-5.70498872745e-3f), z[u], SET1(2.06390887954e-2f));             \
+        FRNN_EACH s[u] = FMA(s[u], z[u], SET1(-5.37397155531e-2f));                                \
+        FRNN_EACH s[u] = FMA(s[u], z[u], SET1(1.33314422036e-1f));                                 \
+        FRNN_EACH s[u] = FMA(s[u], z[u], SET1(-3.33332819422e-1f));                                \
+        FRNN_EACH s[u] = FMA(MUL(s[u], z[u]), x[u], x[u]);                                         \
+        FRNN_EACH x[u] = SEL(LT(a[u], SET1(0.625f)), s[u], e[u]);                                  \
     }                                                                                              \
     __attribute__((target(TARGET))) static void frnn_lstm_##SUFFIX(                              \
         int n, int H, float *gates, int ldg, const float *bias, float *h, float *c, float *tc,   \
@@ -116,26 +125,45 @@ static void frnn_act_generic(int kind, const float *x, float *y, long n)
             float *g = gates + (size_t)b * ldg;                                                    \
             float *hb = h + (size_t)b * H, *cb = c + (size_t)b * H;                                \
             float *ob = out + (size_t)b * ldo, *tb = training ? tc + (size_t)b * H : NULL;       \
-            for (int j = 0; j < H; j += W) {                                                       \
-                const MASKT m = MASKOF(H - j);                                                     \
-                const V i_ = frnn_sigmoid_##SUFFIX(ADD(LOAD(g + j, m), LOAD(bias + j, m)));       \
-                const V f_ = frnn_sigmoid_##SUFFIX(ADD(LOAD(g + H + j, m), LOAD(bias + H + j, m))); \
-                const V g_ =                                                                       \
-                    frnn_tanh_##SUFFIX(ADD(LOAD(g + 2 * H + j, m), LOAD(bias + 2 * H + j, m)));   \
-                const V o_ =                                                                       \
-                    frnn_sigmoid_##SUFFIX(ADD(LOAD(g + 3 * H + j, m), LOAD(bias + 3 * H + j, m))); \
-                const V cn = FMA(f_, LOAD(cb + j, m), MUL(i_, g_));                                \
-                const V t = frnn_tanh_##SUFFIX(cn);                                                \
-                const V hn = MUL(o_, t);                                                           \
-                STORE(cb + j, m, cn);                                                              \
-                STORE(hb + j, m, hn);                                                              \
-                STORE(ob + j, m, hn);                                                              \
-                if (training) {                                                                    \
-                    STORE(g + j, m, i_);                                                           \
-                    STORE(g + H + j, m, f_);                                                       \
-                    STORE(g + 2 * H + j, m, g_);                                                   \
-                    STORE(g + 3 * H + j, m, o_);                                                   \
-                    STORE(tb + j, m, t);                                                           \
+            for (int j0 = 0; j0 < H; j0 += FRNN_U * W) {                                           \
+                MASKT m[FRNN_U];                                                                   \
+                V sg[3 * FRNN_U], tg[2 * FRNN_U], cn[FRNN_U];                                      \
+                FRNN_EACH m[u] = MASKOF(H - j0 - u * W);                                           \
+                /* i, f, o through sigmoid together; g and later c through tanh */               \
+                FRNN_EACH                                                                          \
+                {                                                                                  \
+                    const int j = j0 + u * W;                                                      \
+                    sg[u] = ADD(LOAD(g + j, m[u]), LOAD(bias + j, m[u]));                          \
+                    sg[FRNN_U + u] = ADD(LOAD(g + H + j, m[u]), LOAD(bias + H + j, m[u]));         \
+                    sg[2 * FRNN_U + u] =                                                           \
+                        ADD(LOAD(g + 3 * H + j, m[u]), LOAD(bias + 3 * H + j, m[u]));              \
+                    tg[u] = ADD(LOAD(g + 2 * H + j, m[u]), LOAD(bias + 2 * H + j, m[u]));          \
+                }                                                                                  \
+                frnn_sigmoid_##SUFFIX(sg);                                                         \
+                frnn_sigmoid_##SUFFIX(sg + FRNN_U);                                                \
+                frnn_sigmoid_##SUFFIX(sg + 2 * FRNN_U);                                            \
+                frnn_tanh_##SUFFIX(tg);                                                            \
+                FRNN_EACH                                                                          \
+                {                                                                                  \
+                    const int j = j0 + u * W;                                                      \
+                    cn[u] = FMA(sg[FRNN_U + u], LOAD(cb + j, m[u]), MUL(sg[u], tg[u]));            \
+                    tg[FRNN_U + u] = cn[u];                                                        \
+                }                                                                                  \
+                frnn_tanh_##SUFFIX(tg + FRNN_U);                                                   \
+                FRNN_EACH                                                                          \
+                {                                                                                  \
+                    const int j = j0 + u * W;                                                      \
+                    const V hn = MUL(sg[2 * FRNN_U + u], tg[FRNN_U + u]);                          \
+                    STORE(cb + j, m[u], cn[u]);                                                    \
+                    STORE(hb + j, m[u], hn);                                                       \
+                    STORE(ob + j, m[u], hn);                                                       \
+                    if (training) {                                                                \
+                        STORE(g + j, m[u], sg[u]);                                                 \
+                        STORE(g + H + j, m[u], sg[FRNN_U + u]);                                    \
+                        STORE(g + 2 * H + j, m[u], tg[u]);                                         \
+                        STORE(g + 3 * H + j, m[u], sg[2 * FRNN_U + u]);                            \
+                        STORE(tb + j, m[u], tg[FRNN_U + u]);                                       \
+                    }                                                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -143,10 +171,20 @@ static void frnn_act_generic(int kind, const float *x, float *y, long n)
     __attribute__((target(TARGET))) static void frnn_act_##SUFFIX(int kind, const float *x,      \
                                                                   float *y, long n)                \
     {                                                                                              \
-        for (long i = 0; i < n; i += W) {                                                          \
-            const MASKT m = MASKOF(n - i > W ? W : (int)(n - i));                                  \
-            const V v = LOAD(x + i, m);                                                            \
-            STORE(y + i, m, kind ? frnn_tanh_##SUFFIX(v) : frnn_sigmoid_##SUFFIX(v));            \
+        for (long i0 = 0; i0 < n; i0 += FRNN_U * W) {                                              \
+            MASKT m[FRNN_U];                                                                       \
+            V v[FRNN_U];                                                                           \
+            FRNN_EACH                                                                              \
+            {                                                                                      \
+                const long left = n - i0 - u * W;                                                  \
+                m[u] = MASKOF(left > W ? W : left < 0 ? 0 : (int)left);                            \
+                v[u] = LOAD(x + i0 + u * W, m[u]);                                                 \
+            }                                                                                      \
+            if (kind)                                                                              \
+                frnn_tanh_##SUFFIX(v);                                                             \
+            else                                                                                   \
+                frnn_sigmoid_##SUFFIX(v);                                                          \
+            FRNN_EACH STORE(y + i0 + u * W, m[u], v[u]);                                           \
         }                                                                                          \
     }
 
@@ -156,14 +194,15 @@ static void frnn_act_generic(int kind, const float *x, float *y, long n)
         _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(shifter)), \
                          _mm512_set1_epi32(127)),                                                  \
         23))
-#define FRNN_512_MASKOF(left) ((__mmask16)((left) >= 16 ? 0xFFFF : ((1u << (left)) - 1)))
+#define FRNN_512_MASKOF(left)                                                                      \
+    ((__mmask16)((left) >= 16 ? 0xFFFF : (left) <= 0 ? 0 : ((1u << (left)) - 1)))
 #define FRNN_512_LOAD(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define FRNN_512_SEL(m, a, b) _mm512_mask_blend_ps((m), (b), (a))
 #define FRNN_512_LT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
 #define FRNN_512_AND(a, b) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
 #define FRNN_512_XOR(a, b) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
 #define FRNN_512_ANDNOT(a, b) _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
-FRNN_DEFINE_SIMD(avx512, "avx512f,fma", __m512, __m512i, _mm512_set1_ps, _mm512_add_ps,
+FRNN_DEFINE_SIMD(avx512, "avx512f,fma", __m512, _mm512_set1_ps, _mm512_add_ps,
                  _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
                  _mm512_min_ps, _mm512_max_ps, FRNN_512_AND, FRNN_512_XOR, FRNN_512_ANDNOT,
                  FRNN_512_LT, FRNN_512_SEL, FRNN_512_CVT_SHIFT, FRNN_512_LOAD,
@@ -190,7 +229,7 @@ FRNN_DEFINE_SIMD(avx512, "avx512f,fma", __m512, __m512i, _mm512_set1_ps, _mm512_
 #define H_FULL(m) (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF)
 #define FRNN_256_LT(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
 #define FRNN_256_SEL(m, a, b) _mm256_blendv_ps((b), (a), (m))
-FRNN_DEFINE_SIMD(avx2, "avx2,fma", __m256, __m256i, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
+FRNN_DEFINE_SIMD(avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
                  _mm256_mul_ps, _mm256_div_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_min_ps,
                  _mm256_max_ps, _mm256_and_ps, _mm256_xor_ps, _mm256_andnot_ps, FRNN_256_LT,
                  FRNN_256_SEL, FRNN_256_CVT_SHIFT, FRNN_256_LOAD, FRNN_256_STORE, __m256i,

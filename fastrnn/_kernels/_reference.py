@@ -35,6 +35,7 @@ def _valid_mask(lengths, T, B, dtype):
 PREPARES_WEIGHTS = False
 TAKES_PROJECTED_INPUT = False
 HAS_STEPPER = False
+INFERS_STACKS = False
 
 
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):

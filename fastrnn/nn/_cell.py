@@ -49,6 +49,9 @@ class RNNCellBase(FlatParameters):
         super()._reset_transient()
         self._tape = []  # a pickled cell starts with no steps to backpropagate
 
+    def _weight_groups(self):
+        return [self._weights()]
+
     def _weights(self):
         p = self.params
         b_ih = p["bias_ih"] if self.bias else self._zero_bias
@@ -74,11 +77,10 @@ class RNNCellBase(FlatParameters):
             raise ValueError(f"x must be [batch, {self.input_size}], got shape {x.shape}")
         val.check_finite(x, "x")
         h, c = self._check_state(hx, (x.shape[0], self.hidden_size))
-        weights = self._weights()
-        (prepared,) = self._prepared_weights([weights])
-        extra = {} if prepared is None else {"prepared": prepared}
+        prepared = self._prepared_weights()
+        extra = {} if prepared is None else {"prepared": prepared[0]}
         _, h_new, c_new, cache = self._kernels.forward(
-            self.cell, x[None], h, c, *weights, training=training, **extra
+            self.cell, x[None], h, c, *self._weights(), training=training, **extra
         )
         if training:
             self._tape.append((cache, x.shape[0]))

@@ -45,8 +45,9 @@ class FlatParameters:
         self._kernels = get_backend(self.backend)
         self._prepared = None
 
-    def _prepared_weights(self, groups):
-        """The backend's prepared form of each ``(w_ih, w_hh, b_ih, b_hh)`` in ``groups``.
+    def _prepared_weights(self):
+        """The backend's prepared form of each ``(w_ih, w_hh, b_ih, b_hh)`` of
+        :meth:`_weight_groups`.
 
         Prepared once per weight version: kept with a copy of
         :attr:`flat_params` and rebuilt when the parameters differ from it
@@ -54,13 +55,14 @@ class FlatParameters:
         call transposes or packs weights that did not change. Built whole and
         then swapped in, so threads sharing the object for inference never
         see half of one. A list of None for a backend that reads the weights
-        as they are.
+        as they are: None.
         """
         if not self._kernels.PREPARES_WEIGHTS:
-            return [None] * len(groups)
+            return None
         cached = self._prepared
         if cached is None or not self._kernels.same_bytes(cached[0], self.flat_params):
             snapshot = self.flat_params.copy()
+            groups = self._weight_groups()
             cached = (snapshot, [self._kernels.prepare(self.cell, *w) for w in groups])
             self._prepared = cached
         return cached[1]

@@ -118,6 +118,11 @@ class RNNBase(FlatParameters):
 
     # -- forward and backward ---------------------------------------------
 
+    def _weight_groups(self):
+        """``_weights`` of every layer and direction, in ``h_n``'s order."""
+        nd = self.num_directions
+        return [self._weights(k // nd, k % nd) for k in range(self.num_layers * nd)]
+
     def _weights(self, layer, direction):
         suffix = "_reverse" if direction else ""
         p = self.params
@@ -191,12 +196,31 @@ class RNNBase(FlatParameters):
         output : ndarray [B, T, num_directions * H] (or [T, B, ...])
         h_n : ndarray [num_layers * num_directions, B, H]; for LSTM ``(h_n, c_n)``
         """
+        if not training and lengths is None and not self.bidirectional:
+            result = self._infer(x, hx)
+            if result is not None:
+                return result
         x = val.check_sequences(x, self.input_size, self.dtype, self.batch_first)
         T, B, _ = x.shape
         lengths = val.check_lengths(lengths, B, T)
         return self._run([x] * self.num_directions, hx, lengths, training, projected=False)
 
     __call__ = forward
+
+    def _infer(self, x, hx):
+        """The lean path of :meth:`forward`: inference of full-length sequences in one
+        compiled call (the backend's ``infer``), or None where it does not apply (another
+        backend, an input that needs converting); the general path then checks everything."""
+        if not self._kernels.INFERS_STACKS or type(x) is not np.ndarray or x.ndim != 3:
+            return None
+        h0 = c0 = None
+        if hx is not None:
+            h0, c0 = self._check_hx(hx, x.shape[0 if self.batch_first else 1])
+        result = self._kernels.infer(self._prepared_weights(), x, h0, c0, self.batch_first)
+        if result is None:
+            return None
+        out, h_n, c_n = result
+        return out, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
     @property
     def takes_projected_input(self):
@@ -233,10 +257,7 @@ class RNNBase(FlatParameters):
         c_n = np.empty_like(c0) if c0 is not None else None
         caches, masks = [], []
         inp = None
-        nd = self.num_directions
-        prepared = self._prepared_weights(
-            [self._weights(k // nd, k % nd) for k in range(self.num_layers * nd)]
-        )
+        prepared = self._prepared_weights()
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
@@ -245,7 +266,7 @@ class RNNBase(FlatParameters):
                 xd = reverse_within_lengths(src, lengths) if d else src
                 c0k = c0[k] if c0 is not None else None
                 extra = {"projected": True} if projected and layer == 0 else {}
-                if prepared[k] is not None:
+                if prepared is not None:
                     extra["prepared"] = prepared[k]
                 out, h, c, cache = self._kernels.forward(
                     self.cell,
