@@ -25,6 +25,15 @@ def assert_matches_reference(backend, cell, p, dtype):
             continue
         assert g.dtype == dtype, f"{name} has dtype {g.dtype}"
         assert g.shape == e.shape, name
+        if name.startswith(("dw_", "db_")) and dtype == np.float32:
+            # A weight gradient sums T*B terms that may cancel to far less than
+            # themselves (1e-3 from 50 terms of ~0.1 is off by ~50 ulp of the
+            # terms, 5e-4 of itself): its floor is 1e-2, not 1e-3.
+            scale = max(float(np.abs(e).max()), 1e-2)
+            np.testing.assert_allclose(
+                g, e, rtol=RTOL[dtype], atol=RTOL[dtype] * scale, err_msg=f"{backend} {cell} {name}"
+            )
+            continue
         assert_close(g, e, RTOL[dtype], err_msg=f"{backend} {cell} {name}")
 
 

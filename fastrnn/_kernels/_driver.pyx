@@ -53,6 +53,8 @@ cdef extern from "_gemm.h" nogil:
     const frnn_gemm_kernel* frnn_gemm_named(const char* name)
     size_t frnn_packed_size(int nr, int K, int N)
     void frnn_pack(int nr, int K, int N, const float* src, size_t sk, size_t sn, float* P)
+    void frnn_pack_rows(int nr, int rows, int N, const float* src, size_t lds, float* P,
+                        size_t cap, int k0)
 
 cdef extern from "_pointwise.h" nogil:
     ctypedef void (*frnn_lstm_fn)(int n, int H, float* gates, int ldg, const float* bias,
@@ -314,6 +316,19 @@ def _workspace(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
+def _buffer(store, name, shape, dtype):
+    """``store[name]`` if it has this shape and dtype, else a new array kept there.
+
+    Uninitialised. ``store`` None (no caller-kept workspace) gives a new array.
+    """
+    buf = None if store is None else store.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        if store is not None:
+            store[name] = buf
+    return buf
+
+
 def _row_chunks(lens, flops_per_row_step, dtype):
     """Bounds ``[0, ..., B]`` of the row chunks, one per thread.
 
@@ -409,14 +424,18 @@ def _lengths_or_full(lengths, T, B):
 
 
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True,
-            projected=False, prepared=None):
+            projected=False, prepared=None, workspace=None):
     """Run ``cell`` over ``x [T, B, D]``; see ``_reference.forward``.
 
     ``projected=True`` (inference only): ``x [T, B, G*H]`` already holds
     ``x_t W_ih^T`` (an embedding's rows projected once per token id), and
     the loop copies it instead of multiplying; ``w_ih`` is then unused.
     ``prepared``: these weights as :func:`prepare` lays them out (a layer
-    keeps them between calls); None prepares them here.
+    keeps them between calls); None prepares them here. ``workspace``: a
+    dict the caller keeps for this layer direction, in which training's
+    buffers (what backward reads, and backward's own) are kept for the next
+    call, so a training step maps no new pages after the first; the cache of
+    one call is then valid until the next ``forward`` with the same dict.
     """
     if projected and training:
         raise ValueError("projected inputs are for inference: backward needs x itself")
@@ -443,14 +462,16 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     out = np.empty((T, B, H), dtype)
     # Out of training the gates never leave the call: a reused workspace.
     shape = (T, B, G * H)
-    gates = np.empty(shape, dtype) if training else _workspace("gates", shape, dtype)
+    gates = _buffer(workspace, "gates", shape, dtype) if training else \
+        _workspace("gates", shape, dtype)
     h = np.array(h0, dtype=dtype, order="C", copy=True)
     c = np.array(c0, dtype=dtype, order="C", copy=True) if c0 is not None else np.zeros((B, H), dtype)
     hw = _workspace("hw", (B, G * H), dtype)
     if training:
-        h_prev = np.empty((T, B, H), dtype)
-        c_prev = np.empty((T, B, H), dtype) if code == LSTM else np.zeros((1, 1, 1), dtype)
-        ext = np.empty((T, B, H), dtype)
+        h_prev = _buffer(workspace, "h_prev", (T, B, H), dtype)
+        c_prev = _buffer(workspace, "c_prev", (T, B, H), dtype) if code == LSTM \
+            else np.zeros((1, 1, 1), dtype)
+        ext = _buffer(workspace, "ext", (T, B, H), dtype)
     else:
         h_prev = c_prev = np.zeros((1, 1, 1), dtype)
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
@@ -461,7 +482,8 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     cache = None
     if training:
         cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, chunks=chunks,
-                     gates=gates, out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order)
+                     gates=gates, out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order,
+                     workspace=workspace)
     if order is not None:
         inv = np.argsort(order)
         out, h = np.take(out, inv, axis=1), h[inv]
@@ -722,13 +744,24 @@ def backward(cache, dout, dh_n, dc_n=None):
     drh = _workspace("drh", (B, H), dtype)  # the reset-before GRU's dn W_hn
     dx = np.empty((T, B, D), dtype)
     # Each chunk of rows sums its own [W_ih | W_hh]^T gradient; added up after.
+    # Rows of G*H floats are 4 KiB apart at H = 256 (the same few L1 sets):
+    # the stride is padded (and the sums are read out through a view).
     chunks = cache["chunks"]
-    dwt = np.zeros((chunks.shape[0] - 1, D + H, G * H), dtype)
+    GH = G * H
+    ldw = GH + 16 if GH % 256 == 0 else GH
+    n_chunks = chunks.shape[0] - 1
+    dwt = _buffer(cache["workspace"], "dwt", (n_chunks, D + H, ldw), dtype)
+    dwt.fill(0)
+    # Each chunk stages about 256 rows (several steps) per weight-gradient product.
+    rows = int(np.max(np.diff(chunks)))
+    cap = rows * max(1, min(T, 256 // rows))
+    nr = _kernel.nr  # staged B operands take whole panels (as _padded says)
+    width = D + 2 * H + 2 * (-(-GH // nr) * nr) + (-(-H // nr) * nr)
+    stage = _buffer(cache["workspace"], "stage", (n_chunks, cap * width), dtype)
     _BACKWARD[dtype.char](code, _BackwardWeights(w_ih, w_hh), x, cache["lengths"], chunks,
-                          cache["gates"],
-                          cache["out"], cache["h_prev"], cache["c_prev"], cache["ext"], dout,
-                          dh, dc, dgi, dgh, drh, dx, dwt)
-    dwt = dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0]
+                          cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
+                          cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt, stage)
+    dwt = (dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0])[:, :GH]
     dw_ih, dw_hh = np.ascontiguousarray(dwt[:D].T), np.ascontiguousarray(dwt[D:].T)
     db_ih = dgi.sum(axis=(0, 1))
     db_hh = dgh.sum(axis=(0, 1))
@@ -779,36 +812,76 @@ def _backward(Cell code,
               floating[:, :, ::1] dgh,            # OUT   [T, B, G*H] (aliases dgi but GRU)
               floating[:, ::1] drh,               # WORK  [B, H] (reset-before GRU)
               floating[:, :, ::1] dx,             # OUT   [T, B, D]
-              floating[:, :, ::1] dwt):           # INOUT [n, D+H, G*H] zeros -> sums
+              floating[:, :, ::1] dwt,            # INOUT [n, D+H, ld >= G*H] zeros -> sums
+              floating[:, ::1] stage):            # WORK  [n, cap * (D + 2H + 2G*H)]
     cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
     cdef int H = dh.shape[1], GH = gates.shape[2]
     cdef int n = chunks.shape[0] - 1, i
+    cdef int row_width = D + 2 * H + 2 * _padded(GH) + _padded(H)
     with nogil:
-        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-            _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                           w.ih, w.hh, &lens[0], &gates[0, 0, 0],
-                           &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                           &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0],
-                           &dgi[0, 0, 0], &dgh[0, 0, 0], &drh[0, 0], &dx[0, 0, 0],
-                           &dwt[i, 0, 0])
+        # The recurrence: chunks of rows, each through the whole sequence.
+        if n == 1:
+            _backward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], w.hh, &lens[0],
+                           &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
+                           &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0],
+                           &dgh[0, 0, 0], &drh[0, 0], &dwt[0, 0, 0], dwt.shape[2],
+                           &stage[0, 0], stage.shape[1] // row_width)
+        else:
+            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+                _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
+                               w.hh, &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
+                               &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
+                               &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0],
+                               &dgh[0, 0, 0], &drh[0, 0], &dwt[i, 0, 0], dwt.shape[2],
+                               &stage[i, 0], stage.shape[1] // row_width)
+        # Then dx = dgi W_ih for all T*B rows at once, each thread a band of
+        # rows (a row's result is the same in any band).
+        if n == 1:
+            _dx_band(0, 1, T * B, D, GH, &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
+        else:
+            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+                _dx_band(i, n, T * B, D, GH, &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
+        # (The weight gradients were summed per step inside the loop, each
+        # chunk into its own dwt: one product over all T*B rows after it
+        # would need BLAS, whose threads then fight ours for the cores.)
+
+
+cdef void _dx_band(int part, int parts, int K, int D, int GH, const floating* dgi, Mat w_ih,
+                   floating* dx) noexcept nogil:
+    """Rows of band ``part`` of ``parts`` of ``dx [K, D] = dgi [K, G*H] @ W_ih``."""
+    cdef int r0 = <int>(<long>K * part // parts), r1 = <int>(<long>K * (part + 1) // parts)
+    if r1 > r0:
+        wgemm(r1 - r0, D, GH, dgi + <size_t>r0 * GH, GH, w_ih, 0, False, dx + <size_t>r0 * D, D)
 
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
-                         const floating* x, Mat w_ih, Mat w_hh, const Py_ssize_t* lens,
-                         const floating* gates, const floating* out,
-                         const floating* h_prev, const floating* c_prev,
-                         const floating* ext, const floating* dout, floating* dh,
-                         floating* dc, floating* dgi, floating* dgh, floating* drh,
-                         floating* dx, floating* dwt) noexcept nogil:
+                         const floating* x, Mat w_hh, const Py_ssize_t* lens,
+                         const floating* gates, const floating* out, const floating* h_prev,
+                         const floating* c_prev, const floating* ext, const floating* dout,
+                         floating* dh, floating* dc, floating* dgi, floating* dgh,
+                         floating* drh, floating* dwt, int ldw, floating* stage,
+                         int cap) noexcept nogil:
     """Backpropagation through the whole sequence for rows ``b0:b1``.
 
-    Every product runs inside the loop on the step's active rows, the weight
-    gradients included (``dwt`` is this chunk's ``[W_ih | W_hh]^T`` sum):
-    no BLAS call after it, whose threads would compete with these.
+    Each step: the gate gradients of the active rows and ``dh_{t-1}``. The
+    weight gradients (this chunk's ``dwt``, ``[W_ih | W_hh]^T`` with row stride
+    ``ldw``) take the rows of several steps per product: their operands are
+    copied into ``stage`` (``cap`` rows of ``x | h_prev | ext | dgi | dgh``)
+    until it is full (the gate gradients packed in the GEMM's panels, as the
+    weights are). Summed step by step, every product loaded and stored all of
+    ``dwt`` (megabytes at H = 256) for a few rows' worth of sums; the order of
+    the sums is the same, so are the bits. ``dx`` follows after.
     """
     cdef Py_ssize_t s, b, row
-    cdef int n_active = 0
+    cdef int n_active = 0, staged = 0
     cdef int Hr = 2 * H if code == GRU_RESET_BEFORE else GH  # rows of W_hh that h_{t-1} meets
+    cdef floating* sx = stage
+    cdef floating* sh = sx + <size_t>cap * D
+    cdef floating* se = sh + <size_t>cap * H
+    cdef floating* sgi = se + <size_t>cap * H
+    cdef floating* sgh = sgi + <size_t>cap * _padded(GH) if code == GRU else sgi
+    cdef floating* sgn = sgh + <size_t>cap * _padded(GH)  # the reset-before GRU's dgh_n
+    cdef size_t fs = sizeof(floating)
     for s in range(T - 1, -1, -1):
         while n_active < b1 - b0 and lens[b0 + n_active] > s:
             n_active += 1
@@ -818,7 +891,6 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
                 # Padded steps add nothing: dh passes through, gradients are 0.
                 memset(dgi + row * GH, 0, GH * sizeof(floating))
                 memset(dgh + row * GH, 0, GH * sizeof(floating))
-                memset(dx + row * D, 0, D * sizeof(floating))
                 continue
             # c_prev is a [1, 1, 1] placeholder except for LSTM.
             cell_backward(code, H, gates + row * GH, h_prev + row * H, out + row * H,
@@ -836,13 +908,66 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
             for b in range(b0, b0 + n_active):
                 gru_reset_backward(H, gates + (s * B + b) * GH, h_prev + (s * B + b) * H,
                                    drh + b * H, dh + b * H, dgi + (s * B + b) * GH)
-            rowgemm_at(H, H, n_active, ext + row * H, H, dgh + row * GH + 2 * H, GH,
-                       dwt + D * GH + 2 * H, GH)
         # dh_{t-1} += dgh_t W_hh for the active rows; the others keep dh.
         wgemm(n_active, H, Hr, dgh + row * GH, GH, w_hh, 0, True, dh + b0 * H, H)
-        wgemm(n_active, D, GH, dgi + row * GH, GH, w_ih, 0, False, dx + row * D, D)
-        rowgemm_at(D, GH, n_active, x + row * D, D, dgi + row * GH, GH, dwt, GH)
-        rowgemm_at(H, Hr, n_active, h_prev + row * H, H, dgh + row * GH, GH, dwt + D * GH, GH)
+        if staged + n_active > cap:
+            _weight_sums(code, staged, cap, D, H, GH, sx, sh, se, sgi, sgh, sgn, dwt, ldw)
+            staged = 0
+        memcpy(sx + <size_t>staged * D, x + row * D, n_active * D * fs)
+        memcpy(sh + <size_t>staged * H, h_prev + row * H, n_active * H * fs)
+        _stage_rows(n_active, Hr, dgi + row * GH, GH, sgi, staged, cap)
+        if code == GRU:
+            _stage_rows(n_active, GH, dgh + row * GH, GH, sgh, staged, cap)
+        if code == GRU_RESET_BEFORE:  # W_hn multiplied r * h_{t-1} (kept in ext)
+            memcpy(se + <size_t>staged * H, ext + row * H, n_active * H * fs)
+            _stage_rows(n_active, H, dgh + row * GH + 2 * H, GH, sgn, staged, cap)
+        staged += n_active
+    _weight_sums(code, staged, cap, D, H, GH, sx, sh, se, sgi, sgh, sgn, dwt, ldw)
+
+
+cdef inline int _padded(int n) noexcept nogil:
+    """Columns of a staged B operand of ``n`` columns: whole panels of the kernel."""
+    return (n + _kernel.nr - 1) // _kernel.nr * _kernel.nr
+
+
+cdef inline void _stage_rows(int rows, int N, const floating* src, int lds, floating* dst,
+                             int k0, int cap) noexcept nogil:
+    """Rows ``src [rows, N]`` (stride ``lds``) in as rows ``k0..`` of a staged B
+    operand of ``cap`` rows: float32 packed in the kernel's panels, float64 row-major."""
+    cdef int r
+    if floating is float:
+        frnn_pack_rows(_kernel.nr, rows, N, src, lds, dst, cap, k0)
+    else:
+        for r in range(rows):
+            memcpy(dst + <size_t>(k0 + r) * N, src + <size_t>r * lds, N * sizeof(double))
+
+
+cdef inline void _staged_product(int M, int N, int K, const floating* a, int lda,
+                                 const floating* staged, int cap, floating* c,
+                                 int ldc) noexcept nogil:
+    """``C[M, N] += A[K, M]^T @ S[K, N]`` for a staged ``S`` of ``cap`` rows."""
+    if floating is float:
+        _kernel.gemm_packed(M, N, K, a, 1, lda, staged, <size_t>cap * _kernel.nr, True, c, ldc)
+    else:
+        gemm(True, False, M, N, K, 1, a, lda, staged, N, 1, c, ldc)
+
+
+cdef void _weight_sums(Cell code, int rows, int cap, int D, int H, int GH, const floating* sx,
+                       const floating* sh, const floating* se, const floating* sgi,
+                       const floating* sgh, const floating* sgn, floating* dwt,
+                       int ldw) noexcept nogil:
+    """Add ``rows`` staged rows' terms to ``dwt``: ``x^T dgi``, ``h_prev^T dgh`` and,
+    for the reset-before GRU's ``W_hn``, ``(r * h_prev)^T dgh_n``."""
+    cdef int Hr = 2 * H if code == GRU_RESET_BEFORE else GH
+    if rows == 0:
+        return
+    # x meets every gate; the reset-before GRU's staged dgi holds r, z only
+    # (a packed operand's columns come in whole panels), its n part apart.
+    _staged_product(D, Hr, rows, sx, D, sgi, cap, dwt, ldw)
+    _staged_product(H, Hr, rows, sh, H, sgh, cap, dwt + <size_t>D * ldw, ldw)
+    if code == GRU_RESET_BEFORE:  # dgh is dgi for this cell: its n part, both ways
+        _staged_product(D, H, rows, sx, D, sgn, cap, dwt + 2 * H, ldw)
+        _staged_product(H, H, rows, se, H, sgn, cap, dwt + <size_t>D * ldw + 2 * H, ldw)
 
 
 # The fused-type functions specialised once, by dtype character: calling a

@@ -427,6 +427,23 @@ static void frnn_pack(int nr, int K, int N, const float *src, size_t sk, size_t 
     }
 }
 
+/* Copy rows [rows, N] of src (row stride lds) in as rows k0.. of a packed B
+ * whose panels hold cap rows each (panel stride cap * nr): how a product's B
+ * operand is gathered a few rows at a time. */
+static void frnn_pack_rows(int nr, int rows, int N, const float *src, size_t lds, float *P,
+                           size_t cap, int k0)
+{
+    const size_t ps = cap * nr;
+    for (int r = 0; r < rows; r++)
+        for (int j0 = 0; j0 < N; j0 += nr) {
+            float *d = P + (size_t)(j0 / nr) * ps + (size_t)(k0 + r) * nr;
+            const int n = N - j0 < nr ? N - j0 : nr;
+            memcpy(d, src + r * lds + j0, (size_t)n * sizeof(float));
+            if (n < nr)
+                memset(d + n, 0, (size_t)(nr - n) * sizeof(float));
+        }
+}
+
 static const frnn_gemm_kernel frnn_kernel_generic = {"generic", frnn_sgemm_generic,
                                                      frnn_sgemm_packed_generic, 16};
 #ifdef FRNN_HAVE_X86

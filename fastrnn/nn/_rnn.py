@@ -96,11 +96,14 @@ class RNNBase(FlatParameters):
         bound = 1.0 / np.sqrt(self.hidden_size)
         self.flat_params[:] = self._rng.uniform(-bound, bound, self.flat_params.size)
 
-    _TRANSIENT = (*FlatParameters._TRANSIENT, "_cache")
+    _TRANSIENT = (*FlatParameters._TRANSIENT, "_cache", "_workspaces")
 
     def _reset_transient(self):
         super()._reset_transient()
         self._cache = None
+        # Per layer direction, the training buffers the backend keeps between
+        # steps (see the compiled backend's ``forward``): a step maps no new pages.
+        self._workspaces = {}
 
     def __repr__(self):
         args = [str(self.input_size), str(self.hidden_size)]
@@ -268,6 +271,8 @@ class RNNBase(FlatParameters):
                 extra = {"projected": True} if projected and layer == 0 else {}
                 if prepared is not None:
                     extra["prepared"] = prepared[k]
+                    if training:
+                        extra["workspace"] = self._workspaces.setdefault(k, {})
                 out, h, c, cache = self._kernels.forward(
                     self.cell,
                     xd,
