@@ -206,7 +206,7 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
         inputs, targets = self._rows(stream)
         loss_curve = []
         progress = progress_bar(self.verbose, self.max_iter, type(self).__name__)
-        with _threadpool(self.n_threads):
+        with _threadpool(self.n_threads, net):
             for epoch in range(self.max_iter):
                 loss = self._epoch(net, inputs, targets, optimizer)
                 if not np.isfinite(loss):

@@ -208,7 +208,7 @@ class _Shard:
         weight = (len(rows) if sw is None else float(np.sum(sw))) * steps
         if weight == 0:  # rows that count for nothing (the losses average by weight)
             return None, 0.0, 0.0
-        with _threadpool(self.n_threads):
+        with _threadpool(self.n_threads, net):
             net.flat_params[:] = params
             pred = net.forward(self.X[rows], training=True)
             value, dpred = head_loss(net, pred, y, sw, None, self.loss_fn)

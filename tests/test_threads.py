@@ -90,3 +90,45 @@ def test_overlapping_thread_limits_leave_blas_as_it_was(data):
     _hammer(lambda i, j: reg.predict(X[:2]), n_calls=40)
     after = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
     assert after == before
+
+
+def test_a_fit_gives_blas_one_thread_where_the_kernels_own_the_threads(data, monkeypatch):
+    # Two thread pools on two cores made default-thread fits slower than one
+    # thread: during a compiled float32 fit, BLAS (head, loss) keeps to one.
+    from threadpoolctl import threadpool_info
+
+    import fastrnn._estimators as est_module
+
+    seen = []
+    real = est_module.train_epoch
+
+    def spy(*args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(est_module, "train_epoch", spy)
+    X, y = data
+    before = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    _fit(RNNRegressor(max_iter=2, random_state=0), X.astype(np.float32), y)
+    assert seen and all(s == {1} for s in seen)
+    assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == before
+    seen.clear()
+    _fit(RNNRegressor(max_iter=1, random_state=0, backend="numpy"), X, y)  # BLAS does the work
+    assert seen and all(s == before for s in seen)
+
+
+def test_loading_the_compiled_backend_leaves_the_environment_as_it_was():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, fastrnn; fastrnn.nn.LSTM(2, 3).forward([[[0.0, 1.0]]]);"
+        "print(os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "None", out.stderr
+    env["OMP_WAIT_POLICY"] = "active"  # a user's own choice is kept
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "active", out.stderr

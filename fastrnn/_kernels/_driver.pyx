@@ -214,6 +214,7 @@ PREPARES_WEIGHTS = True
 TAKES_PROJECTED_INPUT = True
 HAS_STEPPER = True
 INFERS_STACKS = True
+THREADED_FLOAT32 = True
 
 
 def same_bytes(a, b):

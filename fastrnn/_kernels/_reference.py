@@ -36,6 +36,7 @@ PREPARES_WEIGHTS = False
 TAKES_PROJECTED_INPUT = False
 HAS_STEPPER = False
 INFERS_STACKS = False
+THREADED_FLOAT32 = False
 
 
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):
