@@ -203,7 +203,8 @@ def run_case(case, setup, plan, threads, onnx_cache):
 
 
 def default_threads():
-    """1 and the CPUs this process may use (PERF_NOTES: run every engine at both)."""
+    """1 and the CPUs this process may use (every engine runs at both: one thread
+    compares the kernels, all of them how each engine scales)."""
     n = len(os.sched_getaffinity(0))
     return [1, n] if n > 1 else [1]
 

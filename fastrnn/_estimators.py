@@ -174,7 +174,10 @@ def _threadpool(n_threads, network=None):
     at the default threads than on one thread: OpenMP's threads spin-wait
     between regions on the cores BLAS's threads need, and the other way round
     (a 100-class fit, 2 cores: 3.7 s default, 1.9 s on one thread, 1.1 s with
-    this rule; 6.1 s, 1.9 s and 1.1 s beside a busy process).
+    this rule). OpenMP's own spinning is left as it is: its wait policy is
+    read once per process by a runtime that PyTorch and others share (the
+    same ``libgomp.so.1``), and a passive policy made PyTorch's many small
+    regions several times slower.
     """
     global _blas_users, _blas_limiter
     one_blas = network is not None and _kernels_own_the_threads(network)

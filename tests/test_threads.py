@@ -115,20 +115,3 @@ def test_a_fit_gives_blas_one_thread_where_the_kernels_own_the_threads(data, mon
     seen.clear()
     _fit(RNNRegressor(max_iter=1, random_state=0, backend="numpy"), X, y)  # BLAS does the work
     assert seen and all(s == before for s in seen)
-
-
-def test_loading_the_compiled_backend_leaves_the_environment_as_it_was():
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import os, fastrnn; fastrnn.nn.LSTM(2, 3).forward([[[0.0, 1.0]]]);"
-        "print(os.environ.get('OMP_WAIT_POLICY'))"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "None", out.stderr
-    env["OMP_WAIT_POLICY"] = "active"  # a user's own choice is kept
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "active", out.stderr

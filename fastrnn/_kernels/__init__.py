@@ -29,9 +29,7 @@ Each also says what more it can do, as module constants the layers read:
 Backends are imported lazily, so ``import fastrnn`` never imports numba.
 """
 
-import contextlib
 import importlib
-import os
 import warnings
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
@@ -51,38 +49,9 @@ class BackendFallbackWarning(RuntimeWarning):
 
 def _try_import(name):
     try:
-        if name == "cython":
-            with _passive_openmp_waits():
-                return importlib.import_module(_MODULES[name]), None
         return importlib.import_module(_MODULES[name]), None
     except ImportError as exc:  # extension not built, numba missing, ...
         return None, exc
-
-
-@contextlib.contextmanager
-def _passive_openmp_waits():
-    """While the compiled backend loads, ask its OpenMP runtime to wait passively.
-
-    libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded (with the
-    extension that links it, normally the first to). By default its idle
-    threads spin for a while after each parallel region; with a neighbour
-    busy on the other core, or BLAS threads between our regions, the spinning
-    took the cores the work needed, and a fit at the default threads ran
-    1.4x slower than on one thread (2 cores, a 100-class fit beside a busy
-    process: 2.7 s against 1.9 s; passive: 1.9 s). The cost is a wake-up of
-    some microseconds per region (the same fit on a quiet machine: 1.1 s
-    spinning, 1.3 s passive). The variable is set only while the module loads
-    and put back at once; a user's own ``OMP_WAIT_POLICY`` or
-    ``GOMP_SPINCOUNT`` is left alone, and so is a libgomp loaded before.
-    """
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        yield
-        return
-    os.environ["OMP_WAIT_POLICY"] = "passive"
-    try:
-        yield
-    finally:
-        del os.environ["OMP_WAIT_POLICY"]
 
 
 def backends():

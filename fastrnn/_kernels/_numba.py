@@ -21,9 +21,10 @@ Every gate function computes in the dtype of its arrays: constants are made
 with ``dtype.type`` (or are ``np.float32`` globals) because a bare ``1`` or
 ``1.0`` would promote float32 maths to float64.
 
-Speed comes from the same means as the Cython backend (PERF_NOTES techniques
-7 and 11): float32 sigmoid and tanh are the branch-free Cephes-style
-polynomials of ``_fastmath.h``, written as plain arithmetic so that LLVM turns
+Speed comes from the same means as the Cython backend (vectorisable
+activations; fastmath flags chosen one by one, never ``fastmath=True``):
+float32 sigmoid and tanh are the branch-free Cephes-style polynomials of
+``_fastmath.h``, written as plain arithmetic so that LLVM turns
 each activation loop into a SIMD loop (``math.exp``/``math.tanh`` in a loop
 stay one scalar libm call per element); float64 keeps the exact
 ``math.exp``/``math.tanh``. The pointwise pass of a row is three simple loops

@@ -5,7 +5,7 @@ tested against central finite differences in float64. It favours the plain
 maths over speed: one loop over time steps, one small matmul per step, the
 weight gradients accumulated step by step (the compiled backends hoist them).
 
-Shapes follow DESIGN.md: ``x [T, B, D]`` time-major, ``h0 [B, H]``,
+Shapes (those of every backend): ``x [T, B, D]`` time-major, ``h0 [B, H]``,
 ``w_ih [G*H, D]``, ``w_hh [G*H, H]``, ``b_ih, b_hh [G*H]`` with G gates in
 PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). ``"gru"`` is
 PyTorch's GRU, the reset gate applied after the recurrent matmul

@@ -82,7 +82,7 @@ class RNNBase(FlatParameters):
 
         The current values are copied into ``flat_params`` and the named views
         rebuilt on top of it, so a network of several parts keeps all its
-        parameters in one contiguous buffer, as DESIGN.md asks.
+        parameters in one contiguous buffer (which optimizers update in one step).
         """
         if flat_params.shape != self.flat_params.shape or flat_grad.shape != self.flat_grad.shape:
             raise ValueError(f"buffers must have shape {self.flat_params.shape}")
