@@ -169,7 +169,7 @@ cdef class Prepared:
     cdef readonly str cell
     cdef readonly object dtype
     cdef readonly int G, H, D
-    cdef object _keep
+    cdef object _keep, _backward
     cdef LayerWeights w
 
     def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
@@ -208,6 +208,14 @@ cdef class Prepared:
         self.w.bias = cnp.PyArray_DATA(bias)
         self.w.b_ih, self.w.b_hh = cnp.PyArray_DATA(b_ih), cnp.PyArray_DATA(b_hh)
 
+    def backward_weights(self, w_ih, w_hh):
+        """Backward's operands of these weights (:class:`_BackwardWeights`), built on
+        first use from ``w_ih``, ``w_hh`` (the weights this was prepared from) and kept:
+        steps that backpropagate without changing the weights pack them once."""
+        if self._backward is None:
+            self._backward = _BackwardWeights(w_ih, w_hh)
+        return self._backward
+
 
 #: The backend contract's capabilities (``fastrnn._kernels``).
 PREPARES_WEIGHTS = True
@@ -234,6 +242,7 @@ def same_bytes(a, b):
     with nogil:
         diff = memcmp(cnp.PyArray_DATA(x), cnp.PyArray_DATA(y), n)
     return diff == 0
+
 
 
 def prepare(cell, w_ih, w_hh, b_ih, b_hh):
@@ -484,7 +493,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     if training:
         cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, chunks=chunks,
                      gates=gates, out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order,
-                     workspace=workspace)
+                     workspace=workspace, prepared=prepared)
     if order is not None:
         inv = np.argsort(order)
         out, h = np.take(out, inv, axis=1), h[inv]
@@ -759,7 +768,8 @@ def backward(cache, dout, dh_n, dc_n=None):
     nr = _kernel.nr  # staged B operands take whole panels (as _padded says)
     width = D + 2 * H + 2 * (-(-GH // nr) * nr) + (-(-H // nr) * nr)
     stage = _buffer(cache["workspace"], "stage", (n_chunks, cap * width), dtype)
-    _BACKWARD[dtype.char](code, _BackwardWeights(w_ih, w_hh), x, cache["lengths"], chunks,
+    weights = cache["prepared"].backward_weights(w_ih, w_hh)
+    _BACKWARD[dtype.char](code, weights, x, cache["lengths"], chunks,
                           cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
                           cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt, stage)
     dwt = (dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0])[:, :GH]
