@@ -15,6 +15,12 @@ A second task, ``"topics"``, is text: which of four documentation topics of
 paragraphs tokenized into words by ``TextTokenizer`` for both sides; the
 model is an embedding, a bidirectional LSTM and a linear head (PyTorch:
 ``nn.Embedding``, a packed bidirectional ``nn.LSTM``, ``nn.Linear``).
+
+Two more, ``"names"`` and ``"names-100"``, are character-level text with the
+same model: the names of Unicode characters (CPython's ``unicodedata``), 5 to
+30 characters each, read character by character; 3,500 names in 10 classes
+(the character's general category) or in 100 (the name's first word, mostly
+its script) — a short-text classifier with a softmax head of many classes.
 """
 
 import time
@@ -94,7 +100,57 @@ def doc_topics(seed=0):
     return tok.transform(tr), y_tr, tok.transform(te), y_te
 
 
-TASKS = {"digits": (ragged_digits, DATASET, {}), "topics": (doc_topics, TEXT_DATASET, TEXT_MODEL)}
+NAMES_DATASET = (
+    "unicodedata: names of Unicode characters, 5-30 characters, as character ids "
+    "(TextTokenizer level='char', fitted on the training part); {} classes ({}), "
+    "{} names each, drawn with seed 0; stratified 70/30 split"
+)
+
+
+def unicode_names(n_classes, seed=0):
+    """Character-level split of Unicode character names: 10 classes by general
+    category, 100 by the name's first word; 3,500 names in all."""
+    import unicodedata
+    from collections import defaultdict
+
+    from sklearn.model_selection import train_test_split
+
+    from fastrnn.text import TextTokenizer
+
+    groups = defaultdict(list)
+    for code in range(0x110000):
+        name = unicodedata.name(chr(code), "")
+        if 5 <= len(name) <= 30:
+            key = unicodedata.category(chr(code)) if n_classes == 10 else name.split()[0]
+            groups[key].append(name)
+    per_class = 3500 // n_classes
+    kept = sorted((k for k in groups if len(groups[k]) >= per_class), key=lambda k: -len(groups[k]))
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for label, key in enumerate(sorted(kept[:n_classes])):
+        texts += list(rng.choice(groups[key], per_class, replace=False))
+        labels += [label] * per_class
+    tr, te, y_tr, y_te = train_test_split(
+        texts, np.array(labels), test_size=0.3, stratify=labels, random_state=seed
+    )
+    tok = TextTokenizer(level="char").fit(tr)
+    return tok.transform(tr), y_tr, tok.transform(te), y_te
+
+
+TASKS = {
+    "digits": (ragged_digits, DATASET, {}),
+    "topics": (doc_topics, TEXT_DATASET, TEXT_MODEL),
+    "names": (
+        lambda: unicode_names(10),
+        NAMES_DATASET.format(10, "general category", 350),
+        TEXT_MODEL,
+    ),
+    "names-100": (
+        lambda: unicode_names(100),
+        NAMES_DATASET.format(100, "first word of the name", 35),
+        TEXT_MODEL,
+    ),
+}
 
 
 def fit_fastrnn(plan, threads, X_train, y_train, X_test, y_test, seed=0, model=None):
