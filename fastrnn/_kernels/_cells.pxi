@@ -1,5 +1,7 @@
 # Pointwise gate math of each cell, for one batch row of H hidden units.
 # Included by _driver.pyx; the driver owns the GEMMs, the time loop and lengths.
+# (float32 LSTM forward runs _pointwise.h's fused pass instead of cell_forward,
+# which serves it in float64; the two compute the same formulas.)
 #
 # Forward, per row:  g [G*H] holds x_t W_ih^T on entry and the activated gates
 # on exit; hw [G*H] is h_{t-1} W_hh^T; h [H] (and c [H]) hold the previous

@@ -3,9 +3,16 @@
 
 Same contract as :mod:`fastrnn._kernels._reference` (shapes are documented
 there). Each step does the input and recurrent products of the rows still
-active and one fused pointwise pass per row; each backward step also adds
-its rows' share of the input and weight gradients. The GIL is released for
-the whole sequence.
+active and the cell's pointwise pass per row (float32 LSTM: one fused,
+hand-vectorised pass, ``_pointwise.h``); each backward step computes the gate
+gradients and ``dh_{t-1}``, and stages its rows for the weight gradients,
+which are summed a few hundred rows per product; ``dx`` is one product after
+the loop. The GIL is released for the whole sequence.
+
+Weights are laid out once per weight version (:class:`Prepared`: float32
+packed in the GEMM's column panels), which a layer keeps between calls;
+:func:`infer` runs a whole unidirectional stack in one call (the layers'
+inference path), :class:`Stepper` a few steps at a time (streams).
 
 Threads: a batch is cut into contiguous chunks of rows, one per OpenMP
 thread, and each thread runs the whole sequence for its rows; rows of an RNN
