@@ -177,7 +177,9 @@ def _threadpool(n_threads, network=None):
     this rule). OpenMP's own spinning is left as it is: its wait policy is
     read once per process by a runtime that PyTorch and others share (the
     same ``libgomp.so.1``), and a passive policy made PyTorch's many small
-    regions several times slower.
+    regions several times slower. BLAS's limit is process-wide and set by the
+    first of overlapping calls: code running beside a fit (another thread's
+    predict, a float64 fit, whose products are BLAS's) shares its one thread.
     """
     global _blas_users, _blas_limiter
     one_blas = network is not None and _kernels_own_the_threads(network)

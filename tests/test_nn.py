@@ -352,3 +352,61 @@ def test_lean_inference_path_gives_the_general_paths_bits(cls, dtype, batch_firs
     bad.flat[7] = np.nan
     with pytest.raises(ValueError, match="NaN or infinity"):
         layer.forward(bad)
+
+
+def test_a_failed_training_forward_leaves_no_stale_cache_for_backward():
+    # Training buffers are reused by the next forward of the same layer: one
+    # that fails part way must not leave the previous cache (now overwritten).
+    layer = LSTM(3, 4, num_layers=2, random_state=0)
+    x = np.ones((2, 5, 3), np.float32)
+    layer.forward(x, training=True)
+    real = layer._kernels
+
+    class FailsOnTheSecondLayer:
+        def __init__(self):
+            self.calls = 0
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def forward(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return real.forward(*args, **kwargs)
+
+    layer._kernels = FailsOnTheSecondLayer()
+    with pytest.raises(KeyboardInterrupt):
+        layer.forward(2 * x, training=True)
+    layer._kernels = real
+    with pytest.raises(RuntimeError, match="preceding forward"):
+        layer.backward(np.ones((2, 5, 4), np.float32))
+
+
+@pytest.mark.parametrize("backend", ["cython"])
+def test_padded_steps_get_zero_input_gradient_even_with_non_finite_weights(backend):
+    from fastrnn._kernels import get_backend
+
+    kernels = get_backend(backend)
+    rng = np.random.default_rng(0)
+    T, B, D, H = 6, 3, 2, 4
+    x = rng.standard_normal((T, B, D)).astype(np.float32)
+    w_ih = rng.standard_normal((4 * H, D)).astype(np.float32)
+    w_ih[0, 0] = np.inf  # training diverged
+    w_hh = rng.standard_normal((4 * H, H)).astype(np.float32)
+    b = np.zeros(4 * H, np.float32)
+    lengths = np.array([6, 2, 4])
+    h0 = np.zeros((B, H), np.float32)
+    _, _, _, cache = kernels.forward("lstm", x, h0, h0, w_ih, w_hh, b, b, lengths=lengths)
+    dx = kernels.backward(cache, np.ones((T, B, H), np.float32), None, None)[0]
+    for b_, n in enumerate(lengths):
+        assert np.all(dx[n:, b_] == 0)
+
+
+def test_the_compiled_backend_says_whether_it_splits_rows_over_threads():
+    driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="openmp"):
+        splits = driver._row_chunks(np.full(40, 100), 10**6, np.float32).shape[0] > 2
+    assert driver.THREADED_FLOAT32 == splits

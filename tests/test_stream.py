@@ -155,3 +155,35 @@ def test_zero_steps_with_a_head(backend):
     head = (np.ones((3, 7), np.float32), np.zeros(3, np.float32))
     out = Stream(layer, 2, head=head).step(np.zeros((2, 0, 5), np.float32))
     assert out.shape == (2, 0, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_stream_keeps_its_weights_also_where_a_transpose_is_a_view(dtype):
+    # One input feature, one output: W^T of a [n, 1] or [1, n] array is
+    # contiguous already, and a stream must still hold copies.
+    pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
+    from fastrnn._kernels._driver import Stepper
+
+    layer = LSTM(1, 6, dtype=dtype, random_state=0, backend="cython")
+    head_w = np.random.default_rng(0).standard_normal((1, 6)).astype(dtype)
+    head_b = np.zeros(1, dtype)
+    x = np.random.default_rng(1).standard_normal((1, 1)).astype(dtype)
+    weights = [layer._weights(0, 0)]
+    expected = Stepper("lstm", weights, 1, head=(head_w, head_b)).step(x)
+    stepper = Stepper("lstm", weights, 1, head=(head_w, head_b))
+    layer.flat_params[:] = 0
+    head_w[:] = 0
+    np.testing.assert_array_equal(stepper.step(x), expected)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_stream_pickles_and_copies_with_its_state(kind):
+    import copy
+    import pickle
+
+    layer = _layer(kind)
+    x = np.random.default_rng(4).standard_normal((1, 6, 5)).astype(np.float32)
+    stream = layer.stream()
+    stream.step(x[:, :3])
+    for twin in (pickle.loads(pickle.dumps(stream)), copy.deepcopy(stream)):
+        np.testing.assert_array_equal(twin.step(x[:, 3:]), copy.deepcopy(stream).step(x[:, 3:]))

@@ -76,6 +76,7 @@ cdef extern from "_pointwise.h" nogil:
 
 cdef extern from "_threads.h" nogil:
     int frnn_max_threads()
+    int frnn_have_openmp()
 
 # The widest kernels this CPU runs, picked once: the GEMM and the fused pointwise pass.
 cdef const frnn_gemm_kernel* _kernel = frnn_gemm_pick()
@@ -176,7 +177,7 @@ cdef class Prepared:
     cdef readonly str cell
     cdef readonly object dtype
     cdef readonly int G, H, D
-    cdef object _keep, _backward
+    cdef object _keep, _backward, _source
     cdef LayerWeights w
 
     def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
@@ -207,20 +208,24 @@ cdef class Prepared:
             self.w.hh = _mat(hh, H * nr)
             self.w.hn = _mat(hn, H * nr)
         else:
-            ih = np.ascontiguousarray(w_ih.T)
-            hh = hn = np.ascontiguousarray(w_hh.T)
+            # Copies (a transpose with a dimension of 1 is contiguous already,
+            # and ascontiguousarray would hand back a view of the caller's weights).
+            ih = np.array(w_ih.T, order="C", copy=True)
+            hh = hn = np.array(w_hh.T, order="C", copy=True)
             self.w.ih, self.w.hh, self.w.hn = _mat(ih, GH), _mat(hh, GH), _mat(hh, GH)
             self.w.hn.p = <const double*>self.w.hh.p + Hr  # W_hn^T: columns Hr.. of W_hh^T
         self._keep = (ih, hh, hn, bias, b_ih, b_hh)
+        self._source = (w_ih, w_hh)  # what backward's operands are packed from
         self.w.bias = cnp.PyArray_DATA(bias)
         self.w.b_ih, self.w.b_hh = cnp.PyArray_DATA(b_ih), cnp.PyArray_DATA(b_hh)
 
-    def backward_weights(self, w_ih, w_hh):
+    def backward_weights(self):
         """Backward's operands of these weights (:class:`_BackwardWeights`), built on
-        first use from ``w_ih``, ``w_hh`` (the weights this was prepared from) and kept:
-        steps that backpropagate without changing the weights pack them once."""
+        first use from the weights this was prepared from and kept: steps that
+        backpropagate without changing the weights pack them once. (A layer
+        prepares from a copy of its parameters, so they cannot change under it.)"""
         if self._backward is None:
-            self._backward = _BackwardWeights(w_ih, w_hh)
+            self._backward = _BackwardWeights(*self._source)
         return self._backward
 
 
@@ -229,7 +234,7 @@ PREPARES_WEIGHTS = True
 TAKES_PROJECTED_INPUT = True
 HAS_STEPPER = True
 INFERS_STACKS = True
-THREADED_FLOAT32 = True
+THREADED_FLOAT32 = bool(frnn_have_openmp())  # False for a build without OpenMP
 
 
 def same_bytes(a, b):
@@ -775,7 +780,7 @@ def backward(cache, dout, dh_n, dc_n=None):
     nr = _kernel.nr  # staged B operands take whole panels (as _padded says)
     width = D + 2 * H + 2 * (-(-GH // nr) * nr) + (-(-H // nr) * nr)
     stage = _buffer(cache["workspace"], "stage", (n_chunks, cap * width), dtype)
-    weights = cache["prepared"].backward_weights(w_ih, w_hh)
+    weights = cache["prepared"].backward_weights()
     _BACKWARD[dtype.char](code, weights, x, cache["lengths"], chunks,
                           cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
                           cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt, stage)
@@ -855,21 +860,26 @@ def _backward(Cell code,
         # Then dx = dgi W_ih for all T*B rows at once, each thread a band of
         # rows (a row's result is the same in any band).
         if n == 1:
-            _dx_band(0, 1, T * B, D, GH, &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
+            _dx_band(0, 1, T, B, D, GH, &lens[0], &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
         else:
             for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _dx_band(i, n, T * B, D, GH, &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
+                _dx_band(i, n, T, B, D, GH, &lens[0], &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
         # (The weight gradients were summed per step inside the loop, each
         # chunk into its own dwt: one product over all T*B rows after it
         # would need BLAS, whose threads then fight ours for the cores.)
 
 
-cdef void _dx_band(int part, int parts, int K, int D, int GH, const floating* dgi, Mat w_ih,
-                   floating* dx) noexcept nogil:
-    """Rows of band ``part`` of ``parts`` of ``dx [K, D] = dgi [K, G*H] @ W_ih``."""
+cdef void _dx_band(int part, int parts, int T, int B, int D, int GH, const Py_ssize_t* lens,
+                   const floating* dgi, Mat w_ih, floating* dx) noexcept nogil:
+    """Rows of band ``part`` of ``parts`` of ``dx [T*B, D] = dgi [T*B, G*H] @ W_ih``;
+    rows of padded steps are zeros (not 0 * W_ih, which a non-finite weight makes NaN)."""
+    cdef int K = T * B, r
     cdef int r0 = <int>(<long>K * part // parts), r1 = <int>(<long>K * (part + 1) // parts)
     if r1 > r0:
         wgemm(r1 - r0, D, GH, dgi + <size_t>r0 * GH, GH, w_ih, 0, False, dx + <size_t>r0 * D, D)
+    for r in range(r0, r1):
+        if lens[r % B] <= r // B:
+            memset(dx + <size_t>r * D, 0, D * sizeof(floating))
 
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
@@ -1025,7 +1035,7 @@ cdef class Stepper:
     """
 
     cdef readonly object h, c, dtype
-    cdef object _prepared, _head_w, _head_b, _gates, _hw, _ext, _tmp, _affine
+    cdef object _args, _prepared, _head_w, _head_b, _gates, _hw, _ext, _tmp, _affine
     cdef LayerWeights* _layers
     cdef readonly int num_layers, batch_size, input_size, hidden_size, n_out
     cdef Cell _code
@@ -1043,6 +1053,14 @@ cdef class Stepper:
         GH = self._G * H
         if B < 1:
             raise ValueError(f"batch_size must be >= 1, got {B}")
+        # The weights are copied: a stream keeps the model it was made from,
+        # whatever happens to the arrays passed in (and pickles with them).
+        weights = [tuple(np.array(a, self.dtype, copy=True) for a in layer) for layer in weights]
+        if head is not None:
+            head = tuple(np.array(a, copy=True) for a in head)
+        if affine is not None:
+            affine = tuple(np.array(a, copy=True) for a in affine)
+        self._args = (cell, weights, batch_size, head, affine)
         # Every shape is checked here: the step loop trusts them.
         prepared = []
         d_in = self.input_size
@@ -1064,8 +1082,8 @@ cdef class Stepper:
         if affine is not None and (np.shape(affine[0]) != (self.n_out,)
                                    or np.shape(affine[1]) != (self.n_out,)):
             raise ValueError(f"affine must be two arrays of {self.n_out} values")
-        self._head_w = np.ascontiguousarray(np.asarray(head[0], self.dtype).T) if self._head \
-            else np.zeros((1, 1), self.dtype)
+        self._head_w = np.array(np.asarray(head[0], self.dtype).T, order="C", copy=True) \
+            if self._head else np.zeros((1, 1), self.dtype)
         self._head_b = np.array(head[1], self.dtype, order="C", copy=True) if self._head \
             else np.zeros(1, self.dtype)
         self._prepared = prepared
@@ -1087,6 +1105,10 @@ cdef class Stepper:
 
     def __dealloc__(self):
         PyMem_Free(self._layers)
+
+    def __reduce__(self):
+        # _layers points into the prepared weights: rebuilt, never pickled.
+        return _stepper_with_state, (self._args, self.h, self.c)
 
     def step(self, x):
         """Advance by the steps in ``x`` and return the outputs.
@@ -1153,6 +1175,14 @@ cdef class Stepper:
                 _steps(self._code, self._G, k, L, B, D, H, n, self._head, <float*>xp,
                        self._layers, <float*>hwp, <float*>hbp, <float*>hp, <float*>cp,
                        <float*>gp, <float*>wp, <float*>ep, <float*>tp, ap, <float*>op)
+
+
+def _stepper_with_state(args, h, c):
+    """A :class:`Stepper` made from ``args`` and carrying the state ``h``, ``c`` (unpickling)."""
+    stepper = Stepper(*args)
+    stepper.h[...] = h
+    stepper.c[...] = c
+    return stepper
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:

@@ -6,7 +6,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 static int frnn_max_threads(void) { return omp_get_max_threads(); }
+static int frnn_have_openmp(void) { return 1; }
 #else
 static int frnn_max_threads(void) { return 1; }
+static int frnn_have_openmp(void) { return 0; }
 #endif
 #endif

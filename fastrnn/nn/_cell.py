@@ -49,11 +49,11 @@ class RNNCellBase(FlatParameters):
         super()._reset_transient()
         self._tape = []  # a pickled cell starts with no steps to backpropagate
 
-    def _weight_groups(self):
-        return [self._weights()]
+    def _weight_groups(self, params):
+        return [self._weights(params)]
 
-    def _weights(self):
-        p = self.params
+    def _weights(self, params=None):
+        p = self.params if params is None else params
         b_ih = p["bias_ih"] if self.bias else self._zero_bias
         b_hh = p["bias_hh"] if self.bias else self._zero_bias
         return p["weight_ih"], p["weight_hh"], b_ih, b_hh

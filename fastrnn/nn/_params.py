@@ -29,15 +29,18 @@ class FlatParameters:
         self.backend = backend
         self._reset_transient()
 
-    def _make_views(self):
-        """Rebuild the named views of :attr:`flat_params` and :attr:`flat_grad`."""
-        self.params, self.grad = {}, {}
-        offset = 0
+    def _views(self, buffer):
+        """Name -> view of ``buffer`` (laid out as :attr:`flat_params`)."""
+        views, offset = {}, 0
         for name, shape in self._shapes.items():
             size = int(np.prod(shape))
-            self.params[name] = self.flat_params[offset : offset + size].reshape(shape)
-            self.grad[name] = self.flat_grad[offset : offset + size].reshape(shape)
+            views[name] = buffer[offset : offset + size].reshape(shape)
             offset += size
+        return views
+
+    def _make_views(self):
+        """Rebuild the named views of :attr:`flat_params` and :attr:`flat_grad`."""
+        self.params, self.grad = self._views(self.flat_params), self._views(self.flat_grad)
         self._zero_bias = np.zeros(GATES[self.cell] * self.hidden_size, dtype=self.dtype)
 
     def _reset_transient(self):
@@ -61,8 +64,10 @@ class FlatParameters:
             return None
         cached = self._prepared
         if cached is None or not self._kernels.same_bytes(cached[0], self.flat_params):
+            # Prepared from the snapshot itself, not the live views: a write
+            # between the copy and the packing cannot make the two disagree.
             snapshot = self.flat_params.copy()
-            groups = self._weight_groups()
+            groups = self._weight_groups(self._views(snapshot))
             cached = (snapshot, [self._kernels.prepare(self.cell, *w) for w in groups])
             self._prepared = cached
         return cached[1]

@@ -121,14 +121,14 @@ class RNNBase(FlatParameters):
 
     # -- forward and backward ---------------------------------------------
 
-    def _weight_groups(self):
-        """``_weights`` of every layer and direction, in ``h_n``'s order."""
+    def _weight_groups(self, params):
+        """``_weights`` of every layer and direction, in ``h_n``'s order, from ``params``."""
         nd = self.num_directions
-        return [self._weights(k // nd, k % nd) for k in range(self.num_layers * nd)]
+        return [self._weights(k // nd, k % nd, params) for k in range(self.num_layers * nd)]
 
-    def _weights(self, layer, direction):
+    def _weights(self, layer, direction, params=None):
         suffix = "_reverse" if direction else ""
-        p = self.params
+        p = self.params if params is None else params
         b_ih = p[f"bias_ih_l{layer}{suffix}"] if self.bias else self._zero_bias
         b_hh = p[f"bias_hh_l{layer}{suffix}"] if self.bias else self._zero_bias
         return p[f"weight_ih_l{layer}{suffix}"], p[f"weight_hh_l{layer}{suffix}"], b_ih, b_hh
@@ -256,6 +256,11 @@ class RNNBase(FlatParameters):
         """The layers over time-major input; ``first[d]`` is what direction d of layer 0 reads."""
         T, B, _ = first[0].shape
         h0, c0 = self._check_hx(hx, B)
+        if training:
+            # Training buffers are reused per layer direction: once this call
+            # starts writing them, the previous forward's cache is gone, even
+            # if this call fails (backward then asks for a new forward).
+            self._cache = None
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if c0 is not None else None
         caches, masks = [], []
