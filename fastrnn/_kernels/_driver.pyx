@@ -103,15 +103,6 @@ cdef inline void rowgemm(int m, int n, int k, const floating* a, int lda,
         gemm(False, False, m, n, k, 1, a, lda, b, ldb, 1 if accumulate else 0, c, ldc)
 
 
-cdef inline void rowgemm_at(int m, int n, int k, const floating* a, int lda,
-                            const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
-    """Row-major ``C[m, n] += A[k, m]^T @ B[k, n]`` (weight gradients)."""
-    if floating is float:
-        _kernel.gemm(m, n, k, a, 1, lda, b, ldb, True, c, ldc)
-    else:
-        gemm(True, False, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
-
-
 cdef struct Mat:
     # A weight matrix as the B operand of the loop's products. float32: packed
     # in the kernel's panels (``_gemm.h``), ``ld`` the panel stride; float64:
