@@ -87,3 +87,29 @@ def test_kernels_leave_their_inputs_untouched(backend, cell):
     for k, v in p.items():
         if v is not None:
             np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+@pytest.mark.parametrize("backend", COMPILED + ["numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_adds_into_given_gradients(backend, cell, dtype):
+    # B=24 in float32 splits the rows over threads where there are several;
+    # D=19, H=13: the sums' blocks of 16 rows straddle W_ih's end.
+    p = make_problem(cell, T=5, B=24, D=19, H=13, dtype=dtype, ragged=True, seed=6)
+    module = get_backend(backend)
+    args = (cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    _, _, _, cache = module.forward(*args, lengths=p["lengths"])
+    dx, dh, dc, *expected = module.backward(cache, p["dout"], p["dh_n"], p["dc_n"])
+    _, _, _, cache = module.forward(*args, lengths=p["lengths"])
+    start = [np.full_like(p[k], 0.5) for k in ("w_ih", "w_hh", "b_ih")] + [None]
+    into = [None if a is None else a.copy() for a in start]
+    got = module.backward(cache, p["dout"], p["dh_n"], p["dc_n"], grads=tuple(into))
+    assert got[3:] == (None, None, None, None)
+    np.testing.assert_array_equal(got[0], dx)
+    np.testing.assert_array_equal(got[1], dh)
+    for a, s, e in zip(into[:3], start, expected):
+        np.testing.assert_array_equal(a, s + e)  # the same sums, added once
+    assert into[3] is None
+    _, _, _, cache = module.forward(*args, lengths=p["lengths"])
+    wrong = (np.zeros((1, 1), dtype), *into[1:])
+    with pytest.raises(ValueError, match="grads"):
+        module.backward(cache, p["dout"], p["dh_n"], p["dc_n"], grads=wrong)

@@ -4,8 +4,11 @@ Every backend is a module with the same two functions (see ``_reference``)::
 
     forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True)
         -> out, h_n, c_n, cache
-    backward(cache, dout, dh_n, dc_n=None)
+    backward(cache, dout, dh_n, dc_n=None, grads=None)
         -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+
+(``grads``: arrays into which ``backward`` adds the parameter gradients, as a
+layer's gradient buffers; the four are then returned as None.)
 
 Each also says what more it can do, as module constants the layers read:
 

@@ -452,45 +452,66 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     """
     if projected and training:
         raise ValueError("projected inputs are for inference: backward needs x itself")
-    code, G = _CODES[cell], GATES[cell]
-    T, B, D = x.shape
-    if projected and D != w_hh.shape[0]:
-        raise ValueError(f"projected x must have {w_hh.shape[0]} values per row, got {D}")
-    H = w_hh.shape[1]
+    cdef Cell code = _CODES[cell]
+    cdef int G = GATES[cell]
+    x = np.asarray(x)
     dtype = x.dtype
+    if dtype.char not in "fd" or x.ndim != 3:
+        raise TypeError(f"x must be a float32 or float64 array [T, B, D], got {dtype} {x.shape}")
+    cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2], H = w_hh.shape[1]
+    cdef int GH = G * H
     if prepared is None:
         prepared = Prepared(cell, w_ih, w_hh, b_ih, b_hh)
     elif (prepared.cell != cell or prepared.dtype != dtype or prepared.H != H
           or prepared.D != w_ih.shape[1]):
         raise ValueError("prepared weights were made for another layer")
+    if D != (GH if projected else prepared.D):
+        raise ValueError(f"x must have {GH if projected else prepared.D} values per row, got {D}")
     lens = _lengths_or_full(lengths, T, B)
+    if lens.shape[0] != B:
+        raise ValueError(f"lengths must have {B} entries, got {lens.shape[0]}")
     # The loop wants rows sorted longest first (finished rows then leave the
     # recurrent GEMM); results are put back in the caller's order at the end.
     order = _descending_order(lens)
     if order is not None:
         x, h0, lens = np.take(x, order, axis=1), h0[order], lens[order]
         c0 = c0[order] if c0 is not None else None
+    x = np.ascontiguousarray(x)
     # Buffers are np.empty: the loop writes every row, zeros past each length.
     # (np.zeros of a large buffer maps fresh pages on every call: page faults.)
     out = np.empty((T, B, H), dtype)
     # Out of training the gates never leave the call: a reused workspace.
-    shape = (T, B, G * H)
+    shape = (T, B, GH)
     gates = _buffer(workspace, "gates", shape, dtype) if training else \
         _workspace("gates", shape, dtype)
-    h = np.array(h0, dtype=dtype, order="C", copy=True)
-    c = np.array(c0, dtype=dtype, order="C", copy=True) if c0 is not None else np.zeros((B, H), dtype)
-    hw = _workspace("hw", (B, G * H), dtype)
+    h = _state(h0, B, H, dtype, "h0")
+    c = _state(c0, B, H, dtype, "c0")
+    hw = _workspace("hw", (B, GH), dtype)
     if training:
         h_prev = _buffer(workspace, "h_prev", (T, B, H), dtype)
-        c_prev = _buffer(workspace, "c_prev", (T, B, H), dtype) if code == LSTM \
-            else np.zeros((1, 1, 1), dtype)
+        c_prev = _buffer(workspace, "c_prev", (T, B, H), dtype) if code == LSTM else h_prev
         ext = _buffer(workspace, "ext", (T, B, H), dtype)
     else:
-        h_prev = c_prev = np.zeros((1, 1, 1), dtype)
-        ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
-    chunks = _row_chunks(lens, 2 * G * H * ((0 if projected else D) + H), dtype)
-    _FORWARD[dtype.char](code, prepared, x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev,
-                         ext, training, projected)
+        # Unused out of training; one step's worth of ext, reused.
+        ext = h_prev = c_prev = _workspace("ext", (B, H), dtype)
+    chunks = _row_chunks(lens, 2 * GH * ((0 if projected else D) + H), dtype)
+    cdef int n = chunks.shape[0] - 1
+    cdef Prepared w = prepared
+    cdef void* p[11]
+    for i, a in enumerate((x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev, ext)):
+        p[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef bint train = training, proj = projected, dbl = dtype.char == "d"
+    with nogil:
+        if dbl:
+            _sequence(code, &w.w, T, B, D, H, GH, <const double*>p[0], <const Py_ssize_t*>p[1],
+                      <const Py_ssize_t*>p[2], n, <double*>p[3], <double*>p[4], <double*>p[5],
+                      <double*>p[6], <double*>p[7], <double*>p[8], <double*>p[9],
+                      <double*>p[10], train, train, proj)
+        else:
+            _sequence(code, &w.w, T, B, D, H, GH, <const float*>p[0], <const Py_ssize_t*>p[1],
+                      <const Py_ssize_t*>p[2], n, <float*>p[3], <float*>p[4], <float*>p[5],
+                      <float*>p[6], <float*>p[7], <float*>p[8], <float*>p[9],
+                      <float*>p[10], train, train, proj)
     c_n = c if code == LSTM else None
     cache = None
     if training:
@@ -502,6 +523,16 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         out, h = np.take(out, inv, axis=1), h[inv]
         c_n = c_n[inv] if c_n is not None else None
     return out, h, c_n, cache
+
+
+def _state(s, int B, int H, dtype, name):
+    """A C-contiguous copy of the state or state gradient ``s [B, H]`` (None: zeros)."""
+    if s is None:
+        return np.zeros((B, H), dtype)
+    a = np.array(s, dtype=dtype, order="C", copy=True)
+    if a.shape != (B, H):
+        raise ValueError(f"{name} must have shape {(B, H)}, got {a.shape}")
+    return a
 
 
 cdef enum:
@@ -613,28 +644,6 @@ cdef void _stack(Cell code, const LayerWeights** ws, int L, int T, int B, int D,
         src = dst
 
 
-def _forward(Cell code,
-             Prepared w,                        # IN    the weights, prepared
-             const floating[:, :, ::1] x,       # IN    [T, B, D]
-             const Py_ssize_t[::1] lens,        # IN    [B], longest first
-             const Py_ssize_t[::1] chunks,      # IN    [n + 1] row bounds
-             floating[:, :, ::1] gates,         # OUT   [T, B, G*H] activated gates
-             floating[:, :, ::1] out,           # OUT   [T, B, H]
-             floating[:, ::1] h,                # INOUT [B, H] h0 -> h_n
-             floating[:, ::1] c,                # INOUT [B, H] c0 -> c_n (LSTM)
-             floating[:, ::1] hw,               # WORK  [B, G*H]
-             floating[:, :, ::1] h_prev,        # OUT   [T, B, H] (training)
-             floating[:, :, ::1] c_prev,        # OUT   [T, B, H] (training, LSTM)
-             floating[:, :, ::1] ext,           # OUT   [T, B, H] or [1, B, H]
-             bint training,
-             bint projected):                   # x holds x W_ih^T already ([T, B, G*H])
-    with nogil:
-        _sequence(code, &w.w, x.shape[0], x.shape[1], x.shape[2], w.H, w.G * w.H, &x[0, 0, 0],
-                  &lens[0], &chunks[0], chunks.shape[0] - 1, &gates[0, 0, 0], &out[0, 0, 0],
-                  &h[0, 0], &c[0, 0], &hw[0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                  &ext[0, 0, 0], ext.shape[0] > 1, training, projected)
-
-
 cdef void _sequence(Cell code, const LayerWeights* w, int T, int B, int D, int H, int GH,
                     const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
                     floating* gates, floating* out, floating* h, floating* c, floating* hw,
@@ -731,16 +740,19 @@ cdef void _cells_step(Cell code, int n, int H, int GH, const LayerWeights* w, fl
         memcpy(out, h, n * H * sizeof(floating))
 
 
-def backward(cache, dout, dh_n, dc_n=None):
+def backward(cache, dout, dh_n, dc_n=None, grads=None):
     """Backpropagate through time; see ``_reference.backward``.
 
-    Returns ``dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh``.
+    Returns ``dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh``; with ``grads``
+    (arrays ``dw_ih``, ``dw_hh``, ``db_ih``, ``db_hh`` shaped like the
+    parameters, None for an absent bias) the parameter gradients are added
+    into those instead and returned as None.
     """
     cell = cache["cell"]
-    code, G = _CODES[cell], GATES[cell]
+    cdef Cell code = _CODES[cell]
     x, w_ih, w_hh = cache["x"], cache["w_ih"], cache["w_hh"]
-    T, B, D = x.shape
-    H = w_hh.shape[1]
+    cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2], H = w_hh.shape[1]
+    cdef int GH = GATES[cell] * H
     dtype = x.dtype
     order = cache["order"]
     if order is not None:  # into the forward pass's longest-first row order
@@ -748,41 +760,80 @@ def backward(cache, dout, dh_n, dc_n=None):
         dh_n = None if dh_n is None else np.asarray(dh_n)[order]
         dc_n = None if dc_n is None else np.asarray(dc_n)[order]
     dout = np.ascontiguousarray(dout, dtype=dtype)
-    dh = np.zeros((B, H), dtype) if dh_n is None else np.array(dh_n, dtype=dtype, order="C", copy=True)
-    dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype=dtype, order="C", copy=True)
+    if dout.shape != (T, B, H):
+        raise ValueError(f"dout must have shape {(T, B, H)}, got {dout.shape}")
+    dh = _state(dh_n, B, H, dtype, "dh_n")
+    dc = _state(dc_n, B, H, dtype, "dc_n")
+    given = grads is not None
+    if given:
+        gw_ih, gw_hh, gb_ih, gb_hh = grads
+        for g, shape, name in ((gw_ih, (GH, D), "dw_ih"), (gw_hh, (GH, H), "dw_hh"),
+                               (gb_ih, (GH,), "db_ih"), (gb_hh, (GH,), "db_hh")):
+            if g is not None and (type(g) is not np.ndarray or g.shape != shape
+                                  or g.dtype != dtype or not g.flags.c_contiguous
+                                  or not g.flags.writeable):
+                raise ValueError(f"grads' {name} must be a writable C-contiguous {dtype} "
+                                 f"array of shape {shape}")
+    else:
+        gw_ih, gw_hh = np.zeros((GH, D), dtype), np.zeros((GH, H), dtype)
+        gb_ih, gb_hh = np.zeros(GH, dtype), np.zeros(GH, dtype)
     # The loop writes every row of dgi/dgh, zeros for padded steps; they never
     # leave the call, so they are this thread's reused workspaces.
-    dgi = _workspace("dgi", (T, B, G * H), dtype)
-    dgh = _workspace("dgh", (T, B, G * H), dtype) if code == GRU else dgi
+    dgi = _workspace("dgi", (T, B, GH), dtype)
+    dgh = _workspace("dgh", (T, B, GH), dtype) if code == GRU else dgi
     drh = _workspace("drh", (B, H), dtype)  # the reset-before GRU's dn W_hn
+    colsum = _workspace("colsum", (GH,), dtype)
     dx = np.empty((T, B, D), dtype)
     # Each chunk of rows sums its own [W_ih | W_hh]^T gradient; added up after.
     # Rows of G*H floats are 4 KiB apart at H = 256 (the same few L1 sets):
-    # the stride is padded (and the sums are read out through a view).
+    # the stride is padded.
     chunks = cache["chunks"]
-    GH = G * H
-    ldw = GH + 16 if GH % 256 == 0 else GH
-    n_chunks = chunks.shape[0] - 1
-    dwt = _buffer(cache["workspace"], "dwt", (n_chunks, D + H, ldw), dtype)
-    dwt.fill(0)
+    cdef int n = chunks.shape[0] - 1
+    cdef const Py_ssize_t* cp = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>chunks)
+    cdef int ldw = GH + 16 if GH % 256 == 0 else GH
+    dwt = _buffer(cache["workspace"], "dwt", (n, D + H, ldw), dtype)
     # Each chunk stages about 256 rows (several steps) per weight-gradient product.
-    rows = int(np.max(np.diff(chunks)))
-    cap = rows * max(1, min(T, 256 // rows))
-    nr = _kernel.nr  # staged B operands take whole panels (as _padded says)
-    width = D + 2 * H + 2 * (-(-GH // nr) * nr) + (-(-H // nr) * nr)
-    stage = _buffer(cache["workspace"], "stage", (n_chunks, cap * width), dtype)
-    weights = cache["prepared"].backward_weights()
-    _BACKWARD[dtype.char](code, weights, x, cache["lengths"], chunks,
-                          cache["gates"], cache["out"], cache["h_prev"], cache["c_prev"],
-                          cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt, stage)
-    dwt = (dwt.sum(axis=0) if dwt.shape[0] > 1 else dwt[0])[:, :GH]
-    dw_ih, dw_hh = np.ascontiguousarray(dwt[:D].T), np.ascontiguousarray(dwt[D:].T)
-    db_ih = dgi.sum(axis=(0, 1))
-    db_hh = dgh.sum(axis=(0, 1))
+    cdef int i, rows = 0
+    for i in range(n):
+        rows = max(rows, <int>(cp[i + 1] - cp[i]))
+    cdef int cap = rows * max(1, min(T, 256 // rows))
+    cdef size_t width = D + 2 * H + 2 * _padded(GH) + _padded(H)
+    stage = _buffer(cache["workspace"], "stage", (n, cap * width), dtype)
+    cdef _BackwardWeights w = cache["prepared"].backward_weights()
+    cdef void* p[24]
+    for i, a in enumerate((x, cache["lengths"], cache["gates"], cache["out"], cache["h_prev"],
+                           cache["c_prev"], cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt,
+                           stage, colsum, gw_ih, gw_hh)):
+        p[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
+    for i, a in enumerate((gb_ih, gb_hh)):
+        p[19 + i] = NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef bint dbl = dtype.char == "d"
+    with nogil:
+        if dbl:
+            _backward(code, w.ih, w.hh, T, B, D, H, GH, <const double*>p[0],
+                      <const Py_ssize_t*>p[1], cp, n, <const double*>p[2],
+                      <const double*>p[3], <const double*>p[4], <const double*>p[5],
+                      <const double*>p[6], <const double*>p[7], <double*>p[8],
+                      <double*>p[9], <double*>p[10], <double*>p[11], <double*>p[12],
+                      <double*>p[13], <double*>p[14], ldw, <double*>p[15], cap * width, cap,
+                      <double*>p[16], <double*>p[17], <double*>p[18], <double*>p[19],
+                      <double*>p[20])
+        else:
+            _backward(code, w.ih, w.hh, T, B, D, H, GH, <const float*>p[0],
+                      <const Py_ssize_t*>p[1], cp, n, <const float*>p[2],
+                      <const float*>p[3], <const float*>p[4], <const float*>p[5],
+                      <const float*>p[6], <const float*>p[7], <float*>p[8],
+                      <float*>p[9], <float*>p[10], <float*>p[11], <float*>p[12],
+                      <float*>p[13], <float*>p[14], ldw, <float*>p[15], cap * width, cap,
+                      <float*>p[16], <float*>p[17], <float*>p[18], <float*>p[19],
+                      <float*>p[20])
     if order is not None:
         inv = np.argsort(order)
         dx, dh, dc = np.take(dx, inv, axis=1), dh[inv], dc[inv]
-    return dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
+    dc = dc if code == LSTM else None
+    if given:
+        return dx, dh, dc, None, None, None, None
+    return dx, dh, dc, gw_ih, gw_hh, gb_ih, gb_hh
 
 
 cdef class _BackwardWeights:
@@ -809,55 +860,105 @@ cdef class _BackwardWeights:
         self._keep = (ih, hh)
 
 
-def _backward(Cell code,
-              _BackwardWeights w,                 # IN    W_ih, W_hh as B operands
-              const floating[:, :, ::1] x,        # IN    [T, B, D]
-              const Py_ssize_t[::1] lens,         # IN    [B], longest first
-              const Py_ssize_t[::1] chunks,       # IN    [n + 1] row bounds
-              const floating[:, :, ::1] gates,    # IN    [T, B, G*H]
-              const floating[:, :, ::1] out,      # IN    [T, B, H]
-              const floating[:, :, ::1] h_prev,   # IN    [T, B, H]
-              const floating[:, :, ::1] c_prev,   # IN    [T, B, H] (LSTM)
-              const floating[:, :, ::1] ext,      # IN    [T, B, H]
-              const floating[:, :, ::1] dout,     # IN    [T, B, H]
-              floating[:, ::1] dh,                # INOUT [B, H] dh_n -> dh0
-              floating[:, ::1] dc,                # INOUT [B, H] dc_n -> dc0 (LSTM)
-              floating[:, :, ::1] dgi,            # OUT   [T, B, G*H]
-              floating[:, :, ::1] dgh,            # OUT   [T, B, G*H] (aliases dgi but GRU)
-              floating[:, ::1] drh,               # WORK  [B, H] (reset-before GRU)
-              floating[:, :, ::1] dx,             # OUT   [T, B, D]
-              floating[:, :, ::1] dwt,            # INOUT [n, D+H, ld >= G*H] zeros -> sums
-              floating[:, ::1] stage):            # WORK  [n, cap * (D + 2H + 2G*H)]
-    cdef int T = x.shape[0], B = x.shape[1], D = x.shape[2]
-    cdef int H = dh.shape[1], GH = gates.shape[2]
-    cdef int n = chunks.shape[0] - 1, i
-    cdef int row_width = D + 2 * H + 2 * _padded(GH) + _padded(H)
-    with nogil:
-        # The recurrence: chunks of rows, each through the whole sequence.
-        if n == 1:
-            _backward_rows(code, T, B, D, H, GH, 0, B, &x[0, 0, 0], w.hh, &lens[0],
-                           &gates[0, 0, 0], &out[0, 0, 0], &h_prev[0, 0, 0], &c_prev[0, 0, 0],
-                           &ext[0, 0, 0], &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0],
-                           &dgh[0, 0, 0], &drh[0, 0], &dwt[0, 0, 0], dwt.shape[2],
-                           &stage[0, 0], stage.shape[1] // row_width)
+cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, int GH,
+                    const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
+                    const floating* gates, const floating* out, const floating* h_prev,
+                    const floating* c_prev, const floating* ext, const floating* dout,
+                    floating* dh, floating* dc, floating* dgi, floating* dgh, floating* drh,
+                    floating* dx, floating* dwt, int ldw, floating* stage, size_t stage_ld,
+                    int cap, floating* colsum, floating* gw_ih, floating* gw_hh,
+                    floating* gb_ih, floating* gb_hh) noexcept nogil:
+    """The whole of :func:`backward` for buffers laid out as :func:`forward` left them.
+
+    ``dh``, ``dc`` [B, H]: dh_n, dc_n in, dh0, dc0 out; ``dgi``, ``dgh`` (the
+    same buffer but for GRU) [T, B, G*H], ``drh`` [B, H], ``dwt`` [n, D+H, ldw]
+    and ``stage`` [n, stage_ld] work space; ``dx`` [T, B, D] out. The
+    parameter gradients are added into ``gw_ih`` [G*H, D], ``gw_hh`` [G*H, H]
+    and, where not NULL, ``gb_ih``, ``gb_hh`` [G*H] (``colsum`` [G*H] scratch).
+    """
+    cdef int i
+    memset(dwt, 0, <size_t>n * (D + H) * ldw * sizeof(floating))
+    # The recurrence: chunks of rows, each through the whole sequence.
+    if n == 1:
+        _backward_rows(code, T, B, D, H, GH, 0, B, x, w_hh, lens, gates, out, h_prev, c_prev,
+                       ext, dout, dh, dc, dgi, dgh, drh, dwt, ldw, stage, cap)
+    else:
+        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+            _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w_hh, lens,
+                           gates, out, h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh,
+                           dwt + <size_t>i * (D + H) * ldw, ldw, stage + i * stage_ld, cap)
+    # Then dx = dgi W_ih for all T*B rows at once, and the parameter gradients;
+    # each thread a band of rows (dx) or of columns (the sums), so every result
+    # is summed in the same order for any number of threads.
+    if n == 1:
+        _dx_band(0, 1, T, B, D, GH, lens, dgi, w_ih, dx)
+        _gradient_band(0, 1, code, T * B, D, H, GH, n, dgi, dgh, dwt, ldw, colsum, gw_ih,
+                       gw_hh, gb_ih, gb_hh)
+    else:
+        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
+            _dx_band(i, n, T, B, D, GH, lens, dgi, w_ih, dx)
+            _gradient_band(i, n, code, T * B, D, H, GH, n, dgi, dgh, dwt, ldw, colsum, gw_ih,
+                           gw_hh, gb_ih, gb_hh)
+    # (The weight gradients were summed per step inside the loop, each
+    # chunk into its own dwt: one product over all T*B rows after it
+    # would need BLAS, whose threads then fight ours for the cores.)
+
+
+cdef void _gradient_band(int part, int parts, Cell code, int rows, int D, int H, int GH,
+                         int n, const floating* dgi, const floating* dgh, const floating* dwt,
+                         int ldw, floating* colsum, floating* gw_ih, floating* gw_hh,
+                         floating* gb_ih, floating* gb_hh) noexcept nogil:
+    """Band ``part`` of ``parts`` of the parameter gradients' columns (gates).
+
+    ``gw_ih [G*H, D] += (sum of the n chunks' dwt[:D])^T`` and ``gw_hh`` from
+    ``dwt[D:]``, chunk sums in chunk order; the biases get the column sums of
+    ``dgi`` (``b_ih``) and ``dgh`` (``b_hh``; the same sums but for GRU), row
+    by row. Blocks of 16 ``dwt`` rows keep the transposed writes in few lines.
+    """
+    cdef int g0 = <int>(<long>GH * part // parts), g1 = <int>(<long>GH * (part + 1) // parts)
+    cdef int k, k0, k1, g, i
+    cdef size_t cs = <size_t>(D + H) * ldw
+    cdef floating s
+    cdef floating* dst
+    cdef int ld
+    k0 = 0
+    while k0 < D + H:
+        k1 = min(k0 + 16, D + H)
+        if k0 < D < k1:
+            k1 = D  # a block stays within one of W_ih, W_hh
+        if k0 < D:
+            dst, ld = gw_ih + k0, D
         else:
-            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], &x[0, 0, 0],
-                               w.hh, &lens[0], &gates[0, 0, 0], &out[0, 0, 0],
-                               &h_prev[0, 0, 0], &c_prev[0, 0, 0], &ext[0, 0, 0],
-                               &dout[0, 0, 0], &dh[0, 0], &dc[0, 0], &dgi[0, 0, 0],
-                               &dgh[0, 0, 0], &drh[0, 0], &dwt[i, 0, 0], dwt.shape[2],
-                               &stage[i, 0], stage.shape[1] // row_width)
-        # Then dx = dgi W_ih for all T*B rows at once, each thread a band of
-        # rows (a row's result is the same in any band).
-        if n == 1:
-            _dx_band(0, 1, T, B, D, GH, &lens[0], &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
-        else:
-            for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-                _dx_band(i, n, T, B, D, GH, &lens[0], &dgi[0, 0, 0], w.ih, &dx[0, 0, 0])
-        # (The weight gradients were summed per step inside the loop, each
-        # chunk into its own dwt: one product over all T*B rows after it
-        # would need BLAS, whose threads then fight ours for the cores.)
+            dst, ld = gw_hh + (k0 - D), H
+        for g in range(g0, g1):
+            for k in range(k0, k1):
+                s = dwt[<size_t>k * ldw + g]
+                for i in range(1, n):
+                    s = s + dwt[i * cs + <size_t>k * ldw + g]
+                dst[<size_t>g * ld + (k - k0)] += s
+        k0 = k1
+    if gb_ih == NULL and gb_hh == NULL:
+        return
+    _column_sums(rows, GH, g0, g1, dgi, colsum)
+    for g in range(g0, g1):
+        if gb_ih != NULL:
+            gb_ih[g] += colsum[g]
+        if gb_hh != NULL and dgh == dgi:
+            gb_hh[g] += colsum[g]
+    if gb_hh != NULL and dgh != dgi:
+        _column_sums(rows, GH, g0, g1, dgh, colsum)
+        for g in range(g0, g1):
+            gb_hh[g] += colsum[g]
+
+
+cdef inline void _column_sums(int rows, int N, int g0, int g1, const floating* a,
+                              floating* out) noexcept nogil:
+    """``out[g0:g1]`` = the sums of columns ``g0:g1`` of ``a [rows, N]``, row by row."""
+    cdef int r, g
+    memcpy(out + g0, a + g0, (g1 - g0) * sizeof(floating))
+    for r in range(1, rows):
+        for g in range(g0, g1):
+            out[g] += a[<size_t>r * N + g]
 
 
 cdef void _dx_band(int part, int parts, int T, int B, int D, int GH, const Py_ssize_t* lens,
@@ -987,12 +1088,6 @@ cdef void _weight_sums(Cell code, int rows, int cap, int D, int H, int GH, const
     if code == GRU_RESET_BEFORE:  # dgh is dgi for this cell: its n part, both ways
         _staged_product(D, H, rows, sx, D, sgn, cap, dwt + 2 * H, ldw)
         _staged_product(H, H, rows, se, H, sgn, cap, dwt + <size_t>D * ldw + 2 * H, ldw)
-
-
-# The fused-type functions specialised once, by dtype character: calling a
-# fused ``def`` makes Cython match argument types on every call (microseconds).
-_FORWARD = {"f": _forward.__signatures__["float"], "d": _forward.__signatures__["double"]}
-_BACKWARD = {"f": _backward.__signatures__["float"], "d": _backward.__signatures__["double"]}
 
 
 # -- streaming: one step at a time, state kept between calls -----------------

@@ -47,6 +47,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from fastrnn._kernels import GATES
+from fastrnn._kernels._reference import add_into
 
 #: Which GEMM runs (shown by ``fastrnn bench`` in every report).
 gemm_provider = "scipy BLAS through np.dot; one thread of ours"
@@ -756,7 +757,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     return out, h, c_n, cache
 
 
-def backward(cache, dout, dh_n, dc_n=None):
+def backward(cache, dout, dh_n, dc_n=None, grads=None):
     """Backpropagate through time; see ``_reference.backward``.
 
     Parameters
@@ -769,6 +770,8 @@ def backward(cache, dout, dh_n, dc_n=None):
     dh_n, dc_n : ndarray [B, H] or None
         Gradient with respect to the final state(s); None means zero. Not
         modified.
+    grads : tuple of 4 ndarray, optional
+        Where the parameter gradients are added (see ``_reference.backward``).
 
     Returns
     -------
@@ -830,4 +833,4 @@ def backward(cache, dout, dh_n, dc_n=None):
         dn,
         dw_hn,
     )
-    return dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
+    return add_into(grads, (dx, dh, (dc if code == LSTM else None), dw_ih, dw_hh, db_ih, db_hh))

@@ -100,7 +100,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     return out, h, c, (cache if training else None)
 
 
-def backward(cache, dout, dh_n, dc_n=None):
+def backward(cache, dout, dh_n, dc_n=None, grads=None):
     """Backpropagate through time.
 
     Parameters
@@ -111,6 +111,10 @@ def backward(cache, dout, dh_n, dc_n=None):
         Gradient of the loss with respect to ``out``.
     dh_n, dc_n : ndarray [B, H] or None
         Gradient with respect to the final state(s); None means zero.
+    grads : tuple of 4 ndarray, optional
+        ``dw_ih``, ``dw_hh``, ``db_ih``, ``db_hh`` shaped like the parameters
+        (None for an absent bias): the parameter gradients are added into
+        them (a layer's gradient buffers) and returned as None.
 
     Returns
     -------
@@ -177,7 +181,19 @@ def backward(cache, dout, dh_n, dc_n=None):
             dw_hh += da_hh.T @ h_prev
             dh_prev = da_hh @ w_hh
         dh_next = m * (dh_prev + dh_direct) + (1 - m) * dh_next
-    return dx, dh_next, dc_next, dw_ih, dw_hh, db_ih, db_hh
+    return add_into(grads, (dx, dh_next, dc_next, dw_ih, dw_hh, db_ih, db_hh))
+
+
+def add_into(grads, result):
+    """``backward``'s ``result``, its parameter gradients added into ``grads`` if given."""
+    if grads is None:
+        return result
+    for into, value in zip(grads, result[3:]):
+        if into is not None:
+            if into.shape != value.shape or into.dtype != value.dtype:
+                raise ValueError(f"grads must be {value.dtype} arrays shaped {value.shape}")
+            into += value
+    return (*result[:3], None, None, None, None)
 
 
 def reverse_within_lengths(a, lengths):

@@ -120,12 +120,8 @@ class RNNCellBase(FlatParameters):
             )
         cache, _ = self._tape.pop()
         dout = np.zeros((1, B, H), self.dtype)
-        dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = self._kernels.backward(cache, dout, dh, dc)
-        self.grad["weight_ih"] += dw_ih
-        self.grad["weight_hh"] += dw_hh
-        if self.bias:
-            self.grad["bias_ih"] += db_ih
-            self.grad["bias_hh"] += db_hh
+        grads = self._grads_of(self._weights(self.grad))
+        dx, dh0, dc0, *_ = self._kernels.backward(cache, dout, dh, dc, grads=grads)
         return dx[0], ((dh0, dc0) if self.cell == "lstm" else dh0)
 
     @classmethod

@@ -74,6 +74,12 @@ class FlatParameters:
             self._prepared = cached
         return cached[1]
 
+    def _grads_of(self, weights):
+        """``(w_ih, w_hh, b_ih, b_hh)`` views of :attr:`grad` as a backend's
+        ``backward(..., grads=)``: the biases None where there are none (the
+        ``_weights`` of such an object hand out a shared zero bias)."""
+        return weights if self.bias else (weights[0], weights[1], None, None)
+
     def _check_state(self, hx, shape, name="hx"):
         """``(h, c)`` of ``shape`` from ``hx`` (or a gradient shaped like it), checked.
 

@@ -342,11 +342,12 @@ class RNNBase(FlatParameters):
                 dout_d = (
                     reverse_within_lengths(dout_d, lengths) if d else np.ascontiguousarray(dout_d)
                 )
-                dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = self._kernels.backward(
+                dx, dh, dc, *_ = self._kernels.backward(
                     caches[k],
                     dout_d,
                     None if dh_n is None else dh_n[k],
                     None if dc_n is None else dc_n[k],
+                    grads=self._grads_of(self._weights(layer, d, self.grad)),
                 )
                 if d:
                     dx = reverse_within_lengths(dx, lengths)
@@ -354,12 +355,6 @@ class RNNBase(FlatParameters):
                 dh0[k] = dh
                 if dc0 is not None:
                     dc0[k] = dc
-                suffix = "_reverse" if d else ""
-                self.grad[f"weight_ih_l{layer}{suffix}"] += dw_ih
-                self.grad[f"weight_hh_l{layer}{suffix}"] += dw_hh
-                if self.bias:
-                    self.grad[f"bias_ih_l{layer}{suffix}"] += db_ih
-                    self.grad[f"bias_hh_l{layer}{suffix}"] += db_hh
             if layer > 0 and masks:
                 dinp = dinp * masks[layer - 1]
             dout = dinp
