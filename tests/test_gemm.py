@@ -227,3 +227,41 @@ def test_fused_lstm_pass_matches_float64(kernel, H, training):
     # A row alone gives the bits it gives among others (no unit depends on its place).
     alone = driver.lstm_pointwise(kernel, gates[2:3], bias, c[2:3], training)
     np.testing.assert_array_equal(alone[1][0], h[2])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("H", [1, 7, 8, 16, 33, 64])
+def test_fused_lstm_backward_pass_matches_float64(kernel, H):
+    rng = np.random.default_rng(H)
+    n = 5
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    pre = 3 * rng.standard_normal((n, 4 * H))
+    gates = np.concatenate(
+        [sig(pre[:, : 2 * H]), np.tanh(pre[:, 2 * H : 3 * H]), sig(pre[:, 3 * H :])], axis=1
+    ).astype(np.float32)
+    c_prev, tc, dout, dh, dc = (rng.standard_normal((n, H)).astype(np.float32) for _ in range(5))
+    tc = np.tanh(tc)
+    dg, dh_out, dc_out = driver.lstm_pointwise_backward(kernel, gates, c_prev, tc, dout, dh, dc)
+    g64 = gates.astype(np.float64)
+    i, f, g, o = (g64[:, k * H : (k + 1) * H] for k in range(4))
+    t = tc.astype(np.float64)
+    dh_t = dout.astype(np.float64) + dh
+    dc_t = dc + dh_t * o * (1 - t**2)
+    expected = np.concatenate(
+        [
+            dc_t * g * i * (1 - i),
+            dc_t * c_prev * f * (1 - f),
+            dc_t * i * (1 - g**2),
+            dh_t * t * o * (1 - o),
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(dg, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dc_out, dc_t * f, rtol=1e-5, atol=1e-6)
+    assert not dh_out.any()  # cleared for the recurrent product to add dh_{t-1} into
+    # A row alone gives the bits it gives among others.
+    alone = driver.lstm_pointwise_backward(
+        kernel, gates[2:3], c_prev[2:3], tc[2:3], dout[2:3], dh[2:3], dc[2:3]
+    )
+    np.testing.assert_array_equal(alone[0][0], dg[2])
+    np.testing.assert_array_equal(alone[2][0], dc_out[2])

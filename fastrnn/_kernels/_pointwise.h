@@ -12,6 +12,10 @@
  * polynomials. Every element goes through the same vector code (the last,
  * partial vector masked), so a unit's result never depends on where it falls.
  * Versions for AVX-512, AVX2+FMA and plain C are picked once, as _gemm.h's.
+ *
+ * Backward has its own fused pass (gate gradients, dc_{t-1}, dh cleared for
+ * the recurrent product) for the same reason: the scalar loop it replaces
+ * ran one unit at a time.
  */
 #ifndef FASTRNN_POINTWISE_H
 #define FASTRNN_POINTWISE_H
@@ -28,6 +32,14 @@ typedef void (*frnn_lstm_fn)(int n, int H, float *gates, int ldg, const float *b
                              float *c, float *tc, float *out, int ldo, int training);
 /* kind 0: sigmoid, 1: tanh, over n values. */
 typedef void (*frnn_act_fn)(int kind, const float *x, float *y, long n);
+/* Backward of one step for n consecutive rows: gates [n, ldg] the activated
+ * i, f, g, o, c_prev and tc [n, H] (c_{t-1}, tanh(c_t)), dout [n, H]; dh, dc
+ * [n, H] INOUT (dh_t's recurrent part in, 0 out for the product to add
+ * dh_{t-1} into; dc_t in, dc_{t-1} out), dg [n, ldg] OUT the pre-activation
+ * gradients. */
+typedef void (*frnn_lstm_back_fn)(int n, int H, const float *gates, int ldg, const float *c_prev,
+                                  const float *tc, const float *dout, float *dh, float *dc,
+                                  float *dg);
 
 static void frnn_lstm_generic(int n, int H, float *gates, int ldg, const float *bias, float *h,
                               float *c, float *tc, float *out, int ldo, int training)
@@ -52,6 +64,28 @@ static void frnn_lstm_generic(int n, int H, float *gates, int ldg, const float *
                 g[3 * H + j] = o_;
                 tc[(size_t)b * H + j] = t;
             }
+        }
+    }
+}
+
+static void frnn_lstm_back_generic(int n, int H, const float *gates, int ldg,
+                                   const float *c_prev, const float *tc, const float *dout,
+                                   float *dh, float *dc, float *dg)
+{
+    for (int b = 0; b < n; b++) {
+        const float *g = gates + (size_t)b * ldg;
+        const size_t o = (size_t)b * H;
+        float *d = dg + (size_t)b * ldg;
+        for (int j = 0; j < H; j++) {
+            const float i_ = g[j], f_ = g[H + j], g_ = g[2 * H + j], o_ = g[3 * H + j];
+            const float t = tc[o + j], dh_ = dout[o + j] + dh[o + j];
+            const float dc_ = dc[o + j] + dh_ * o_ * (1.0f - t * t);
+            d[j] = dc_ * g_ * i_ * (1.0f - i_);
+            d[H + j] = dc_ * c_prev[o + j] * f_ * (1.0f - f_);
+            d[2 * H + j] = dc_ * i_ * (1.0f - g_ * g_);
+            d[3 * H + j] = dh_ * t * o_ * (1.0f - o_);
+            dc[o + j] = dc_ * f_;
+            dh[o + j] = 0.0f;
         }
     }
 }
@@ -168,6 +202,37 @@ static void frnn_act_generic(int kind, const float *x, float *y, long n)
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
+    __attribute__((target(TARGET))) static void frnn_lstm_back_##SUFFIX(                         \
+        int n, int H, const float *gates, int ldg, const float *c_prev, const float *tc,         \
+        const float *dout, float *dh, float *dc, float *dg)                                        \
+    {                                                                                              \
+        const V one = SET1(1.0f);                                                                  \
+        for (int b = 0; b < n; b++) {                                                              \
+            const float *g = gates + (size_t)b * ldg;                                              \
+            const size_t o = (size_t)b * H;                                                        \
+            float *d = dg + (size_t)b * ldg;                                                       \
+            for (int j0 = 0; j0 < H; j0 += FRNN_U * W) {                                           \
+                MASKT m[FRNN_U];                                                                   \
+                FRNN_EACH m[u] = MASKOF(H - j0 - u * W);                                           \
+                FRNN_EACH                                                                          \
+                {                                                                                  \
+                    const int j = j0 + u * W;                                                      \
+                    const V i_ = LOAD(g + j, m[u]), f_ = LOAD(g + H + j, m[u]);                    \
+                    const V g_ = LOAD(g + 2 * H + j, m[u]), o_ = LOAD(g + 3 * H + j, m[u]);        \
+                    const V t = LOAD(tc + o + j, m[u]);                                            \
+                    const V dh_ = ADD(LOAD(dout + o + j, m[u]), LOAD(dh + o + j, m[u]));           \
+                    const V dc_ = FMA(MUL(dh_, o_), FNMA(t, t, one), LOAD(dc + o + j, m[u]));      \
+                    STORE(d + j, m[u], MUL(MUL(dc_, g_), MUL(i_, SUB(one, i_))));                  \
+                    STORE(d + H + j, m[u],                                                         \
+                          MUL(MUL(dc_, LOAD(c_prev + o + j, m[u])), MUL(f_, SUB(one, f_))));       \
+                    STORE(d + 2 * H + j, m[u], MUL(MUL(dc_, i_), FNMA(g_, g_, one)));              \
+                    STORE(d + 3 * H + j, m[u], MUL(MUL(dh_, t), MUL(o_, SUB(one, o_))));           \
+                    STORE(dc + o + j, m[u], MUL(dc_, f_));                                         \
+                    STORE(dh + o + j, m[u], SET1(0.0f));                                           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
     __attribute__((target(TARGET))) static void frnn_act_##SUFFIX(int kind, const float *x,      \
                                                                   float *y, long n)                \
     {                                                                                              \
@@ -240,14 +305,17 @@ FRNN_DEFINE_SIMD(avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_add_ps, _mm256
 typedef struct {
     const char *name;
     frnn_lstm_fn lstm;
+    frnn_lstm_back_fn lstm_back;
     frnn_act_fn act;
 } frnn_pointwise_kernel;
 
 static const frnn_pointwise_kernel frnn_pw_generic = {"generic", frnn_lstm_generic,
-                                                      frnn_act_generic};
+                                                      frnn_lstm_back_generic, frnn_act_generic};
 #ifdef FRNN_PW_HAVE_X86
-static const frnn_pointwise_kernel frnn_pw_avx512 = {"avx512", frnn_lstm_avx512, frnn_act_avx512};
-static const frnn_pointwise_kernel frnn_pw_avx2 = {"avx2", frnn_lstm_avx2, frnn_act_avx2};
+static const frnn_pointwise_kernel frnn_pw_avx512 = {"avx512", frnn_lstm_avx512,
+                                                     frnn_lstm_back_avx512, frnn_act_avx512};
+static const frnn_pointwise_kernel frnn_pw_avx2 = {"avx2", frnn_lstm_avx2, frnn_lstm_back_avx2,
+                                                   frnn_act_avx2};
 #endif
 
 /* By name ("avx512", "avx2", "generic"), NULL where this CPU lacks it. */
