@@ -1,16 +1,14 @@
 """Build the Cython kernels (``fastrnn/_kernels/*.pyx``).
 
-Optimisation is on (-O3); OpenMP is added when the compiler accepts it. Set
+Optimisation is on (-O3); threads come from the kernels' own pool
+(``_threads.h``: POSIX threads, or Windows threads), so no OpenMP is needed. Set
 ``FASTRNN_DEBUG=1`` to turn Cython's bounds and wraparound checks back on.
 ``-march=native`` and ``-ffast-math`` are deliberately absent: a build must
 run on any x86-64 and keep IEEE semantics (NaN checks, summation order).
 """
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy
 from Cython.Build import cythonize
@@ -19,29 +17,14 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("FASTRNN_DEBUG", "0") == "1"
 
 
-def _openmp_flags():
-    """Compile and link flags for OpenMP, or empty lists if the compiler lacks it."""
-    if sys.platform == "win32":
-        return ["/openmp"], []
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc.split()[0]) is None:
-        return [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp.c")
-        with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
-        cmd = cc.split() + ["-fopenmp", src, "-o", os.path.join(tmp, "omp")]
-        ok = subprocess.run(cmd, capture_output=True).returncode == 0
-    return (["-fopenmp"], ["-fopenmp"]) if ok else ([], [])
-
-
-omp_compile, omp_link = _openmp_flags()
 # -fno-trapping-math lets gcc if-convert the branch-free activations of
 # _fastmath.h into SIMD selects; results are unchanged (fastrnn never enables
 # floating-point traps), unlike -ffast-math, which is deliberately absent.
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+thread_flags = ["-pthread"]
 if sys.platform == "win32":
     compile_args = ["/Od"] if DEBUG else ["/O2"]
+    thread_flags = []
 
 extensions = [
     Extension(
@@ -55,8 +38,8 @@ extensions = [
             "fastrnn/_kernels/_threads.h",
             "fastrnn/_kernels/_cells.pxi",
         ],
-        extra_compile_args=compile_args + omp_compile,
-        extra_link_args=omp_link,
+        extra_compile_args=compile_args + thread_flags,
+        extra_link_args=thread_flags,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

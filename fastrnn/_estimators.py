@@ -98,8 +98,12 @@ def _threadpool_controller():
     with _blas_lock:
         if _controller is None:
             # Inspecting the loaded libraries costs milliseconds: once, on first
-            # use (after the kernels loaded their OpenMP).
+            # use, after the compiled kernels (if built) registered their pool.
             from threadpoolctl import ThreadpoolController
+
+            from fastrnn._kernels import backends
+
+            backends()
 
             _controller = ThreadpoolController()
     return _controller
@@ -151,17 +155,18 @@ def _restored_on_failure(est):
 
 
 def _kernels_own_the_threads(network):
-    """Whether ``network``'s recurrent layers split their rows over OpenMP threads
-    (the compiled backend in float32); a fit's BLAS then keeps to one thread."""
+    """Whether ``network``'s recurrent layers split their rows over the kernels' thread
+    pool (the compiled backend in float32); a fit's BLAS then keeps to one thread."""
     return network.rnn._kernels.THREADED_FLOAT32 and network.rnn.dtype == np.float32
 
 
 @contextlib.contextmanager
 def _threadpool(n_threads, network=None):
-    """Limit BLAS and OpenMP threads to ``n_threads`` while a call runs (None: untouched).
+    """Limit BLAS's and the kernels' threads to ``n_threads`` while a call runs (None: untouched).
 
-    The Cython kernels split a batch over OpenMP threads; BLAS (and Numba's
-    np.dot) computes the rest. OpenMP's limit belongs to the calling thread.
+    The Cython kernels split a batch over their own thread pool, which
+    threadpoolctl limits as an "openmp" pool; BLAS (and Numba's np.dot)
+    computes the rest. The pool's limit belongs to the calling thread.
     BLAS's is process-wide: overlapping calls from several threads share it —
     the first sets it, the last restores it — so no call leaves it changed.
     Inside a task on a Dask worker, None means the worker's threads shared
@@ -171,13 +176,10 @@ def _threadpool(n_threads, network=None):
     ``network`` (given by fits): where its kernels own the threads, BLAS —
     the head, the loss and the optimizer's share — gets one, whatever
     ``n_threads`` says. Two thread pools on the same cores made a fit slower
-    at the default threads than on one thread: OpenMP's threads spin-wait
-    between regions on the cores BLAS's threads need, and the other way round
-    (a 100-class fit, 2 cores: 3.7 s default, 1.9 s on one thread, 1.1 s with
-    this rule). OpenMP's own spinning is left as it is: its wait policy is
-    read once per process by a runtime that PyTorch and others share (the
-    same ``libgomp.so.1``), and a passive policy made PyTorch's many small
-    regions several times slower. BLAS's limit is process-wide and set by the
+    at the default threads than on one thread: the kernels' threads (then
+    OpenMP's) spin-waited between regions on the cores BLAS's threads need,
+    and the other way round (a 100-class fit, 2 cores: 3.7 s default, 1.9 s on
+    one thread, 1.1 s with this rule). BLAS's limit is process-wide and set by the
     first of overlapping calls: code running beside a fit (another thread's
     predict, a float64 fit, whose products are BLAS's) shares its one thread.
     """
@@ -879,8 +881,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     n_threads : int or None, default=None
-        Threads during fit and predict: the kernels' OpenMP threads (a batch
-        is split across them) and BLAS's. None leaves both as they are.
+        Threads during fit and predict: the kernels' thread pool (a batch
+        is split across it) and BLAS's. None leaves both as they are.
     embedding_dim : int or None, default=None
         Read token ids instead of numbers: X is a list of 1-D integer arrays
         (``TextTokenizer().transform`` makes them from strings) or a 2-D

@@ -28,15 +28,6 @@ def _supported():
 KERNELS = _supported()
 
 
-def _splits_batches():
-    with threadpool_limits(limits=2, user_api="openmp"):
-        return driver._row_chunks(np.full(40, 100), 10**6, np.float32).shape[0] > 2
-
-
-# False for a build without OpenMP (one chunk, one thread, always).
-OPENMP = _splits_batches()
-
-
 def test_the_portable_kernel_always_runs():
     assert "generic" in KERNELS
     assert driver.gemm_provider.startswith("fastrnn's ")
@@ -108,7 +99,7 @@ def test_outputs_and_gradients_do_not_depend_on_thread_count(cell, ragged):
     )
     with threadpool_limits(limits=2, user_api="openmp"):
         chunks = driver._row_chunks(np.full(24, 30), 2 * 3 * 40 * 52, np.float32)
-    assert chunks.shape[0] == (3 if OPENMP else 2)
+    assert chunks.shape[0] == 3
     runs = []
     for threads in (1, 2):
         with threadpool_limits(limits=threads, user_api="openmp"):
@@ -134,8 +125,6 @@ def test_row_chunks_balance_steps_not_rows():
     with threadpool_limits(limits=2, user_api="openmp"):
         lens = np.array([100] * 4 + [10] * 36)
         bounds = driver._row_chunks(lens, flops, np.float32)
-        if not OPENMP:
-            pytest.skip("built without OpenMP: one chunk")
         assert bounds[0] == 0 and bounds[-1] == 40 and np.all(np.diff(bounds) > 0)
         work = [lens[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])]
         assert max(work) <= 0.6 * lens.sum()

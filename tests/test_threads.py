@@ -1,117 +1,98 @@
-"""One fitted model used from many threads at once gives the serial results."""
+"""The compiled kernels' thread pool (``_threads.h``): every part runs once, whatever
+thread runs it; limits per calling thread; concurrent callers; a forked child."""
 
-import threading
-import warnings
+import multiprocessing
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastrnn import RNNClassifier, RNNRegressor
+from tests.conftest import make_problem, run_kernel
 
-N_THREADS, N_CALLS = 8, 25
+driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
 
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((64, 12, 2))
-    return X, X.sum(axis=(1, 2))
+# Big enough that a limit of 2 or more threads cuts the batch into chunks.
+SPLIT = dict(T=30, B=32, D=16, H=64, dtype=np.float32, ragged=True)
 
 
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+def _flat(result):
+    return [x for part in result for x in part]
 
 
-def _hammer(fn, n_threads=N_THREADS, n_calls=N_CALLS):
-    """``fn(thread, call)`` from many threads started together; all results."""
-    start = threading.Barrier(n_threads)
-
-    def worker(i):
-        start.wait()
-        return [fn(i, j) for j in range(n_calls)]
-
-    with ThreadPoolExecutor(n_threads) as pool:
-        return list(pool.map(worker, range(n_threads)))
+def _chunks(threads):
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return driver._row_chunks(np.full(32, 30), 2 * 4 * 64 * 80, np.float32).shape[0] - 1
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_concurrent_predict_equals_serial(data, cell):
-    X, y = data
-    # n_threads: each call limits the thread pools while others run.
-    reg = RNNRegressor(cell=cell, hidden_size=16, max_iter=2, n_threads=2, random_state=0)
-    reg = _fit(reg, X, y)
-    clf = _fit(RNNClassifier(cell=cell, hidden_size=16, max_iter=2, random_state=0), X, y > 0)
-    # Batches of different sizes and offsets, so threads run different shapes.
-    batches = [X[i % 7 : i % 7 + 1 + 9 * (i % 5)] for i in range(N_CALLS)]
-    serial = [(reg.predict(b), clf.predict_proba(b)) for b in batches]
-    results = _hammer(lambda i, j: (reg.predict(batches[j]), clf.predict_proba(batches[j])))
-    for per_thread in results:
-        for (r, p), (r0, p0) in zip(per_thread, serial):
-            np.testing.assert_array_equal(r, r0)
-            np.testing.assert_array_equal(p, p0)
+def test_the_limit_sets_the_chunks():
+    assert _chunks(1) == 1
+    assert _chunks(2) == 2
+    assert _chunks(4) == 4  # more threads than this machine's CPUs is allowed
 
 
-def test_concurrent_ragged_predict_equals_serial(data):
-    X, y = data
-    ragged = [x[: 3 + i % 9] for i, x in enumerate(X)]
-    reg = _fit(RNNRegressor(hidden_size=8, max_iter=2, random_state=0), ragged, y)
-    serial = reg.predict(ragged)
-    for per_thread in _hammer(lambda i, j: reg.predict(ragged), n_calls=5):
-        for r in per_thread:
-            np.testing.assert_array_equal(r, serial)
+def test_limits_belong_to_the_calling_thread():
+    before = driver.thread_limit()
+    with ThreadPoolExecutor(1) as ex:
+        assert ex.submit(lambda: driver.thread_limit(1)).result() == 1
+    assert driver.thread_limit() == before  # another thread's limit is its own
+    with threadpool_limits(limits=1):  # threadpoolctl sees the pool ...
+        assert driver.thread_limit() == 1
+    assert driver.thread_limit() == before  # ... and restores it
+    info = [i for i in threadpool_info() if i["internal_api"] == "fastrnn"]
+    assert len(info) == 1 and info[0]["user_api"] == "openmp"
+    with pytest.raises(ValueError, match="thread limit"):
+        driver.thread_limit(-1)
 
 
-def test_streams_in_threads_equal_serial_streams(data):
-    X, y = data
-    reg = _fit(RNNRegressor(hidden_size=16, max_iter=2, random_state=0), X, y)
-
-    def run(rows):
-        stream = reg.stream(batch_size=len(rows))
-        return np.stack([stream.step(rows[:, t]) for t in range(rows.shape[1])], axis=1)
-
-    chunks = [X[8 * i : 8 * i + 8] for i in range(N_THREADS)]
-    serial = [run(c) for c in chunks]
-    results = _hammer(lambda i, j: run(chunks[i]), n_calls=4)
-    for i, per_thread in enumerate(results):
-        for r in per_thread:
-            np.testing.assert_array_equal(r, serial[i])
+def test_omp_num_threads_sets_the_default():
+    code = "from fastrnn._kernels import _driver; print(_driver.thread_limit())"
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
 
 
-def test_overlapping_thread_limits_leave_blas_as_it_was(data):
-    from threadpoolctl import threadpool_info
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_concurrent_callers_get_what_serial_calls_give(threads):
+    # One caller at a time owns the pool; the others run their chunks
+    # themselves. Either way every chunk runs once: the bits are the same.
+    cells = ["lstm", "gru", "rnn_tanh", "gru_reset_before", "lstm", "gru"]
+    problems = [make_problem(c, **SPLIT, seed=s) for s, c in enumerate(cells)]
 
-    X, y = data
-    reg = _fit(RNNRegressor(hidden_size=4, max_iter=1, n_threads=1, random_state=0), X, y)
-    before = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
-    _hammer(lambda i, j: reg.predict(X[:2]), n_calls=40)
-    after = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
-    assert after == before
+    def run(i):
+        driver.thread_limit(threads)
+        try:
+            return _flat(run_kernel(driver, cells[i], problems[i]))
+        finally:
+            driver.thread_limit(0)
+
+    serial = [run(i) for i in range(len(cells))]
+    with ThreadPoolExecutor(len(cells)) as ex:
+        for _ in range(4):
+            for got, expected in zip(ex.map(run, range(len(cells))), serial):
+                for g, e in zip(got, expected):
+                    if e is not None:
+                        np.testing.assert_array_equal(g, e)
 
 
-def test_a_fit_gives_blas_one_thread_where_the_kernels_own_the_threads(data, monkeypatch):
-    # Two thread pools on two cores made default-thread fits slower than one
-    # thread: during a compiled float32 fit, BLAS (head, loss) keeps to one.
-    from threadpoolctl import threadpool_info
+def _forward_in_child(p):
+    driver.thread_limit(2)
+    return _flat(run_kernel(driver, "lstm", p))
 
-    import fastrnn._estimators as est_module
 
-    seen = []
-    real = est_module.train_epoch
-
-    def spy(*args, **kwargs):
-        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(est_module, "train_epoch", spy)
-    X, y = data
-    before = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
-    _fit(RNNRegressor(max_iter=2, random_state=0), X.astype(np.float32), y)
-    assert seen and all(s == {1} for s in seen)
-    assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == before
-    seen.clear()
-    _fit(RNNRegressor(max_iter=1, random_state=0, backend="numpy"), X, y)  # BLAS does the work
-    assert seen and all(s == before for s in seen)
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
+def test_a_forked_child_starts_its_own_pool():
+    # The parent's workers do not exist in the child: it must not wait for them.
+    p = make_problem("lstm", **SPLIT, seed=7)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        expected = _flat(run_kernel(driver, "lstm", p))  # the parent's pool is running
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_forward_in_child, (p,)).get(timeout=120)
+    for g, e in zip(got, expected):
+        if e is not None:
+            np.testing.assert_array_equal(g, e)

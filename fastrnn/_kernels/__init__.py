@@ -23,7 +23,7 @@ Each also says what more it can do, as module constants the layers read:
 ``HAS_STEPPER``
     It has ``Stepper``, the compiled step loop behind streams.
 ``THREADED_FLOAT32``
-    float32 batches are split over its own OpenMP threads (so BLAS, serving
+    float32 batches are split over its own thread pool (so BLAS, serving
     the rest of a fit, should keep to one thread).
 ``INFERS_STACKS``
     It has ``infer(prepared, x, h0, c0, batch_first)``: inference of a

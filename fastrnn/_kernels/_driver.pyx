@@ -14,9 +14,11 @@ packed in the GEMM's column panels), which a layer keeps between calls;
 :func:`infer` runs a whole unidirectional stack in one call (the layers'
 inference path), :class:`Stepper` a few steps at a time (streams).
 
-Threads: a batch is cut into contiguous chunks of rows, one per OpenMP
-thread, and each thread runs the whole sequence for its rows; rows of an RNN
-never meet, so there is no barrier per step. The products inside the time
+Threads: a batch is cut into contiguous chunks of rows, one per thread of
+``_threads.h``'s pool (fastrnn's own, not OpenMP's: see there why), and a
+thread runs the whole sequence for its chunk; rows of an RNN never meet, so
+there is no barrier per step. The chunks depend only on the batch and the
+thread limit, never on which thread runs one. The products inside the time
 loop are ``_gemm.h``'s (float32), whose result for a row does not depend on
 the rows beside it: outputs are the same for any batch size or thread count.
 float64 (the precision of gradient checks) runs one chunk on BLAS.
@@ -27,7 +29,6 @@ skipped: its state stays frozen, its output and gradients stay zero.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -79,8 +80,10 @@ cdef extern from "_pointwise.h" nogil:
     const frnn_pointwise_kernel* frnn_pointwise_named(const char* name)
 
 cdef extern from "_threads.h" nogil:
+    ctypedef void (*frnn_task_fn)(void* ctx, int part) noexcept nogil
     int frnn_max_threads()
-    int frnn_have_openmp()
+    void frnn_set_thread_limit(int n)
+    void frnn_parallel(frnn_task_fn fn, void* ctx, int parts)
 
 # The widest kernels this CPU runs, picked once: the GEMM and the fused pointwise pass.
 cdef const frnn_gemm_kernel* _kernel = frnn_gemm_pick()
@@ -88,7 +91,7 @@ cdef const frnn_pointwise_kernel* _pointwise = frnn_pointwise_named(_kernel.name
 
 #: Which GEMM runs where (shown by ``fastrnn bench`` in every report).
 gemm_provider = (f"fastrnn's {_kernel.name.decode()} GEMM for every float32 product "
-                 "(weights packed once per version), rows split over OpenMP threads; "
+                 "(weights packed once per version), rows split over fastrnn's thread pool; "
                  "float64: scipy BLAS")
 
 # A chunk of rows is worth a thread only with enough rows for the GEMM's
@@ -224,12 +227,61 @@ cdef class Prepared:
         return self._backward
 
 
+def thread_limit(n=None):
+    """The threads this Python thread's calls may use; ``n`` sets it first.
+
+    ``n`` 0 goes back to the default (``OMP_NUM_THREADS`` when set, else the
+    CPUs this process may run on). Per calling thread: a fit's ``n_threads``
+    binds its own calls only.
+    """
+    if n is not None:
+        if int(n) < 0:
+            raise ValueError(f"thread limit must be >= 0, got {n}")
+        frnn_set_thread_limit(int(n))
+    return frnn_max_threads()
+
+
+def _register_with_threadpoolctl():
+    """Make threadpoolctl see this library's pool as an "openmp" one (as scikit-learn's
+    OpenMP code is seen): ``threadpool_limits(1)`` then limits fastrnn's threads too.
+    (Without threadpoolctl, or with one lacking the API, ``n_threads`` and
+    ``OMP_NUM_THREADS`` still apply.)"""
+    try:
+        import threadpoolctl
+
+        threadpoolctl.LibController, threadpoolctl.register
+    except (ImportError, AttributeError):
+        return
+
+    class FastrnnController(threadpoolctl.LibController):
+        user_api = "openmp"
+        internal_api = "fastrnn"
+        filename_prefixes = ("_driver",)
+        check_symbols = ("fastrnn_get_num_threads", "fastrnn_set_num_threads")
+
+        def get_num_threads(self):
+            return self.dynlib.fastrnn_get_num_threads()
+
+        def set_num_threads(self, num_threads):
+            self.dynlib.fastrnn_set_num_threads(num_threads)
+
+        def get_version(self):
+            return None
+
+    known = getattr(threadpoolctl, "_ALL_CONTROLLERS", [])
+    if not any(c.internal_api == "fastrnn" for c in known):
+        threadpoolctl.register(FastrnnController)
+
+
+_register_with_threadpoolctl()
+
+
 #: The backend contract's capabilities (``fastrnn._kernels``).
 PREPARES_WEIGHTS = True
 TAKES_PROJECTED_INPUT = True
 HAS_STEPPER = True
 INFERS_STACKS = True
-THREADED_FLOAT32 = bool(frnn_have_openmp())  # False for a build without OpenMP
+THREADED_FLOAT32 = True  # float32 rows split over _threads.h's pool
 
 
 def same_bytes(a, b):
@@ -694,9 +746,42 @@ cdef void _sequence(Cell code, const LayerWeights* w, int T, int B, int D, int H
         _forward_rows(code, T, B, D, H, GH, 0, B, x, w, lens, gates, out, h, c, hw, h_prev,
                       c_prev, ext, ext_per_step, training, projected, hoist)
         return
-    for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-        _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w, lens, gates, out,
-                      h, c, hw, h_prev, c_prev, ext, ext_per_step, training, projected, False)
+    cdef ForwardJob job
+    if floating is float:  # (float64 runs one chunk, on BLAS)
+        job = ForwardJob(code, w, T, B, D, H, GH, x, lens, chunks, gates, out, h, c, hw, h_prev,
+                         c_prev, ext, ext_per_step, training, projected)
+        frnn_parallel(_forward_part, &job, n)
+    else:
+        for i in range(n):
+            _forward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w, lens, gates,
+                          out, h, c, hw, h_prev, c_prev, ext, ext_per_step, training, projected,
+                          False)
+
+
+cdef struct ForwardJob:
+    # _sequence's arguments, for the chunks run by the thread pool (float32).
+    Cell code
+    const LayerWeights* w
+    int T, B, D, H, GH
+    const float* x
+    const Py_ssize_t* lens
+    const Py_ssize_t* chunks
+    float* gates
+    float* out
+    float* h
+    float* c
+    float* hw
+    float* h_prev
+    float* c_prev
+    float* ext
+    bint ext_per_step, training, projected
+
+
+cdef void _forward_part(void* ctx, int i) noexcept nogil:
+    cdef ForwardJob* j = <ForwardJob*>ctx
+    _forward_rows(j.code, j.T, j.B, j.D, j.H, j.GH, j.chunks[i], j.chunks[i + 1], j.x, j.w,
+                  j.lens, j.gates, j.out, j.h, j.c, j.hw, j.h_prev, j.c_prev, j.ext,
+                  j.ext_per_step, j.training, j.projected, False)
 
 
 cdef void _forward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
@@ -908,30 +993,78 @@ cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, i
     """
     cdef int i
     memset(dwt, 0, <size_t>n * (D + H) * ldw * sizeof(floating))
-    # The recurrence: chunks of rows, each through the whole sequence.
-    if n == 1:
-        _backward_rows(code, T, B, D, H, GH, 0, B, x, w_hh, lens, gates, out, h_prev, c_prev,
-                       ext, dout, dh, dc, dgi, dgh, drh, dwt, ldw, stage, cap)
-    else:
-        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-            _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w_hh, lens,
-                           gates, out, h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh,
-                           dwt + <size_t>i * (D + H) * ldw, ldw, stage + i * stage_ld, cap)
-    # Then dx = dgi W_ih for all T*B rows at once, and the parameter gradients;
-    # each thread a band of rows (dx) or of columns (the sums), so every result
-    # is summed in the same order for any number of threads.
-    if n == 1:
-        _dx_band(0, 1, T, B, D, GH, lens, dgi, w_ih, dx)
-        _gradient_band(0, 1, code, T * B, D, H, GH, n, dgi, dgh, dwt, ldw, colsum, gw_ih,
+    cdef BackwardJob job
+    # The recurrence: chunks of rows, each through the whole sequence. Then
+    # dx = dgi W_ih for all T*B rows at once, and the parameter gradients;
+    # each part a band of rows (dx) or of columns (the sums), so every result
+    # is summed in the same order whichever thread runs it.
+    if floating is float:  # (float64 runs one chunk, on BLAS)
+        if n > 1:
+            job = BackwardJob(code, w_ih, w_hh, T, B, D, H, GH, x, lens, chunks, n, gates, out,
+                              h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh, dx, dwt, ldw,
+                              stage, stage_ld, cap, colsum, gw_ih, gw_hh, gb_ih, gb_hh)
+            frnn_parallel(_backward_part, &job, n)
+            frnn_parallel(_gradient_part, &job, n)
+            return
+    for i in range(n):
+        _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w_hh, lens, gates,
+                       out, h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh,
+                       dwt + <size_t>i * (D + H) * ldw, ldw, stage + i * stage_ld, cap)
+    for i in range(n):
+        _dx_band(i, n, T, B, D, GH, lens, dgi, w_ih, dx)
+        _gradient_band(i, n, code, T * B, D, H, GH, n, dgi, dgh, dwt, ldw, colsum, gw_ih,
                        gw_hh, gb_ih, gb_hh)
-    else:
-        for i in prange(n, num_threads=n, schedule="static", chunksize=1):
-            _dx_band(i, n, T, B, D, GH, lens, dgi, w_ih, dx)
-            _gradient_band(i, n, code, T * B, D, H, GH, n, dgi, dgh, dwt, ldw, colsum, gw_ih,
-                           gw_hh, gb_ih, gb_hh)
     # (The weight gradients were summed per step inside the loop, each
     # chunk into its own dwt: one product over all T*B rows after it
     # would need BLAS, whose threads then fight ours for the cores.)
+
+
+cdef struct BackwardJob:
+    # _backward's arguments, for the parts run by the thread pool (float32).
+    Cell code
+    Mat w_ih, w_hh
+    int T, B, D, H, GH
+    const float* x
+    const Py_ssize_t* lens
+    const Py_ssize_t* chunks
+    int n
+    const float* gates
+    const float* out
+    const float* h_prev
+    const float* c_prev
+    const float* ext
+    const float* dout
+    float* dh
+    float* dc
+    float* dgi
+    float* dgh
+    float* drh
+    float* dx
+    float* dwt
+    int ldw
+    float* stage
+    size_t stage_ld
+    int cap
+    float* colsum
+    float* gw_ih
+    float* gw_hh
+    float* gb_ih
+    float* gb_hh
+
+
+cdef void _backward_part(void* ctx, int i) noexcept nogil:
+    cdef BackwardJob* j = <BackwardJob*>ctx
+    _backward_rows(j.code, j.T, j.B, j.D, j.H, j.GH, j.chunks[i], j.chunks[i + 1], j.x, j.w_hh,
+                   j.lens, j.gates, j.out, j.h_prev, j.c_prev, j.ext, j.dout, j.dh, j.dc, j.dgi,
+                   j.dgh, j.drh, j.dwt + <size_t>i * (j.D + j.H) * j.ldw, j.ldw,
+                   j.stage + i * j.stage_ld, j.cap)
+
+
+cdef void _gradient_part(void* ctx, int i) noexcept nogil:
+    cdef BackwardJob* j = <BackwardJob*>ctx
+    _dx_band(i, j.n, j.T, j.B, j.D, j.GH, j.lens, j.dgi, j.w_ih, j.dx)
+    _gradient_band(i, j.n, j.code, j.T * j.B, j.D, j.H, j.GH, j.n, j.dgi, j.dgh, j.dwt, j.ldw,
+                   j.colsum, j.gw_ih, j.gw_hh, j.gb_ih, j.gb_hh)
 
 
 cdef void _gradient_band(int part, int parts, Cell code, int rows, int D, int H, int GH,
