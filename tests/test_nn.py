@@ -410,3 +410,22 @@ def test_the_compiled_backend_says_it_splits_rows_over_threads():
     with threadpool_limits(limits=2, user_api="openmp"):
         splits = driver._row_chunks(np.full(40, 100), 10**6, np.float32).shape[0] > 2
     assert driver.THREADED_FLOAT32 and splits
+
+
+@pytest.mark.parametrize("backend", fastrnn.backends())
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_changing_the_output_in_place_leaves_backward_as_it_was(backend, cls):
+    # The output is the caller's: backward must not read it back (an Elman
+    # layer's did, so `out *= 3` before backward changed its gradients).
+    layer = cls(3, 4, num_layers=2, random_state=0, backend=backend)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal((2, 5, 4)).astype(np.float32)
+    layer.zero_grad()
+    layer.forward(x, training=True)
+    dx = layer.backward(g)
+    expected = layer.flat_grad.copy()
+    layer.zero_grad()
+    out, _ = layer.forward(x, training=True)
+    out *= 3
+    np.testing.assert_array_equal(layer.backward(g), dx)
+    np.testing.assert_array_equal(layer.flat_grad, expected)

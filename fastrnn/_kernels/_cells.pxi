@@ -146,7 +146,6 @@ cdef inline void gru_reset_gates(int H,
 cdef inline void cell_backward(Cell cell, int H,
                                const floating* g,        # IN    [G*H] activated gates
                                const floating* h_prev,   # IN    [H]
-                               const floating* h_new,    # IN    [H]
                                const floating* c_prev,   # IN    [H] (LSTM)
                                const floating* ext,      # IN    [H] (LSTM, GRU)
                                const floating* dout,     # IN    [H]
@@ -160,12 +159,12 @@ cdef inline void cell_backward(Cell cell, int H,
     if cell == RNN_TANH:
         for j in range(H):
             dh = dout[j] + dh_next[j]
-            dgi[j] = dh * (1 - h_new[j] * h_new[j])
+            dgi[j] = dh * (1 - g[j] * g[j])  # an RNN's gate is h_t itself
             dh_next[j] = 0
     elif cell == RNN_RELU:
         for j in range(H):
             dh = dout[j] + dh_next[j]
-            dgi[j] = dh if h_new[j] > 0 else 0
+            dgi[j] = dh if g[j] > 0 else 0
             dh_next[j] = 0
     elif cell == LSTM:
         for j in range(H):

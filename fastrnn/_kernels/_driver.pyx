@@ -597,8 +597,9 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     c_n = c if code == LSTM else None
     cache = None
     if training:
+        # Not ``out``: the caller gets it and may change it before backward.
         cache = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lens, chunks=chunks,
-                     gates=gates, out=out, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order,
+                     gates=gates, h_prev=h_prev, c_prev=c_prev, ext=ext, order=order,
                      workspace=workspace, prepared=prepared)
     if order is not None:
         inv = np.argsort(order)
@@ -916,32 +917,32 @@ def backward(cache, dout, dh_n, dc_n=None, grads=None):
     stage = _buffer(cache["workspace"], "stage", (n, cap * width), dtype)
     cdef _BackwardWeights w = cache["prepared"].backward_weights()
     cdef void* p[24]
-    for i, a in enumerate((x, cache["lengths"], cache["gates"], cache["out"], cache["h_prev"],
+    for i, a in enumerate((x, cache["lengths"], cache["gates"], cache["h_prev"],
                            cache["c_prev"], cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt,
                            stage, colsum, gw_ih, gw_hh)):
         p[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
     for i, a in enumerate((gb_ih, gb_hh)):
-        p[19 + i] = NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+        p[18 + i] = NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
     cdef bint dbl = dtype.char == "d"
     with nogil:
         if dbl:
             _backward(code, w.ih, w.hh, T, B, D, H, GH, <const double*>p[0],
                       <const Py_ssize_t*>p[1], cp, n, <const double*>p[2],
                       <const double*>p[3], <const double*>p[4], <const double*>p[5],
-                      <const double*>p[6], <const double*>p[7], <double*>p[8],
+                      <const double*>p[6], <double*>p[7], <double*>p[8],
                       <double*>p[9], <double*>p[10], <double*>p[11], <double*>p[12],
-                      <double*>p[13], <double*>p[14], ldw, <double*>p[15], cap * width, cap,
-                      <double*>p[16], <double*>p[17], <double*>p[18], <double*>p[19],
-                      <double*>p[20])
+                      <double*>p[13], ldw, <double*>p[14], cap * width, cap,
+                      <double*>p[15], <double*>p[16], <double*>p[17], <double*>p[18],
+                      <double*>p[19])
         else:
             _backward(code, w.ih, w.hh, T, B, D, H, GH, <const float*>p[0],
                       <const Py_ssize_t*>p[1], cp, n, <const float*>p[2],
                       <const float*>p[3], <const float*>p[4], <const float*>p[5],
-                      <const float*>p[6], <const float*>p[7], <float*>p[8],
+                      <const float*>p[6], <float*>p[7], <float*>p[8],
                       <float*>p[9], <float*>p[10], <float*>p[11], <float*>p[12],
-                      <float*>p[13], <float*>p[14], ldw, <float*>p[15], cap * width, cap,
-                      <float*>p[16], <float*>p[17], <float*>p[18], <float*>p[19],
-                      <float*>p[20])
+                      <float*>p[13], ldw, <float*>p[14], cap * width, cap,
+                      <float*>p[15], <float*>p[16], <float*>p[17], <float*>p[18],
+                      <float*>p[19])
     if order is not None:
         inv = np.argsort(order)
         dx, dh, dc = np.take(dx, inv, axis=1), dh[inv], dc[inv]
@@ -977,7 +978,7 @@ cdef class _BackwardWeights:
 
 cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, int GH,
                     const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
-                    const floating* gates, const floating* out, const floating* h_prev,
+                    const floating* gates, const floating* h_prev,
                     const floating* c_prev, const floating* ext, const floating* dout,
                     floating* dh, floating* dc, floating* dgi, floating* dgh, floating* drh,
                     floating* dx, floating* dwt, int ldw, floating* stage, size_t stage_ld,
@@ -1000,7 +1001,7 @@ cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, i
     # is summed in the same order whichever thread runs it.
     if floating is float:  # (float64 runs one chunk, on BLAS)
         if n > 1:
-            job = BackwardJob(code, w_ih, w_hh, T, B, D, H, GH, x, lens, chunks, n, gates, out,
+            job = BackwardJob(code, w_ih, w_hh, T, B, D, H, GH, x, lens, chunks, n, gates,
                               h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh, dx, dwt, ldw,
                               stage, stage_ld, cap, colsum, gw_ih, gw_hh, gb_ih, gb_hh)
             frnn_parallel(_backward_part, &job, n)
@@ -1008,7 +1009,7 @@ cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, i
             return
     for i in range(n):
         _backward_rows(code, T, B, D, H, GH, chunks[i], chunks[i + 1], x, w_hh, lens, gates,
-                       out, h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh,
+                       h_prev, c_prev, ext, dout, dh, dc, dgi, dgh, drh,
                        dwt + <size_t>i * (D + H) * ldw, ldw, stage + i * stage_ld, cap)
     for i in range(n):
         _dx_band(i, n, T, B, D, GH, lens, dgi, w_ih, dx)
@@ -1029,7 +1030,6 @@ cdef struct BackwardJob:
     const Py_ssize_t* chunks
     int n
     const float* gates
-    const float* out
     const float* h_prev
     const float* c_prev
     const float* ext
@@ -1055,7 +1055,7 @@ cdef struct BackwardJob:
 cdef void _backward_part(void* ctx, int i) noexcept nogil:
     cdef BackwardJob* j = <BackwardJob*>ctx
     _backward_rows(j.code, j.T, j.B, j.D, j.H, j.GH, j.chunks[i], j.chunks[i + 1], j.x, j.w_hh,
-                   j.lens, j.gates, j.out, j.h_prev, j.c_prev, j.ext, j.dout, j.dh, j.dc, j.dgi,
+                   j.lens, j.gates, j.h_prev, j.c_prev, j.ext, j.dout, j.dh, j.dc, j.dgi,
                    j.dgh, j.drh, j.dwt + <size_t>i * (j.D + j.H) * j.ldw, j.ldw,
                    j.stage + i * j.stage_ld, j.cap)
 
@@ -1154,7 +1154,7 @@ cdef void _dx_band(int part, int parts, int T, int B, int D, int GH, const Py_ss
 
 cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, int b1,
                          const floating* x, Mat w_hh, const Py_ssize_t* lens,
-                         const floating* gates, const floating* out, const floating* h_prev,
+                         const floating* gates, const floating* h_prev,
                          const floating* c_prev, const floating* ext, const floating* dout,
                          floating* dh, floating* dc, floating* dgi, floating* dgh,
                          floating* drh, floating* dwt, int ldw, floating* stage,
@@ -1199,7 +1199,7 @@ cdef void _backward_rows(Cell code, int T, int B, int D, int H, int GH, int b0, 
             for b in range(b0, b0 + n_active):
                 # c_prev is a placeholder except for LSTM.
                 cell_backward(code, H, gates + (s * B + b) * GH, h_prev + (s * B + b) * H,
-                              out + (s * B + b) * H, c_prev + (s * B + b) * H,
+                              c_prev + (s * B + b) * H,
                               ext + (s * B + b) * H, dout + (s * B + b) * H, dh + b * H,
                               dc + b * H, dgi + (s * B + b) * GH, dgh + (s * B + b) * GH)
         if code == GRU_RESET_BEFORE:
