@@ -315,6 +315,18 @@ def test_prepared_weights_follow_every_way_parameters_change(backend):
     np.testing.assert_array_equal(clone.forward(x)[0], layer.forward(x)[0])
 
 
+@pytest.mark.parametrize("backend", [b for b in fastrnn.backends() if b != "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_freshness_compares_bits_not_values(backend, dtype):
+    same_bytes = fastrnn._kernels.get_backend(backend).same_bytes
+    a = np.array([0.0, 1.0, np.nan], dtype)
+    assert same_bytes(a, a.copy())  # a NaN is itself
+    b = a.copy()
+    b[0] = -0.0  # equal as a value, not as bits: a new weight version
+    assert not same_bytes(a, b)
+    assert not same_bytes(a, a[:2].copy())
+
+
 def test_cells_reuse_prepared_weights_until_they_change():
     cell = fastrnn.nn.LSTMCell(4, 6, random_state=1)
     x = np.ones((2, 4), np.float32)

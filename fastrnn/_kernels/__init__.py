@@ -16,7 +16,9 @@ Each also says what more it can do, as module constants the layers read:
     It has ``prepare(cell, w_ih, w_hh, b_ih, b_hh)``, whose result
     ``forward(..., prepared=...)`` takes instead of laying the weights out
     itself, and ``same_bytes(a, b)``, with which a layer decides that its
-    cached preparation still holds.
+    cached preparation still holds. Its ``forward`` also takes
+    ``workspace=``, a dict the layer keeps per direction, where it may keep
+    training buffers between calls (or ignore it).
 ``TAKES_PROJECTED_INPUT``
     ``forward(..., projected=True)`` starts from ``x_t W_ih^T`` (an
     embedding's rows projected once).

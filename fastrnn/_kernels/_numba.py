@@ -649,15 +649,67 @@ def _state_copy(a, shape, dtype):
     return np.array(a, dtype=dtype, order="C", copy=True)
 
 
-#: See the backend contract in ``fastrnn._kernels``: weights are read as they are.
-PREPARES_WEIGHTS = False
+#: See the backend contract in ``fastrnn._kernels``.
+PREPARES_WEIGHTS = True
 TAKES_PROJECTED_INPUT = False
 HAS_STEPPER = False
 INFERS_STACKS = False
 THREADED_FLOAT32 = False
 
 
-def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True):
+class Prepared:
+    """One layer direction's weights as :func:`forward` multiplies them: ``W_ih^T``
+    and ``W_hh^T`` contiguous (the reset-before GRU's ``W_hn^T`` apart), copies
+    made once per weight version instead of on every call (at B=1, H=256 the two
+    transposes were most of a step)."""
+
+    def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
+        H = w_hh.shape[1]
+        self.cell, self.dtype = cell, np.dtype(w_hh.dtype)
+        self.wt_ih = np.array(w_ih.T, order="C", copy=True)
+        wt_hh = np.array(w_hh.T, order="C", copy=True)
+        self.wt_hn = None
+        if cell == "gru_reset_before":  # two recurrent products: r and z, then n of r * h
+            wt_hh, self.wt_hn = wt_hh[:, : 2 * H].copy(), wt_hh[:, 2 * H :].copy()
+        self.wt_hh = wt_hh
+
+
+def prepare(cell, w_ih, w_hh, b_ih, b_hh):
+    """``forward``'s ``prepared`` for these weights (see the backend contract)."""
+    return Prepared(cell, w_ih, w_hh, b_ih, b_hh)
+
+
+@njit(nogil=True, **_JIT)
+def _same_words(a, b):
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
+def same_bytes(a, b):
+    """Whether two C-contiguous arrays hold the same bytes (a cache's freshness check)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    # Compared as integers: bits, not values (-0.0 is not 0.0, a NaN is itself).
+    kind = np.uint32 if a.dtype.itemsize == 4 else np.uint64
+    return _same_words(a.reshape(-1).view(kind), b.reshape(-1).view(kind))
+
+
+def forward(
+    cell,
+    x,
+    h0,
+    c0,
+    w_ih,
+    w_hh,
+    b_ih,
+    b_hh,
+    lengths=None,
+    training=True,
+    prepared=None,
+    workspace=None,
+):
     """Run ``cell`` over the sequence ``x``; see ``_reference.forward``.
 
     Parameters
@@ -678,6 +730,11 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         Valid prefix of each sequence, ``1 <= lengths[b] <= T``; None means T.
     training : bool
         Keep what :func:`backward` needs; False returns no cache.
+    prepared : Prepared, optional
+        These weights from :func:`prepare` (a layer keeps it between calls);
+        None transposes them here.
+    workspace : dict, optional
+        Accepted for the backend contract; this backend allocates per call.
 
     Returns
     -------
@@ -712,11 +769,14 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     else:
         h_prev = c_prev = placeholder
         ext = np.zeros((1, B, H), dtype)  # one step's worth, reused
-    wt_ih, wt_hh = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
+    if prepared is None:
+        prepared = Prepared(cell, w_ih, w_hh, b_ih, b_hh)
+    elif prepared.cell != cell or prepared.dtype != dtype or prepared.wt_ih.shape != (D, G * H):
+        raise ValueError("prepared weights were made for another layer")
+    wt_ih, wt_hh = prepared.wt_ih, prepared.wt_hh
     wt_hn, hn = placeholder[0], placeholder[0]
-    if code == GRU_RESET_BEFORE:  # two recurrent products: r and z, then n of r * h
-        wt_hh, wt_hn = wt_hh[:, : 2 * H].copy(), wt_hh[:, 2 * H :].copy()
-        hn = np.empty((B, H), dtype)
+    if code == GRU_RESET_BEFORE:
+        wt_hn, hn = prepared.wt_hn, np.empty((B, H), dtype)
     hw = np.empty((B, wt_hh.shape[1]), dtype)
     _forward(
         code,
