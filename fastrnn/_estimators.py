@@ -101,9 +101,9 @@ def _threadpool_controller():
             # use, after the compiled kernels (if built) registered their pool.
             from threadpoolctl import ThreadpoolController
 
-            from fastrnn._kernels import backends
+            from fastrnn._kernels import _try_import
 
-            backends()
+            _try_import("cython")  # (not backends(): that would import numba too)
 
             _controller = ThreadpoolController()
     return _controller

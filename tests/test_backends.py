@@ -18,6 +18,19 @@ def test_import_fastrnn_neither_imports_numba_nor_compiles():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_fit_with_n_threads_does_not_import_numba():
+    # Limiting threads looks at the loaded libraries once the compiled kernels
+    # are: that must not load the other backends (numba costs seconds).
+    code = (
+        "import sys, warnings, numpy as np, fastrnn;"
+        "X = np.zeros((8, 3, 2), np.float32); y = np.arange(8) % 2;"
+        "warnings.simplefilter('ignore');"
+        "fastrnn.RNNClassifier(max_iter=1, n_threads=1).fit(X, y);"
+        "assert 'numba' not in sys.modules, 'numba imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_auto_is_cython_when_the_extension_is_built():
     assert get_backend("auto").__name__ == "fastrnn._kernels._driver"
 
