@@ -181,7 +181,8 @@ static int64_t frnn_spin_ns(void) { return frnn_preempted() ? FRNN_SPIN_SHORT_NS
  * A part is claimed by a compare-and-swap of the whole word, so a claim can
  * only succeed for the job that is published, and a claimed part keeps that
  * job (its fn and ctx) alive: the caller returns only when every part is done. */
-#define FRNN_JOB(gen, parts, next) (((int64_t)(gen) << 32) | ((int64_t)(parts) << 16) | (next))
+#define FRNN_JOB(gen, parts, next)                                                                 \
+    ((int64_t)(((uint64_t)(uint32_t)(gen) << 32) | ((uint64_t)(parts) << 16) | (uint64_t)(next)))
 #define FRNN_GEN(w) ((uint32_t)((uint64_t)(w) >> 32))
 #define FRNN_PARTS(w) ((int)(((w) >> 16) & 0xFFFF))
 #define FRNN_NEXT(w) ((int)((w)&0xFFFF))
