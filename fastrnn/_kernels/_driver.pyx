@@ -916,7 +916,7 @@ def backward(cache, dout, dh_n, dc_n=None, grads=None):
     cdef size_t width = D + 2 * H + 2 * _padded(GH) + _padded(H)
     stage = _buffer(cache["workspace"], "stage", (n, cap * width), dtype)
     cdef _BackwardWeights w = cache["prepared"].backward_weights()
-    cdef void* p[24]
+    cdef void* p[20]
     for i, a in enumerate((x, cache["lengths"], cache["gates"], cache["h_prev"],
                            cache["c_prev"], cache["ext"], dout, dh, dc, dgi, dgh, drh, dx, dwt,
                            stage, colsum, gw_ih, gw_hh)):
@@ -926,23 +926,11 @@ def backward(cache, dout, dh_n, dc_n=None, grads=None):
     cdef bint dbl = dtype.char == "d"
     with nogil:
         if dbl:
-            _backward(code, w.ih, w.hh, T, B, D, H, GH, <const double*>p[0],
-                      <const Py_ssize_t*>p[1], cp, n, <const double*>p[2],
-                      <const double*>p[3], <const double*>p[4], <const double*>p[5],
-                      <const double*>p[6], <double*>p[7], <double*>p[8],
-                      <double*>p[9], <double*>p[10], <double*>p[11], <double*>p[12],
-                      <double*>p[13], ldw, <double*>p[14], cap * width, cap,
-                      <double*>p[15], <double*>p[16], <double*>p[17], <double*>p[18],
-                      <double*>p[19])
+            _backward(code, w.ih, w.hh, T, B, D, H, GH, cp, n, ldw, cap * width, cap,
+                      <const double*>p[0], p)
         else:
-            _backward(code, w.ih, w.hh, T, B, D, H, GH, <const float*>p[0],
-                      <const Py_ssize_t*>p[1], cp, n, <const float*>p[2],
-                      <const float*>p[3], <const float*>p[4], <const float*>p[5],
-                      <const float*>p[6], <float*>p[7], <float*>p[8],
-                      <float*>p[9], <float*>p[10], <float*>p[11], <float*>p[12],
-                      <float*>p[13], ldw, <float*>p[14], cap * width, cap,
-                      <float*>p[15], <float*>p[16], <float*>p[17], <float*>p[18],
-                      <float*>p[19])
+            _backward(code, w.ih, w.hh, T, B, D, H, GH, cp, n, ldw, cap * width, cap,
+                      <const float*>p[0], p)
     if order is not None:
         inv = np.argsort(order)
         dx, dh, dc = np.take(dx, inv, axis=1), dh[inv], dc[inv]
@@ -977,21 +965,37 @@ cdef class _BackwardWeights:
 
 
 cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, int GH,
-                    const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
-                    const floating* gates, const floating* h_prev,
-                    const floating* c_prev, const floating* ext, const floating* dout,
-                    floating* dh, floating* dc, floating* dgi, floating* dgh, floating* drh,
-                    floating* dx, floating* dwt, int ldw, floating* stage, size_t stage_ld,
-                    int cap, floating* colsum, floating* gw_ih, floating* gw_hh,
-                    floating* gb_ih, floating* gb_hh) noexcept nogil:
+                    const Py_ssize_t* chunks, int n, int ldw, size_t stage_ld, int cap,
+                    const floating* x, void** p) noexcept nogil:
     """The whole of :func:`backward` for buffers laid out as :func:`forward` left them.
 
-    ``dh``, ``dc`` [B, H]: dh_n, dc_n in, dh0, dc0 out; ``dgi``, ``dgh`` (the
-    same buffer but for GRU) [T, B, G*H], ``drh`` [B, H], ``dwt`` [n, D+H, ldw]
-    and ``stage`` [n, stage_ld] work space; ``dx`` [T, B, D] out. The
-    parameter gradients are added into ``gw_ih`` [G*H, D], ``gw_hh`` [G*H, H]
-    and, where not NULL, ``gb_ih``, ``gb_hh`` [G*H] (``colsum`` [G*H] scratch).
+    ``p`` holds the buffers in :func:`backward`'s order (one list for both
+    dtypes; ``x``, its first, comes typed too, which picks the dtype). ``dh``, ``dc`` [B, H]: dh_n, dc_n in, dh0, dc0 out; ``dgi``,
+    ``dgh`` (the same buffer but for GRU) [T, B, G*H], ``drh`` [B, H],
+    ``dwt`` [n, D+H, ldw] and ``stage`` [n, stage_ld] work space; ``dx``
+    [T, B, D] out. The parameter gradients are added into ``gw_ih`` [G*H, D],
+    ``gw_hh`` [G*H, H] and, where not NULL, ``gb_ih``, ``gb_hh`` [G*H]
+    (``colsum`` [G*H] scratch).
     """
+    cdef const Py_ssize_t* lens = <const Py_ssize_t*>p[1]
+    cdef const floating* gates = <const floating*>p[2]
+    cdef const floating* h_prev = <const floating*>p[3]
+    cdef const floating* c_prev = <const floating*>p[4]
+    cdef const floating* ext = <const floating*>p[5]
+    cdef const floating* dout = <const floating*>p[6]
+    cdef floating* dh = <floating*>p[7]
+    cdef floating* dc = <floating*>p[8]
+    cdef floating* dgi = <floating*>p[9]
+    cdef floating* dgh = <floating*>p[10]
+    cdef floating* drh = <floating*>p[11]
+    cdef floating* dx = <floating*>p[12]
+    cdef floating* dwt = <floating*>p[13]
+    cdef floating* stage = <floating*>p[14]
+    cdef floating* colsum = <floating*>p[15]
+    cdef floating* gw_ih = <floating*>p[16]
+    cdef floating* gw_hh = <floating*>p[17]
+    cdef floating* gb_ih = <floating*>p[18]
+    cdef floating* gb_hh = <floating*>p[19]
     cdef int i
     memset(dwt, 0, <size_t>n * (D + H) * ldw * sizeof(floating))
     cdef BackwardJob job
