@@ -35,6 +35,7 @@ extensions = [
             "fastrnn/_kernels/_fastmath.h",
             "fastrnn/_kernels/_gemm.h",
             "fastrnn/_kernels/_pointwise.h",
+            "fastrnn/_kernels/_split.h",
             "fastrnn/_kernels/_threads.h",
             "fastrnn/_kernels/_cells.pxi",
         ],

@@ -85,6 +85,28 @@ cdef extern from "_threads.h" nogil:
     void frnn_set_thread_limit(int n)
     void frnn_parallel(frnn_task_fn fn, void* ctx, int parts)
 
+cdef extern from "_split.h" nogil:
+    enum: FRNN_SPLIT_MAX
+    ctypedef struct frnn_split_weights:
+        int parts
+        int u[17]  # FRNN_SPLIT_MAX + 1
+        const float* ih[16]
+        const float* hh[16]
+        const float* bias[16]
+    ctypedef struct frnn_split_job:
+        const frnn_split_weights* w
+        const frnn_gemm_kernel* gemm
+        const frnn_pointwise_kernel* pw
+        int T, B, D, H
+        const float* x
+        const Py_ssize_t* lens
+        float* gates
+        float* out
+        float* h
+        float* c
+        const float* h0
+    int frnn_lstm_split(frnn_split_job* j)
+
 # The widest kernels this CPU runs, picked once: the GEMM and the fused pointwise pass.
 cdef const frnn_gemm_kernel* _kernel = frnn_gemm_pick()
 cdef const frnn_pointwise_kernel* _pointwise = frnn_pointwise_named(_kernel.name)
@@ -98,6 +120,14 @@ gemm_provider = (f"fastrnn's {_kernel.name.decode()} GEMM for every float32 prod
 # register blocks and enough work to pay for waking the thread (~10 us).
 _MIN_CHUNK_ROWS = 4
 _MIN_CHUNK_FLOPS = 2_000_000
+# The column split (_split.h) of LSTM inference takes batches that are one
+# chunk of rows (at 8 rows and more, row chunks measured 1.03-1.27x faster),
+# when a step's recurrent product (8 B H^2 flops) is at least _SPLIT_MIN_FLOPS,
+# in blocks of at least _SPLIT_MIN_UNITS units. On 2 threads against one:
+# H = 128 at B = 1 1.7x, H = 256-512 at B = 1-7 1.7-2.0x; H = 64-96 at B = 1-3
+# 0.8-1.0x, where the wait per step costs what the split saves.
+_SPLIT_MIN_FLOPS = 1 << 17
+_SPLIT_MIN_UNITS = 64
 
 
 cdef inline void rowgemm(int m, int n, int k, const floating* a, int lda,
@@ -175,7 +205,7 @@ cdef class Prepared:
     cdef readonly str cell
     cdef readonly object dtype
     cdef readonly int G, H, D
-    cdef object _keep, _backward, _source
+    cdef object _keep, _backward, _source, _splits
     cdef LayerWeights w
 
     def __init__(self, cell, w_ih, w_hh, b_ih, b_hh):
@@ -225,6 +255,68 @@ cdef class Prepared:
         if self._backward is None:
             self._backward = _BackwardWeights(*self._source)
         return self._backward
+
+    def split(self, int parts):
+        """These (float32 LSTM) weights cut into ``parts`` blocks of hidden units
+        (:class:`_SplitWeights`), built on first use for that many parts and kept."""
+        if self._splits is None:
+            self._splits = {}
+        if parts not in self._splits:
+            self._splits[parts] = _SplitWeights(parts, *self._source, self._keep[3])
+        return self._splits[parts]
+
+
+cdef class _SplitWeights:
+    """One float32 LSTM layer direction's weights cut into blocks of hidden units.
+
+    Block p holds units ``u[p]:u[p+1]`` of every gate: the rows ``g*H + u`` of
+    ``W_ih`` and ``W_hh`` (g = i, f, g, o), packed as the GEMM's B operand, and
+    of the summed bias, so that one thread computes those units' gates alone
+    (``_split.h``). Block edges fall on multiples of 16 units (whole vectors of
+    the pointwise pass).
+    """
+
+    cdef frnn_split_weights s
+    cdef object _keep
+
+    def __init__(self, int parts, w_ih, w_hh, bias):
+        cdef int H = w_hh.shape[1], D = w_ih.shape[1], p, Hp
+        if not 2 <= parts <= FRNN_SPLIT_MAX or H < _SPLIT_MIN_UNITS * parts:
+            raise ValueError(f"cannot split {H} units into {parts} blocks")
+        edges = [0] + [(p * H // parts + 8) // 16 * 16 for p in range(1, parts)] + [H]
+        keep = []
+        self.s.parts = parts
+        for p in range(parts):
+            units = np.arange(edges[p], edges[p + 1])
+            rows = (np.arange(4)[:, None] * H + units).ravel()
+            Hp = units.shape[0]
+            wi = np.ascontiguousarray(w_ih[rows])
+            wh = np.ascontiguousarray(w_hh[rows])
+            ih = _pack(_kernel, <const float*>cnp.PyArray_DATA(wi), D, 4 * Hp, 1, D)
+            hh = _pack(_kernel, <const float*>cnp.PyArray_DATA(wh), H, 4 * Hp, 1, H)
+            b = np.ascontiguousarray(bias[rows])
+            keep += [ih, hh, b]
+            self.s.u[p] = edges[p]
+            self.s.ih[p] = <const float*>cnp.PyArray_DATA(ih)
+            self.s.hh[p] = <const float*>cnp.PyArray_DATA(hh)
+            self.s.bias[p] = <const float*>cnp.PyArray_DATA(b)
+        self.s.u[parts] = H
+        self._keep = keep
+
+    @property
+    def edges(self):
+        """The blocks' first units, and H."""
+        return [self.s.u[p] for p in range(self.s.parts + 1)]
+
+
+def _split_parts(Prepared w, int B):
+    """How many blocks of hidden units an inference call of ``B`` rows with
+    these weights is split into (``_split.h``); 0: not split."""
+    if w.cell != "lstm" or w.dtype.char != "f" or B >= 2 * _MIN_CHUNK_ROWS \
+            or 8 * B * w.H * w.H < _SPLIT_MIN_FLOPS:
+        return 0
+    cdef int parts = min(frnn_max_threads(), w.H // _SPLIT_MIN_UNITS, FRNN_SPLIT_MAX)
+    return parts if parts >= 2 else 0
 
 
 def thread_limit(n=None):
@@ -579,18 +671,21 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     chunks = _row_chunks(lens, 2 * GH * ((0 if projected else D) + H), dtype)
     cdef int n = chunks.shape[0] - 1
     cdef Prepared w = prepared
+    cdef int parts = 0 if training or projected or n > 1 else _split_parts(w, B)
+    blocks = w.split(parts) if parts else None
+    cdef const frnn_split_weights* split = &(<_SplitWeights>blocks).s if parts else NULL
     cdef void* p[11]
     for i, a in enumerate((x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev, ext)):
         p[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
     cdef bint train = training, proj = projected, dbl = dtype.char == "d"
     with nogil:
         if dbl:
-            _sequence(code, &w.w, T, B, D, H, GH, <const double*>p[0], <const Py_ssize_t*>p[1],
+            _sequence(code, &w.w, NULL, T, B, D, H, GH, <const double*>p[0], <const Py_ssize_t*>p[1],
                       <const Py_ssize_t*>p[2], n, <double*>p[3], <double*>p[4], <double*>p[5],
                       <double*>p[6], <double*>p[7], <double*>p[8], <double*>p[9],
                       <double*>p[10], train, train, proj)
         else:
-            _sequence(code, &w.w, T, B, D, H, GH, <const float*>p[0], <const Py_ssize_t*>p[1],
+            _sequence(code, &w.w, split, T, B, D, H, GH, <const float*>p[0], <const Py_ssize_t*>p[1],
                       <const Py_ssize_t*>p[2], n, <float*>p[3], <float*>p[4], <float*>p[5],
                       <float*>p[6], <float*>p[7], <float*>p[8], <float*>p[9],
                       <float*>p[10], train, train, proj)
@@ -686,9 +781,12 @@ def infer(list layers, x, h0, c0, bint batch_first):
     chunks = _ONE_CHUNK if dbl or B < 2 * _MIN_CHUNK_ROWS else _row_chunks(
         np.full(B, T, np.intp), 2 * GH * (D + H), dtype)
     cdef const LayerWeights* ws[_MAX_LAYERS]
-    cdef int l
+    cdef const frnn_split_weights* splits[_MAX_LAYERS]
+    cdef int l, parts = _split_parts(first, B)
+    blocks = [layer.split(parts) if parts else None for layer in layers]
     for l in range(L):
         ws[l] = &(<Prepared>layers[l]).w
+        splits[l] = &(<_SplitWeights>blocks[l]).s if parts else NULL
     cdef const Py_ssize_t* cp = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>chunks)
     cdef int n = chunks.shape[0] - 1
     cdef void* bufs[7]
@@ -697,11 +795,11 @@ def infer(list layers, x, h0, c0, bint batch_first):
     cdef void* ep = cnp.PyArray_DATA(<cnp.ndarray>ext)
     with nogil:
         if dbl:
-            _stack(code, ws, L, T, B, D, H, GH, <const double*>bufs[0], <double*>bufs[1],
+            _stack(code, ws, splits, L, T, B, D, H, GH, <const double*>bufs[0], <double*>bufs[1],
                    <double*>bufs[2], <double*>bufs[3], <double*>bufs[4], <double*>bufs[5],
                    <double*>bufs[6], <double*>ep, cp, n)
         else:
-            _stack(code, ws, L, T, B, D, H, GH, <const float*>bufs[0], <float*>bufs[1],
+            _stack(code, ws, splits, L, T, B, D, H, GH, <const float*>bufs[0], <float*>bufs[1],
                    <float*>bufs[2], <float*>bufs[3], <float*>bufs[4], <float*>bufs[5],
                    <float*>bufs[6], <float*>ep, cp, n)
     return (out.transpose(1, 0, 2) if batch_first else out), h, (c if code == LSTM else None)
@@ -710,8 +808,8 @@ def infer(list layers, x, h0, c0, bint batch_first):
 _ONE_CHUNK = np.array([0, 0], dtype=np.intp)  # only its count (1) is read
 
 
-cdef void _stack(Cell code, const LayerWeights** ws, int L, int T, int B, int D, int H, int GH,
-                 const floating* x, floating* mid, floating* out, floating* h, floating* c,
+cdef void _stack(Cell code, const LayerWeights** ws, const frnn_split_weights** splits, int L,
+                 int T, int B, int D, int H, int GH, const floating* x, floating* mid, floating* out, floating* h, floating* c,
                  floating* gates, floating* hw, floating* ext, const Py_ssize_t* chunks,
                  int n) noexcept nogil:
     """``L`` layers over ``x [T, B, D]`` in inference; layer l < L-1 writes ``mid[l % 2]``."""
@@ -721,22 +819,33 @@ cdef void _stack(Cell code, const LayerWeights** ws, int L, int T, int B, int D,
     cdef floating* dst
     for l in range(L):
         dst = out if l == L - 1 else mid + (l % 2) * step
-        _sequence(code, ws[l], T, B, D if l == 0 else H, H, GH, src, NULL, chunks, n, gates,
-                  dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext, False,
-                  False, False)
+        _sequence(code, ws[l], splits[l], T, B, D if l == 0 else H, H, GH, src, NULL, chunks, n,
+                  gates, dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext,
+                  False, False, False)
         src = dst
 
 
-cdef void _sequence(Cell code, const LayerWeights* w, int T, int B, int D, int H, int GH,
-                    const floating* x, const Py_ssize_t* lens, const Py_ssize_t* chunks, int n,
-                    floating* gates, floating* out, floating* h, floating* c, floating* hw,
-                    floating* h_prev, floating* c_prev, floating* ext, bint ext_per_step,
-                    bint training, bint projected) noexcept nogil:
+cdef void _sequence(Cell code, const LayerWeights* w, const frnn_split_weights* split, int T,
+                    int B, int D, int H, int GH, const floating* x, const Py_ssize_t* lens,
+                    const Py_ssize_t* chunks, int n, floating* gates, floating* out, floating* h,
+                    floating* c, floating* hw, floating* h_prev, floating* c_prev, floating* ext,
+                    bint ext_per_step, bint training, bint projected) noexcept nogil:
     """One layer direction over the whole sequence, ``n`` chunks of rows (buffers of ``_forward``).
 
-    ``lens`` NULL: every row runs all T steps.
+    ``lens`` NULL: every row runs all T steps. ``split``: these weights cut
+    into blocks of units (float32 LSTM inference of one chunk, not projected),
+    one thread each (``_split.h``); NULL: not split.
     """
     cdef int i
+    cdef frnn_split_job sj
+    if floating is float:
+        if split != NULL:
+            memcpy(hw, h, <size_t>B * H * sizeof(float))  # step 0 reads it while h changes
+            sj.w, sj.gemm, sj.pw = split, _kernel, _pointwise
+            sj.T, sj.B, sj.D, sj.H = T, B, D, H
+            sj.x, sj.lens, sj.gates, sj.out, sj.h, sj.c, sj.h0 = x, lens, gates, out, h, c, hw
+            if frnn_lstm_split(&sj):
+                return
     # One chunk with every row running all T steps: the input products of all
     # steps are one GEMM before the loop (T*B rows: full register tiles even
     # for one row).

@@ -77,6 +77,7 @@ static int frnn_cas(volatile int64_t *p, int64_t expected, int64_t desired)
 }
 static int64_t frnn_add(volatile int64_t *p, int64_t v) { return InterlockedExchangeAdd64(p, v) + v; }
 static void frnn_pause(void) { YieldProcessor(); }
+static void frnn_yield(void) { SwitchToThread(); }
 static int frnn_cpu_count(void)
 {
     DWORD_PTR process, system;
@@ -135,6 +136,7 @@ static void frnn_pause(void)
     __asm__ __volatile__("yield");
 #endif
 }
+static void frnn_yield(void) { sched_yield(); }
 static int frnn_cpu_count(void)
 {
 #if defined(__linux__) && defined(CPU_COUNT)
