@@ -96,3 +96,20 @@ def test_a_forked_child_starts_its_own_pool():
     for g, e in zip(got, expected):
         if e is not None:
             np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_reset_before", "rnn_tanh"])
+@pytest.mark.parametrize("ragged", [False, True])
+def test_one_chunk_backward_is_the_same_on_more_threads(cell, ragged):
+    # A batch too small for row chunks: its weight sums and dx run in bands
+    # over the threads (those of W_hh's rows for the reset-before GRU cut
+    # across its r, z | n split); each element sums its rows in one order.
+    p = make_problem(cell, T=40, B=5, D=32, H=64, dtype=np.float32, ragged=ragged, seed=3)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        expected = _flat(run_kernel(driver, cell, p))
+    for threads in (2, 3):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            got = _flat(run_kernel(driver, cell, p))
+        for g, e in zip(got, expected):
+            if e is not None:
+                np.testing.assert_array_equal(g, e)
