@@ -1,11 +1,14 @@
-"""LSTM inference split by hidden units over threads (``_split.h``): taken for a
-batch of a few rows, bitwise what one thread computes, whatever the blocks."""
+"""An LSTM split by hidden units over threads (``_split.h``): taken for a batch
+of a few rows, bitwise what one thread computes, whatever the blocks; in
+training too (what backward reads, and so the gradients)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
+
+from tests.conftest import make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
 
@@ -79,6 +82,21 @@ def test_split_forward_is_bitwise_one_thread(threads, B):
     if B > 1:  # the rows past their lengths are zero
         short = int(np.argmin(lengths))
         assert not got[0][lengths[short] :, short].any()
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_split_training_is_bitwise_one_thread(ragged):
+    # Forward's outputs, what it keeps for backward, and so every gradient.
+    p = make_problem("lstm", T=11, B=3, D=10, H=144, dtype=np.float32, ragged=ragged, seed=5)
+    lstm = driver.Prepared("lstm", p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    with _limit(1):
+        want = run_kernel(driver, "lstm", p)
+    for threads in (2, 3):
+        with _limit(threads):
+            assert driver._split_parts(lstm, 3) == 2  # 144 units: two blocks at most
+            got = run_kernel(driver, "lstm", p)
+        for a, b in zip(want[0] + want[1], got[0] + got[1]):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])

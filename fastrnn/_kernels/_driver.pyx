@@ -105,6 +105,11 @@ cdef extern from "_split.h" nogil:
         float* h
         float* c
         const float* h0
+        int training
+        float* gates_out
+        float* h_prev
+        float* c_prev
+        float* tc
     int frnn_lstm_split(frnn_split_job* j)
 
 # The widest kernels this CPU runs, picked once: the GEMM and the fused pointwise pass.
@@ -120,8 +125,8 @@ gemm_provider = (f"fastrnn's {_kernel.name.decode()} GEMM for every float32 prod
 # register blocks and enough work to pay for waking the thread (~10 us).
 _MIN_CHUNK_ROWS = 4
 _MIN_CHUNK_FLOPS = 2_000_000
-# The column split (_split.h) of LSTM inference takes batches that are one
-# chunk of rows (at 8 rows and more, row chunks measured 1.03-1.27x faster),
+# The column split (_split.h) of an LSTM's forward pass takes batches that are
+# one chunk of rows (at 8 rows and more, row chunks measured 1.03-1.27x faster),
 # when a step's recurrent product (8 B H^2 flops) is at least _SPLIT_MIN_FLOPS,
 # in blocks of at least _SPLIT_MIN_UNITS units. On 2 threads against one:
 # H = 128 at B = 1 1.7x, H = 256-512 at B = 1-7 1.7-2.0x; H = 64-96 at B = 1-3
@@ -671,21 +676,27 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     chunks = _row_chunks(lens, 2 * GH * ((0 if projected else D) + H), dtype)
     cdef int n = chunks.shape[0] - 1
     cdef Prepared w = prepared
-    cdef int parts = 0 if training or projected or n > 1 else _split_parts(w, B)
+    cdef int parts = 0 if projected or n > 1 else _split_parts(w, B)
     blocks = w.split(parts) if parts else None
     cdef const frnn_split_weights* split = &(<_SplitWeights>blocks).s if parts else NULL
-    cdef void* p[11]
-    for i, a in enumerate((x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev, ext)):
+    # In training the split's gates are apart: the loop writes the activated
+    # ones into ``gates`` in the usual layout, for backward.
+    split_gates = _workspace("split_gates", shape, dtype) if parts and training else gates
+    cdef void* p[12]
+    for i, a in enumerate((x, lens, chunks, gates, out, h, c, hw, h_prev, c_prev, ext,
+                           split_gates)):
         p[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
     cdef bint train = training, proj = projected, dbl = dtype.char == "d"
     with nogil:
         if dbl:
-            _sequence(code, &w.w, NULL, T, B, D, H, GH, <const double*>p[0], <const Py_ssize_t*>p[1],
+            _sequence(code, &w.w, NULL, <double*>p[11], T, B, D, H, GH, <const double*>p[0],
+                      <const Py_ssize_t*>p[1],
                       <const Py_ssize_t*>p[2], n, <double*>p[3], <double*>p[4], <double*>p[5],
                       <double*>p[6], <double*>p[7], <double*>p[8], <double*>p[9],
                       <double*>p[10], train, train, proj)
         else:
-            _sequence(code, &w.w, split, T, B, D, H, GH, <const float*>p[0], <const Py_ssize_t*>p[1],
+            _sequence(code, &w.w, split, <float*>p[11], T, B, D, H, GH, <const float*>p[0],
+                      <const Py_ssize_t*>p[1],
                       <const Py_ssize_t*>p[2], n, <float*>p[3], <float*>p[4], <float*>p[5],
                       <float*>p[6], <float*>p[7], <float*>p[8], <float*>p[9],
                       <float*>p[10], train, train, proj)
@@ -819,22 +830,24 @@ cdef void _stack(Cell code, const LayerWeights** ws, const frnn_split_weights** 
     cdef floating* dst
     for l in range(L):
         dst = out if l == L - 1 else mid + (l % 2) * step
-        _sequence(code, ws[l], splits[l], T, B, D if l == 0 else H, H, GH, src, NULL, chunks, n,
-                  gates, dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext,
+        _sequence(code, ws[l], splits[l], gates, T, B, D if l == 0 else H, H, GH, src, NULL,
+                  chunks, n, gates, dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext,
                   False, False, False)
         src = dst
 
 
-cdef void _sequence(Cell code, const LayerWeights* w, const frnn_split_weights* split, int T,
-                    int B, int D, int H, int GH, const floating* x, const Py_ssize_t* lens,
-                    const Py_ssize_t* chunks, int n, floating* gates, floating* out, floating* h,
-                    floating* c, floating* hw, floating* h_prev, floating* c_prev, floating* ext,
-                    bint ext_per_step, bint training, bint projected) noexcept nogil:
+cdef void _sequence(Cell code, const LayerWeights* w, const frnn_split_weights* split,
+                    floating* split_gates, int T, int B, int D, int H, int GH, const floating* x,
+                    const Py_ssize_t* lens, const Py_ssize_t* chunks, int n, floating* gates,
+                    floating* out, floating* h, floating* c, floating* hw, floating* h_prev,
+                    floating* c_prev, floating* ext, bint ext_per_step, bint training,
+                    bint projected) noexcept nogil:
     """One layer direction over the whole sequence, ``n`` chunks of rows (buffers of ``_forward``).
 
     ``lens`` NULL: every row runs all T steps. ``split``: these weights cut
-    into blocks of units (float32 LSTM inference of one chunk, not projected),
-    one thread each (``_split.h``); NULL: not split.
+    into blocks of units (a float32 LSTM, one chunk, not projected), one
+    thread each (``_split.h``), with ``split_gates`` (``[T, B, G*H]``; may be
+    ``gates`` out of training) for their gates; NULL: not split.
     """
     cdef int i
     cdef frnn_split_job sj
@@ -843,7 +856,9 @@ cdef void _sequence(Cell code, const LayerWeights* w, const frnn_split_weights* 
             memcpy(hw, h, <size_t>B * H * sizeof(float))  # step 0 reads it while h changes
             sj.w, sj.gemm, sj.pw = split, _kernel, _pointwise
             sj.T, sj.B, sj.D, sj.H = T, B, D, H
-            sj.x, sj.lens, sj.gates, sj.out, sj.h, sj.c, sj.h0 = x, lens, gates, out, h, c, hw
+            sj.x, sj.lens, sj.gates, sj.out, sj.h, sj.c, sj.h0 = x, lens, split_gates, out, h, c, hw
+            sj.training, sj.gates_out, sj.h_prev, sj.c_prev, sj.tc = training, gates, h_prev, \
+                c_prev, ext
             if frnn_lstm_split(&sj):
                 return
     # One chunk with every row running all T steps: the input products of all

@@ -1,4 +1,4 @@
-/* LSTM inference for a batch of a few rows, split by hidden units over threads.
+/* An LSTM layer direction for a batch of a few rows, split by hidden units over threads.
  *
  * Row chunks (the driver's usual split) leave one thread alone with a batch
  * of 1-4 rows, and at H >= 256 its step is a product with weights larger than
@@ -15,6 +15,10 @@
  * the same order as without the split (the products sum k in order whatever
  * the columns, the pointwise pass masks its last vector), so the results are
  * bitwise those of the unsplit loop, whatever the number of blocks.
+ *
+ * In training a block also writes its units' share of what backward reads
+ * (the activated gates in the usual [T, B, 4H] layout, h_{t-1}, c_{t-1},
+ * tanh(c_t)); backward itself runs on rows as before.
  *
  * Blocks are claimed, not assigned: block p of step t is run by whichever
  * thread claims it first, thread p first trying its own. So a thread that
@@ -49,10 +53,14 @@ typedef struct {
     int T, B, D, H;
     const float *x;          /* [T, B, D] */
     const ptrdiff_t *lens;   /* [B], longest first; NULL: all T */
-    float *gates;            /* T*B*4H: block p's [T, B, 4 Hp] at T*B*4*u[p] */
+    float *gates;            /* T*B*4H scratch: block p's [T, B, 4 Hp] at T*B*4*u[p] */
     float *out;              /* [T, B, H] */
     float *h, *c;            /* [B, H] the state, advanced in place */
     const float *h0;         /* [B, H] a copy of h on entry (h changes under step 0) */
+    int training;            /* also write what backward reads: */
+    float *gates_out;        /* [T, B, 4H] the activated gates, in the usual layout */
+    float *h_prev, *c_prev;  /* [T, B, H] the state before each step */
+    float *tc;               /* [T, B, H] tanh(c_t) */
     volatile int64_t *claim; /* [(T + 1) * parts] block claims; phase 0 the input products */
     volatile int64_t *done;  /* [T + 1] blocks finished per phase */
 } frnn_split_job;
@@ -99,9 +107,19 @@ static void frnn_split_block(const frnn_split_job *j, int k, int p)
      * being sorted longest first), or the initial state. */
     const float *hp = t == 0 ? j->h0 : j->out + (row - B) * H;
     j->gemm->gemm_packed(n, N, H, hp, H, 1, w->hh[p], (size_t)H * nr, 1, g + row * N, N);
-    for (int b = 0; b < n; b++)
-        j->pw->lstm(1, Hp, g + (row + b) * N, N, w->bias[p], j->h + (size_t)b * H + u0,
-                    j->c + (size_t)b * H + u0, NULL, j->out + (row + b) * H + u0, H, 0);
+    for (int b = 0; b < n; b++) {
+        float *gb = g + (row + b) * N, *hb = j->h + (size_t)b * H + u0, *cb = j->c + (size_t)b * H + u0;
+        const size_t at = (row + b) * H + u0, bytes = (size_t)Hp * sizeof(float);
+        if (j->training) {
+            memcpy(j->h_prev + at, hb, bytes);
+            memcpy(j->c_prev + at, cb, bytes);
+        }
+        j->pw->lstm(1, Hp, gb, N, w->bias[p], hb, cb, j->training ? j->tc + at : NULL,
+                    j->out + at, H, j->training);
+        if (j->training)
+            for (int q = 0; q < 4; q++)
+                memcpy(j->gates_out + (row + b) * 4 * H + (size_t)q * H + u0, gb + (size_t)q * Hp, bytes);
+    }
 }
 
 static void frnn_split_part(void *ctx, int r)
