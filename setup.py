@@ -22,9 +22,16 @@ DEBUG = os.environ.get("FASTRNN_DEBUG", "0") == "1"
 # floating-point traps), unlike -ffast-math, which is deliberately absent.
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
 thread_flags = ["-pthread"]
+link_args = []
+# FASTRNN_SANITIZE=address (or undefined, or address,undefined): a build that
+# checks every memory access of the kernels, for the tests (README, "Testing").
+SANITIZE = os.environ.get("FASTRNN_SANITIZE", "")
+if SANITIZE:
+    compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]
+    link_args += [f"-fsanitize={SANITIZE}"]
 if sys.platform == "win32":
     compile_args = ["/Od"] if DEBUG else ["/O2"]
-    thread_flags = []
+    thread_flags = link_args = []
 
 extensions = [
     Extension(
@@ -40,7 +47,7 @@ extensions = [
             "fastrnn/_kernels/_cells.pxi",
         ],
         extra_compile_args=compile_args + thread_flags,
-        extra_link_args=thread_flags,
+        extra_link_args=thread_flags + link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

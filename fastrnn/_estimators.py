@@ -349,6 +349,7 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
         if self.embedding_dim is not None:
             return self._validate_tokens(X, reset)
         dtype = np.dtype(self.dtype)
+        val.refuse_dates(X, "X")
         if val.is_ragged_list(X):
             Xp, lengths = val.pad_sequences(X, dtype)
         elif isinstance(X, np.ndarray) and X.ndim == 3 and X.dtype.kind == "f":

@@ -51,12 +51,28 @@ def as_float_array(a, dtype, name):
     arr = np.asarray(a)
     if arr.dtype.kind == "c":
         raise ValueError(f"{name} is complex; fastrnn works on real numbers")
+    refuse_dates(arr, name)  # (astype would turn them into nanoseconds since 1970)
     if arr.dtype.kind not in "fiub":
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}") from exc
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def refuse_dates(X, name):
+    """Raise ``TypeError`` if ``X`` (an array, or a DataFrame's columns) holds dates or durations.
+
+    scikit-learn's ``check_array`` converts them to float (nanoseconds since
+    1970), which no model of fastrnn's means."""
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a DataFrame
+        kinds = {d.kind for d in X.dtypes}
+    elif isinstance(X, (list, tuple)):  # of per-sample arrays
+        kinds = {getattr(getattr(x, "dtype", None), "kind", "") for x in X}
+    else:
+        kinds = {getattr(getattr(X, "dtype", None), "kind", "")}
+    if kinds & set("mM"):
+        raise TypeError(f"{name} holds dates or durations; convert them to numbers")
 
 
 def check_finite(arr, name):
@@ -99,6 +115,40 @@ def check_sequences(x, input_size, dtype, batch_first, name="x"):
     arr = as_float_array(arr, dtype, name)
     check_finite(arr, name)
     return arr
+
+
+def check_projected(xw, n_directions, width, dtype):
+    """Validate the per-direction input products of ``forward_projected``.
+
+    Parameters
+    ----------
+    xw : list or tuple of array-like [T, B, width], one per direction
+    n_directions : int
+    width : int
+        Values per step (the gates: ``G * hidden_size``).
+    dtype : numpy dtype
+
+    Returns
+    -------
+    list of ndarray [T, B, width], C-contiguous, of ``dtype``, one shape
+    """
+    if not isinstance(xw, (list, tuple)):
+        raise TypeError(
+            f"xw must be a list of {n_directions} arrays [T, B, {width}], one per direction, "
+            f"got {type(xw).__name__}"
+        )
+    if len(xw) != n_directions:
+        raise ValueError(f"xw must hold {n_directions} arrays, one per direction, got {len(xw)}")
+    out = []
+    for d, a in enumerate(xw):
+        arr = check_sequences(a, width, dtype, batch_first=False, name=f"xw[{d}]")
+        if out and arr.shape != out[0].shape:
+            raise ValueError(
+                f"xw[{d}] has shape {arr.shape} but xw[0] has {out[0].shape}: "
+                "every direction reads the same steps of the same batch"
+            )
+        out.append(arr)
+    return out
 
 
 def check_lengths(lengths, batch_size, n_steps):

@@ -113,3 +113,14 @@ def test_backward_adds_into_given_gradients(backend, cell, dtype):
     wrong = (np.zeros((1, 1), dtype), *into[1:])
     with pytest.raises(ValueError, match="grads"):
         module.backward(cache, p["dout"], p["dh_n"], p["dc_n"], grads=wrong)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("lengths", [[3, 5], [3, -1], [4], [4, 4, 4]])
+def test_kernels_refuse_lengths_they_would_index_past(backend, lengths):
+    # The compiled loops read x and write out up to each length: a length
+    # past T, or below 0, or one too few, is refused before any pointer is taken.
+    p = make_problem("lstm", T=4, B=2, D=3, H=5, dtype=np.float32, seed=1)
+    p["lengths"] = np.array(lengths)
+    with pytest.raises(ValueError, match="lengths must"):
+        run_kernel(get_backend(backend), "lstm", p)

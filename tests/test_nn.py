@@ -441,3 +441,56 @@ def test_changing_the_output_in_place_leaves_backward_as_it_was(backend, cls):
     out *= 3
     np.testing.assert_array_equal(layer.backward(g), dx)
     np.testing.assert_array_equal(layer.flat_grad, expected)
+
+
+def test_forward_projected_checks_its_input():
+    # Per-direction products of different batches once sent the reverse
+    # direction's kernel past its buffers; now every direction is checked.
+    layer = LSTM(3, 4, bidirectional=True, random_state=0)
+    if not layer.takes_projected_input:
+        pytest.skip("the backend takes no projected input")
+    rng = np.random.default_rng(0)
+    xw = [rng.standard_normal((5, 2, 16)).astype(np.float32) for _ in range(2)]
+    expected = layer.forward_projected(xw)
+    with pytest.raises(ValueError, match="same steps of the same batch"):
+        layer.forward_projected([xw[0], rng.standard_normal((5, 64, 16))])
+    with pytest.raises(ValueError, match="same steps"):
+        layer.forward_projected([xw[0], xw[1][:3]])
+    with pytest.raises(TypeError, match="list of 2 arrays"):
+        layer.forward_projected(xw[0])
+    with pytest.raises(ValueError, match="2 arrays, one per direction"):
+        layer.forward_projected(xw[:1])
+    with pytest.raises(ValueError, match="12 features per step, but the layer expects 16"):
+        layer.forward_projected([a[:, :, :12] for a in xw])
+    with pytest.raises(ValueError, match="NaN"):
+        layer.forward_projected([xw[0], np.where(xw[1] > 1, np.nan, xw[1])])
+    ints = [np.rint(a * 3).astype(np.int64) for a in xw]
+    got = layer.forward_projected(ints)
+    want = layer.forward_projected([a.astype(np.float32) for a in ints])
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(layer.forward_projected(tuple(xw))[0], expected[0])
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[ns]", "timedelta64[s]"])
+def test_dates_and_durations_are_refused_as_numbers(dtype):
+    x = np.arange(24).reshape(2, 4, 3).astype(dtype)
+    with pytest.raises(TypeError, match="dates or durations"):
+        LSTM(3, 4).forward(x)
+    with pytest.raises(TypeError, match="dates or durations"):
+        fastrnn.nn.LSTMCell(3, 4).forward(x[0])
+    with pytest.raises(TypeError, match="dates or durations"):
+        LSTM(3, 4, batch_first=True).stream(batch_size=2).step(x[:, 0])
+
+
+def test_a_cell_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match="0 rows"):
+        fastrnn.nn.GRUCell(3, 4).forward(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[ns]", "timedelta64[s]"])
+def test_estimators_refuse_dates_and_durations(dtype):
+    X = np.arange(60).reshape(5, 4, 3).astype(dtype)
+    y = np.arange(5.0)
+    for Xi in (X, X.reshape(5, 12), list(X)):
+        with pytest.raises(TypeError, match="dates or durations"):
+            fastrnn.RNNRegressor(max_iter=1).fit(Xi, y)

@@ -37,7 +37,26 @@ Backends are imported lazily, so ``import fastrnn`` never imports numba.
 import importlib
 import warnings
 
+import numpy as np
+
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+
+
+def lengths_or_full(lengths, T, B):
+    """The per-row lengths as a contiguous intp array (None: every row all ``T`` steps).
+
+    The compiled loops index with them, so they are checked here, whoever
+    calls: ``B`` of them, each in ``[0, T]``.
+    """
+    if lengths is None:
+        return np.full(B, T, dtype=np.intp)
+    lens = np.ascontiguousarray(lengths, dtype=np.intp)
+    if lens.shape != (B,):
+        raise ValueError(f"lengths must have {B} entries, got shape {lens.shape}")
+    if B and (lens.min() < 0 or lens.max() > T):
+        raise ValueError(f"lengths must lie in [0, {T}], got [{lens.min()}, {lens.max()}]")
+    return lens
+
 
 _MODULES = {
     "cython": "fastrnn._kernels._driver",

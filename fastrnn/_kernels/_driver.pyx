@@ -39,7 +39,7 @@ import numpy as np
 
 cimport numpy as cnp
 
-from fastrnn._kernels import GATES
+from fastrnn._kernels import GATES, lengths_or_full
 from fastrnn._kernels._blas cimport gemm
 
 include "_cells.pxi"
@@ -609,12 +609,6 @@ def _descending_order(lens):
     return np.argsort(-lens, kind="stable")
 
 
-def _lengths_or_full(lengths, T, B):
-    if lengths is None:
-        return np.full(B, T, dtype=np.intp)
-    return np.ascontiguousarray(lengths, dtype=np.intp)
-
-
 def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True,
             projected=False, prepared=None, workspace=None):
     """Run ``cell`` over ``x [T, B, D]``; see ``_reference.forward``.
@@ -646,9 +640,7 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
         raise ValueError("prepared weights were made for another layer")
     if D != (GH if projected else prepared.D):
         raise ValueError(f"x must have {GH if projected else prepared.D} values per row, got {D}")
-    lens = _lengths_or_full(lengths, T, B)
-    if lens.shape[0] != B:
-        raise ValueError(f"lengths must have {B} entries, got {lens.shape[0]}")
+    lens = lengths_or_full(lengths, T, B)
     # The loop wants rows sorted longest first (finished rows then leave the
     # recurrent GEMM); results are put back in the caller's order at the end.
     order = _descending_order(lens)
@@ -1786,9 +1778,7 @@ def reverse_within_lengths(a, lengths):
     T, B = a.shape[0], a.shape[1]
     if a.size == 0:
         return a.copy()
-    lens = _lengths_or_full(lengths, T, B)
-    if lens.shape[0] != B or (B and (lens.min() < 0 or lens.max() > T)):
-        raise ValueError(f"lengths must be {B} values in [0, {T}]")
+    lens = lengths_or_full(lengths, T, B)
     out = np.empty_like(a)
     flat = a.reshape(T, B, -1)
     _REVERSE[a.dtype.char](flat, lens, out.reshape(T, B, -1))

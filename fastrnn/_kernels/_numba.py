@@ -46,7 +46,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from fastrnn._kernels import GATES
+from fastrnn._kernels import GATES, lengths_or_full
 from fastrnn._kernels._reference import add_into
 
 #: Which GEMM runs (shown by ``fastrnn bench`` in every report).
@@ -636,12 +636,6 @@ def _backward(
 # ---------------------------------------------------------------------------
 
 
-def _lengths_or_full(lengths, T, B):
-    if lengths is None:
-        return np.full(B, T, dtype=np.intp)
-    return np.ascontiguousarray(lengths, dtype=np.intp)
-
-
 def _state_copy(a, shape, dtype):
     """A fresh C-contiguous copy of ``a``, or zeros when ``a`` is None."""
     if a is None:
@@ -754,7 +748,7 @@ def forward(
     x = np.ascontiguousarray(x)
     w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
     b_ih, b_hh = np.ascontiguousarray(b_ih), np.ascontiguousarray(b_hh)
-    lens = _lengths_or_full(lengths, T, B)
+    lens = lengths_or_full(lengths, T, B)
     # Output rows past a sample's length are never written: they must start at 0.
     out = (np.empty if lengths is None else np.zeros)((T, B, H), dtype)
     gates = np.empty((T, B, G * H), dtype)

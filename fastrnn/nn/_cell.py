@@ -75,6 +75,8 @@ class RNNCellBase(FlatParameters):
         x = val.as_float_array(x, self.dtype, "x")
         if x.ndim != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"x must be [batch, {self.input_size}], got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("x is empty: a batch of 0 rows")
         val.check_finite(x, "x")
         h, c = self._check_state(hx, (x.shape[0], self.hidden_size))
         prepared = self._prepared_weights()

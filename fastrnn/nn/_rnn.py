@@ -248,9 +248,11 @@ class RNNBase(FlatParameters):
         """
         if not self.takes_projected_input:
             raise NotImplementedError(f"the {self.backend!r} backend takes no projected input")
+        width = GATES[self.cell] * self.hidden_size
+        xw = val.check_projected(xw, self.num_directions, width, self.dtype)
         T, B, _ = xw[0].shape
         lengths = val.check_lengths(lengths, B, T)
-        return self._run(list(xw), hx, lengths, training=False, projected=True)
+        return self._run(xw, hx, lengths, training=False, projected=True)
 
     def _run(self, first, hx, lengths, training, projected):
         """The layers over time-major input; ``first[d]`` is what direction d of layer 0 reads."""
