@@ -9,6 +9,7 @@ import contextlib
 import copy
 import inspect
 import numbers
+import os
 import sys
 import threading
 import time
@@ -141,7 +142,9 @@ def _restored_on_failure(est):
     rng_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
+        if getattr(exc, "fastrnn_model_kept", False):
+            raise  # an interrupted fit that kept its best epoch (see _fit)
         est.__dict__.clear()
         est.__dict__.update(snapshot)
         est.__dict__.update(histories)
@@ -158,6 +161,13 @@ def _kernels_own_the_threads(network):
     """Whether ``network``'s recurrent layers split their rows over the kernels' thread
     pool (the compiled backend in float32); a fit's BLAS then keeps to one thread."""
     return network.rnn._kernels.THREADED_FLOAT32 and network.rnn.dtype == np.float32
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -187,6 +197,8 @@ def _threadpool(n_threads, network=None):
     one_blas = network is not None and _kernels_own_the_threads(network)
     if n_threads is None:
         n_threads = _dask_worker_threads()
+    if n_threads is not None:  # (a model file may say anything: 100,000 threads made 588)
+        n_threads = min(n_threads, usable_cpus())
     if n_threads is None and not one_blas:
         yield
         return
@@ -555,7 +567,7 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
         loss_fn = LOSSES[self._loss_name]
         epochs = 1 if incremental else self.max_iter
         progress = self._progress(epochs)
-        stopped, diverged, interrupted = False, False, False
+        stopped, diverged, interrupted = False, False, None
         n_iter = 0
         try:
             with _threadpool(self.n_threads, net):
@@ -604,8 +616,8 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
                     if not incremental and monitor.update(watched, net.flat_params, optimizer):
                         stopped = True
                         break
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:
+            interrupted = exc  # raised again once the model is usable
         finally:
             if progress is not None:
                 progress.close()
@@ -640,8 +652,14 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
         self._optimizer = optimizer
         self._rng = rng
         self.n_iter_ = (0 if first_call else getattr(self, "n_iter_", 0)) + n_iter
-        if self.n_iter_ == 0 and interrupted:
-            self.n_iter_ = 1  # a usable (initial) model exists
+        if interrupted is not None:
+            if self.n_iter_ == 0:
+                self.n_iter_ = 1  # a usable (initial) model exists
+            # The model keeps the best epoch's weights, and the interrupt goes
+            # on: a loop or a grid search around the fit stops, as it would
+            # around scikit-learn's or Keras' fit.
+            interrupted.fastrnn_model_kept = True
+            raise interrupted
         return self
 
     def _progress(self, epochs):
@@ -883,7 +901,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     dtype : {"float32", "float64"}, default="float32"
     n_threads : int or None, default=None
         Threads during fit and predict: the kernels' thread pool (a batch
-        is split across it) and BLAS's. None leaves both as they are.
+        is split across it) and BLAS's, at most the CPUs this process may
+        use. None leaves both as they are.
     embedding_dim : int or None, default=None
         Read token ids instead of numbers: X is a list of 1-D integer arrays
         (``TextTokenizer().transform`` makes them from strings) or a 2-D
@@ -1042,6 +1061,13 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit that fails leaves the estimator as it was. One interrupted
+        (Ctrl-C, ``KeyboardInterrupt``) keeps the weights of the best epoch so
+        far, warns, and raises the interrupt again, so a loop or a search
+        around it stops too.
         """
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
 
@@ -1238,6 +1264,10 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         Returns
         -------
         self
+
+        Notes
+        -----
+        Failures and interrupts as in :meth:`RNNRegressor.fit`.
         """
         self._partial_classes = None
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)

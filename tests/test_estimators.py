@@ -213,9 +213,16 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_estimators, "train_epoch", interrupted)
-    with pytest.warns(UserWarning, match="interrupted"):
-        model = RNNRegressor(hidden_size=4, max_iter=10, random_state=0).fit(X, y)
+    model = RNNRegressor(hidden_size=4, max_iter=10, random_state=0)
+    # The interrupt is raised again (a loop or grid search around fit stops),
+    # with the model usable: the best epoch's weights.
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
     assert model.n_iter_ == 2 and np.all(np.isfinite(model.predict(X)))
+    calls["n"] = 0
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        GridSearchCV(RNNRegressor(hidden_size=4, max_iter=10), {"alpha": [0, 1e-4]}, cv=2).fit(X, y)
+    assert calls["n"] == 3  # the search stopped at the interrupt
 
 
 def test_invalid_parameters_raise_at_fit_naming_the_parameter():

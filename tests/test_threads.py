@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from fastrnn._estimators import _threadpool, usable_cpus
 from tests.conftest import make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
@@ -48,12 +49,26 @@ def test_limits_belong_to_the_calling_thread():
         driver.thread_limit(-1)
 
 
-def test_omp_num_threads_sets_the_default():
+@pytest.mark.parametrize("env, expected", [("1", 1), ("100000", None), ("junk", None)])
+def test_omp_num_threads_sets_the_default_up_to_the_cpus(env, expected):
+    # None: the CPUs this process may use (a larger value would start that
+    # many threads, which only wait on each other).
     code = "from fastrnn._kernels import _driver; print(_driver.thread_limit())"
-    env = dict(os.environ, OMP_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, OMP_NUM_THREADS=env),
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "3"
+    assert int(out.stdout) == (expected or usable_cpus())
+
+
+def test_n_threads_is_bounded_by_the_cpus():
+    with _threadpool(100_000):
+        assert driver.thread_limit() == usable_cpus()
+    with _threadpool(1):
+        assert driver.thread_limit() == 1
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])

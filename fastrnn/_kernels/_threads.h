@@ -20,8 +20,8 @@
  *
  * Threads: frnn_max_threads() is the calling thread's limit when one is set
  * (frnn_set_thread_limit; fastrnn's n_threads), else OMP_NUM_THREADS when set
- * (as joblib and Dask set it for their workers), else the CPUs this process
- * may run on; threadpoolctl reaches the limit through the two exported
+ * (as joblib and Dask set it for their workers) up to the CPUs this process
+ * may run on, else those CPUs; threadpoolctl reaches the limit through the two exported
  * functions at the end. One call at a time uses the pool: a call that finds it busy
  * (another thread's, or a part calling in again) runs its parts itself. The
  * pool is started on first use and restarted in the child after a fork. */
@@ -300,12 +300,13 @@ static frnn_pool *frnn_pool_get(int want)
 static int frnn_default_threads(void)
 {
     const char *env = getenv("OMP_NUM_THREADS");
+    const int cpus = frnn_cpu_count();
     if (env != NULL) {
         int n = atoi(env); /* "4" or "4,2" (nested levels): the first */
         if (n > 0)
-            return n;
+            return n < cpus ? n : cpus; /* more threads than CPUs only wait on each other */
     }
-    return frnn_cpu_count();
+    return cpus;
 }
 
 /* Threads a call of this thread may use. */
