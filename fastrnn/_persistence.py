@@ -15,6 +15,9 @@ in ``tests/data/`` and must keep loading.
 import hashlib
 import json
 import numbers
+import os
+import stat
+import tempfile
 import zipfile
 
 import numpy as np
@@ -81,7 +84,15 @@ def save(estimator, path):
     estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster,
         or a fitted Pipeline of TextTokenizer steps ending in a regressor or classifier
     path : str or path-like
-        Usually ending in ``.npz`` (numpy adds it if missing).
+        Usually ending in ``.npz`` (added if missing, as numpy does).
+
+    Notes
+    -----
+    The file is written beside ``path`` under a temporary name, flushed to
+    disk and renamed over ``path`` in one step: a save that fails (a full
+    disk, an interrupt) leaves whatever was at ``path`` as it was, readers
+    see the old file or the new one, never half of one, and a symbolic link
+    at ``path`` is replaced, not followed.
     """
     from fastrnn import __version__
 
@@ -95,7 +106,48 @@ def save(estimator, path):
         **config,
     }
     config["sha256"] = _digest(config, arrays)
-    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+    _write_atomically(path, lambda f: np.savez(f, config=np.array(json.dumps(config)), **arrays))
+
+
+def _write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    directory = os.path.dirname(os.path.abspath(path))
+    try:  # the mode a new file would get, or the one the old file had
+        mode = stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
+    except OSError:
+        mode = 0o666 & ~_UMASK
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)  # atomic; a link at path is replaced, not followed
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # the rename itself to disk (POSIX)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask sets it to read it
 
 
 def _describe(estimator):

@@ -157,3 +157,75 @@ def test_save_needs_a_fitted_estimator(tmp_path):
 
     with pytest.raises(NotFittedError):
         RNNRegressor().save(tmp_path / "m.npz")
+
+
+def test_a_failed_save_leaves_the_model_at_the_path(models, tmp_path, monkeypatch):
+    model, X = models["regressor"]
+    path = tmp_path / "m.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        model.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old model, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no temporary left
+    np.testing.assert_array_equal(fastrnn.load(path).predict(X), model.predict(X))
+
+
+def test_save_replaces_a_link_at_the_path_without_following_it(models, tmp_path):
+    model, _ = models["regressor"]
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not yours")
+    link = tmp_path / "m.npz"
+    link.symlink_to(target)
+    model.save(link)
+    assert target.read_text() == "not yours"
+    assert not link.is_symlink()
+    fastrnn.load(link)
+
+
+def test_save_keeps_the_mode_and_adds_the_suffix(models, tmp_path):
+    model, _ = models["regressor"]
+    model.save(tmp_path / "m")
+    path = tmp_path / "m.npz"
+    assert path.exists()
+    os.chmod(path, 0o640)
+    model.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_concurrent_saves_and_reads_never_see_half_a_file(models, tmp_path):
+    import threading
+
+    model, X = models["regressor"]
+    path = tmp_path / "m.npz"
+    model.save(path)
+    expected = model.predict(X)
+    errors = []
+    stop = threading.Event()
+
+    def save():
+        while not stop.is_set():
+            model.save(path)
+
+    def read():
+        for _ in range(30):
+            try:
+                np.testing.assert_array_equal(fastrnn.load(path).predict(X), expected)
+            except Exception as exc:  # any failure counts
+                errors.append(exc)
+
+    savers = [threading.Thread(target=save) for _ in range(2)]
+    for t in savers:
+        t.start()
+    read()
+    stop.set()
+    for t in savers:
+        t.join()
+    assert not errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
