@@ -4,9 +4,11 @@ A model file is one ``.npz`` archive holding the numeric arrays (the flat
 parameter buffer, target scaling, classes, feature names) and one JSON
 document, ``config``, with the estimator's class, parameters and fitted
 state (a text pipeline's tokenizers and vocabularies too). Loading never
-executes code (``allow_pickle=False``) and checks a SHA-256 digest over
-everything, so a truncated, corrupt or edited file is rejected with a clear
-``ValueError``.
+executes code (no pickle), checks the archive's sizes and array headers
+before reading anything, and checks a SHA-256 digest over everything, so a
+truncated or corrupt file is rejected with a clear ``ValueError``. The digest
+is unkeyed: it catches corruption and careless edits, not someone who edits
+a file and recomputes it (the fields are checked for that, not the digest).
 
 Format versions: 1 (fastrnn 0.1). Files of every released version are kept
 in ``tests/data/`` and must keep loading.
@@ -21,6 +23,8 @@ import tempfile
 import zipfile
 
 import numpy as np
+
+from fastrnn._kernels import GATES
 
 FORMAT = "fastrnn-model"
 FORMAT_VERSION = 1
@@ -72,7 +76,7 @@ def _digest(config, arrays):
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
+        h.update(a.data if a.size else b"")  # the bytes in place, not a copy of them
     return h.hexdigest()
 
 
@@ -229,25 +233,45 @@ def _describe_forecaster(forecaster):
 def load(path):
     """Load an estimator written by :func:`save`.
 
+    The file is read as untrusted input: no code runs from it (no pickle),
+    its members' sizes and array headers are checked before anything is
+    decompressed or allocated, and every field is checked before a model is
+    built from it.
+
     Raises
     ------
     ValueError
         If the file is not a fastrnn model, is truncated or corrupt, was
-        edited after it was written, or comes from a newer format version.
+        edited after it was written (and its checksum not recomputed: see
+        the README on what the checksum does and does not protect), comes
+        from a newer format version, or declares more than it holds.
     """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        arrays = _read_members(path)
+    except ValueError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        KeyError,
+        MemoryError,
+        RecursionError,
+        TypeError,
+        SyntaxError,
+    ) as exc:
         raise ValueError(f"{path} is not a readable fastrnn model file: {exc}") from exc
     try:
         config = json.loads(str(arrays.pop("config")))
-    except (KeyError, json.JSONDecodeError) as exc:
+    except (KeyError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path} is not a fastrnn model file (no valid config)") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{path} is not a fastrnn model file")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path} has no valid model format version (got {version!r})")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} has model format version {version}; this fastrnn reads up to "
             f"{FORMAT_VERSION} (upgrade fastrnn)"
@@ -257,8 +281,64 @@ def load(path):
         raise ValueError(f"{path} is corrupt or was modified: its checksum does not match")
     try:
         return _rebuild(config, arrays)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc
+
+
+# What a model file's members may hold: real numbers, booleans, text (labels,
+# feature names, the config document). Anything else is refused unread.
+_ARRAY_KINDS = "fiubU"
+# A member may expand to at most this many times the file's size (plus a
+# little): fastrnn writes its members uncompressed, and a 1 MB zip that
+# expands to gigabytes is an attack, not a model.
+_MAX_EXPANSION = 4
+_EXPANSION_SLACK = 1 << 20
+
+
+def _read_members(path):
+    """The arrays of a model file by name, each member checked, then read once."""
+    info = os.stat(path)  # (follows a link: reading through one is fine)
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+        raise ValueError(f"{path} is not a regular file")
+    with open(path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+        members = archive.infolist()
+        declared = sum(m.file_size for m in members)
+        if declared > _MAX_EXPANSION * info.st_size + _EXPANSION_SLACK:
+            raise ValueError(
+                f"{path} declares {declared} bytes of arrays in a file of {info.st_size}: "
+                "refused unread (fastrnn's files are not compressed)"
+            )
+        arrays = {}
+        for member in members:
+            name = member.filename
+            if not name.endswith(".npy") or name[:-4] in arrays:
+                raise ValueError(f"{path} has an unexpected member {name!r}")
+            with archive.open(member) as f:
+                arrays[name[:-4]] = _read_array(f, member.file_size, name)
+    return arrays
+
+
+def _read_array(f, size, name):
+    """One ``.npy`` member: its header checked against its size before its data is read."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"{name} is an .npy of version {version}, which fastrnn never writes")
+    if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
+        raise ValueError(f"{name} holds {dtype}: a model file holds numbers and text only")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    nbytes = count * dtype.itemsize
+    if nbytes > size:
+        raise ValueError(f"{name} declares shape {shape} of {dtype} in a member of {size} bytes")
+    buf = bytearray(nbytes)
+    if f.readinto(buf) != nbytes:
+        raise ValueError(f"{name} is truncated")
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(
+        shape, order="F" if fortran else "C"
+    )
 
 
 def _rebuild(config, arrays):
@@ -293,10 +373,30 @@ def _rebuild(config, arrays):
         est.vocab_size_ = fitted["vocab_size_"]
         if not isinstance(est.vocab_size_, int) or est.vocab_size_ < 2:
             raise ValueError("vocab_size_ is not a vocabulary size")
+    vocab = est.vocab_size_ if est.embedding_dim is not None else 0
+    _check_declared_size(est, est._step_features, est._n_outputs, vocab, arrays["flat_params"])
     net = est._init_network(est._step_features, est._n_outputs, rng=None)
     _copy_params(net, arrays["flat_params"])
     est.network_ = net
     return est
+
+
+def _check_declared_size(est, n_inputs, n_outputs, vocab, flat):
+    """Refuse a network larger than the parameters the file holds, before building it.
+
+    (A 7.5 KB file declaring ``hidden_size=6000`` allocated 1.8 GB before its
+    parameters were found too few.) The count is a lower bound: the layers'
+    weights, the head's and the embedding's, biases left out.
+    """
+    for value, what in ((n_inputs, "features per step"), (n_outputs, "outputs")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"the model's {what} is not a positive integer: {value!r}")
+    G, H = GATES[est.cell], est.hidden_size
+    dirs = 2 if getattr(est, "bidirectional", False) else 1
+    weights = dirs * G * H * (n_inputs + H) + (est.num_layers - 1) * dirs * G * H * (dirs * H + H)
+    needed = weights + n_outputs * dirs * H + vocab * n_inputs
+    if needed > flat.size:
+        raise ValueError(f"the model declares at least {needed} parameters but holds {flat.size}")
 
 
 def _copy_params(net, params):
@@ -325,6 +425,9 @@ def _rebuild_language_model(est, fitted, arrays):
     )
     tokenizer.vocabulary_ = vocabulary
     tokenizer.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
+    _check_declared_size(
+        est, est.embedding_dim, len(vocabulary), len(vocabulary), arrays["flat_params"]
+    )
     net = est._init_network(len(vocabulary))
     _copy_params(net, arrays["flat_params"])
     for key in _LM_FITTED:

@@ -229,3 +229,123 @@ def test_concurrent_saves_and_reads_never_see_half_a_file(models, tmp_path):
         t.join()
     assert not errors
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def _resigned(src, dst, edit_config=None, edit_arrays=None):
+    """A copy of model file ``src`` edited and given a matching checksum (what an
+    attacker who knows the format can do: the checksum is not a signature)."""
+    from fastrnn._persistence import _digest
+
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    config = json.loads(str(arrays.pop("config")))
+    config.pop("sha256")
+    if edit_config:
+        edit_config(config)
+    if edit_arrays:
+        edit_arrays(arrays)
+    config["sha256"] = _digest(config, arrays)
+    np.savez(dst, config=np.array(json.dumps(config)), **arrays)
+
+
+def _peak_mb(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def test_a_file_declaring_a_larger_network_is_refused_before_it_is_built(models, tmp_path):
+    model, _ = models["regressor"]
+    good = tmp_path / "good.npz"
+    model.save(good)
+    big = tmp_path / "big.npz"
+    _resigned(good, big, lambda c: c["params"].update(hidden_size=6000))
+
+    def load():
+        with pytest.raises(ValueError, match="declares at least .* parameters but holds"):
+            fastrnn.load(big)
+
+    assert _peak_mb(load) < 20  # was 1.8 GB
+
+
+def test_a_zip_bomb_is_refused_unread(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.npz"
+    header = b"\x93NUMPY\x01\x00v\x00" + (
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000,), }".ljust(117) + b"\n"
+    )
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("flat_params.npy", "w", force_zip64=True) as f:
+            f.write(header)
+            zeros = bytes(1 << 22)
+            for _ in range(100):
+                f.write(zeros)
+    assert bomb.stat().st_size < 2**20
+
+    def load():
+        with pytest.raises(ValueError, match="refused unread"):
+            fastrnn.load(bomb)
+
+    assert _peak_mb(load) < 20  # was 2 GB
+
+
+@pytest.mark.parametrize(
+    "member, match",
+    [
+        (np.array([{"a": 1}], dtype=object), "numbers and text only"),
+        (np.zeros(3, dtype=complex), "numbers and text only"),
+        (np.zeros(2, dtype=[("a", "f4")]), "numbers and text only"),
+    ],
+)
+def test_members_that_are_not_numbers_or_text_are_refused(tmp_path, member, match):
+    path = tmp_path / "m.npz"
+    np.savez(path, config=np.array("{}"), x=member)
+    with pytest.raises(ValueError, match=match):
+        fastrnn.load(path)
+
+
+def test_a_header_larger_than_its_member_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    header = b"\x93NUMPY\x01\x00v\x00" + (
+        b"{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000,), }".ljust(117) + b"\n"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("flat_params.npy", header + bytes(64))
+    with pytest.raises(ValueError, match="declares shape"):
+        fastrnn.load(path)
+
+
+@pytest.mark.parametrize("version", [True, -7, 0, "1", 1.0])
+def test_format_versions_that_are_not_versions_are_refused(models, tmp_path, version):
+    model, _ = models["regressor"]
+    good = tmp_path / "good.npz"
+    model.save(good)
+    bad = tmp_path / "bad.npz"
+    _resigned(good, bad, lambda c: c.update(format_version=version))
+    with pytest.raises(ValueError, match="format version"):
+        fastrnn.load(bad)
+
+
+def test_paths_that_are_not_model_files_give_a_value_error(tmp_path):
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.zeros(3))
+    with pytest.raises(ValueError, match="not a readable fastrnn model"):
+        fastrnn.load(plain)
+    with pytest.raises(ValueError, match="not a regular file"):
+        fastrnn.load(tmp_path)
+    with pytest.raises(ValueError, match="not a readable"):
+        fastrnn.load(tmp_path / "missing.npz")
+    if hasattr(os, "mkfifo"):  # a FIFO blocked load forever
+        fifo = tmp_path / "fifo.npz"
+        os.mkfifo(fifo)
+        with pytest.raises(ValueError, match="not a regular file"):
+            fastrnn.load(fifo)
