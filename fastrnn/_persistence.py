@@ -230,13 +230,23 @@ def _describe_forecaster(forecaster):
     return config, arrays
 
 
-def load(path):
+def load(path, *, trust_patterns=False):
     """Load an estimator written by :func:`save`.
 
     The file is read as untrusted input: no code runs from it (no pickle),
     its members' sizes and array headers are checked before anything is
     decompressed or allocated, and every field is checked before a model is
     built from it.
+
+    Parameters
+    ----------
+    path : str or path-like
+    trust_patterns : bool, default=False
+        Load a text pipeline whose ``TextTokenizer`` has its own
+        ``token_pattern``. A regular expression is code of a kind: one
+        crafted to backtrack takes time exponential in the length of the
+        texts it is given. Without this, such a file is refused; pass True
+        for files from a source you trust.
 
     Raises
     ------
@@ -280,7 +290,7 @@ def load(path):
     if expected != _digest(config, arrays):
         raise ValueError(f"{path} is corrupt or was modified: its checksum does not match")
     try:
-        return _rebuild(config, arrays)
+        return _rebuild(config, arrays, trust_patterns)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc
 
@@ -341,9 +351,9 @@ def _read_array(f, size, name):
     )
 
 
-def _rebuild(config, arrays):
+def _rebuild(config, arrays, trust_patterns=False):
     if config["estimator"] == "Pipeline":
-        return _rebuild_pipeline(config, arrays)
+        return _rebuild_pipeline(config, arrays, trust_patterns)
     cls = _estimator_classes().get(config["estimator"])
     if cls is None:
         raise ValueError(f"unknown estimator {config['estimator']!r}")
@@ -351,7 +361,9 @@ def _rebuild(config, arrays):
         return _rebuild_forecaster(cls, config, arrays)
     params = dict(config["params"])
     if "param.embedding_weights" in arrays:
-        params["embedding_weights"] = arrays["param.embedding_weights"]
+        params["embedding_weights"] = _finite(
+            "embedding_weights", arrays["param.embedding_weights"]
+        )
     est = cls(**params)
     est._validate_params()
     fitted = config["fitted"]
@@ -361,11 +373,18 @@ def _rebuild(config, arrays):
         setattr(est, key, fitted[key])
     if cls.__name__ == "RNNRegressor":
         est._y_2d = fitted["_y_2d"]
-        est._y_mean, est._y_scale = arrays["y_mean"], arrays["y_scale"]
+        y_mean, y_scale = _finite("y_mean", arrays["y_mean"]), _finite("y_scale", arrays["y_scale"])
+        if not np.all(y_scale > 0) or y_mean.shape != y_scale.shape:
+            raise ValueError("y_scale is not positive, or not shaped as y_mean")
+        est._y_mean, est._y_scale = y_mean, y_scale
     else:
         from sklearn.preprocessing import LabelEncoder
 
-        est.classes_ = arrays["classes"]
+        classes = arrays["classes"]
+        if classes.ndim != 1 or len(classes) < 2 or not np.all(classes[1:] > classes[:-1]):
+            # (LabelEncoder sorts them: stored unsorted, every label would be another's)
+            raise ValueError("classes are not at least two distinct labels in sorted order")
+        est.classes_ = classes
         est._label_encoder = LabelEncoder().fit(est.classes_)
     if "feature_names_in" in arrays:
         est.feature_names_in_ = arrays["feature_names_in"].astype(object)
@@ -399,7 +418,15 @@ def _check_declared_size(est, n_inputs, n_outputs, vocab, flat):
         raise ValueError(f"the model declares at least {needed} parameters but holds {flat.size}")
 
 
+def _finite(name, a):
+    """``a`` if it holds finite real numbers (float64 for the scaling), else ValueError."""
+    if a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} holds {a.dtype} values that are not all finite numbers")
+    return a.astype(np.float64) if name.startswith("y_") else a
+
+
 def _copy_params(net, params):
+    _finite("flat_params", params)
     if params.shape != net.flat_params.shape:
         raise ValueError(
             f"flat_params has shape {params.shape}, the network needs {net.flat_params.shape}"
@@ -440,6 +467,8 @@ def _rebuild_forecaster(cls, config, arrays):
     from sklearn.base import clone
 
     prefix = "estimator."
+    if config["inner"].get("estimator") != "RNNRegressor":  # (checked before, not after,
+        raise ValueError("a forecaster's model must be an RNNRegressor")  # a deep nesting)
     inner = _rebuild(
         config["inner"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     )
@@ -465,6 +494,8 @@ def _rebuild_forecaster(cls, config, arrays):
     for key, shape in shapes.items():
         if arrays[key].shape != shape or not np.all(np.isfinite(arrays[key])):
             raise ValueError(f"{key} has shape {arrays[key].shape}, expected finite {shape}")
+    if k and not np.all(arrays["exog_scale_"] > 0):
+        raise ValueError("exog_scale_ is not positive")
     outputs = H if est.strategy == "direct" else 1
     if inner._step_features != 1 + k or inner._n_outputs != outputs:
         raise ValueError("the forecaster's model does not fit its lookback, horizon and features")
@@ -505,13 +536,15 @@ def _describe_pipeline(pipeline):
                 "fitted": {"vocabulary_": list(step.vocabulary_)},
             }
         )
+    if type(last).__name__ == "Pipeline":
+        raise TypeError("save() stores one pipeline, not a pipeline inside a pipeline")
     config, last_arrays = _describe(last)
     steps.append({"name": last_name, **config})
     arrays.update({f"step{len(steps) - 1}.{k}": v for k, v in last_arrays.items()})
     return {"estimator": "Pipeline", "steps": steps}, arrays
 
 
-def _rebuild_pipeline(config, arrays):
+def _rebuild_pipeline(config, arrays, trust_patterns):
     from sklearn.pipeline import Pipeline
 
     from fastrnn.text import RESERVED, TextTokenizer
@@ -522,6 +555,12 @@ def _rebuild_pipeline(config, arrays):
         if step["estimator"] != "TextTokenizer":
             raise ValueError(f"unknown pipeline step {step['estimator']!r}")
         tok = TextTokenizer(**step["params"])
+        if tok.token_pattern is not None and not trust_patterns:
+            raise ValueError(
+                f"step {step['name']!r} has its own token_pattern {tok.token_pattern!r}; a "
+                "regular expression from a file can be made to take exponential time, so "
+                "load(..., trust_patterns=True) loads it, for files you trust"
+            )
         tok._check_params()
         vocabulary = step["fitted"]["vocabulary_"]
         if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
@@ -534,6 +573,8 @@ def _rebuild_pipeline(config, arrays):
         tok.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
         steps.append((step["name"], tok))
     prefix = f"step{len(steps)}."
+    if last["estimator"] == "Pipeline":  # save never writes one; nesting took exponential time
+        raise ValueError("a pipeline's last step is a pipeline")
     model = _rebuild(
         {k: v for k, v in last.items() if k != "name"},
         {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},

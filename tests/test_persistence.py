@@ -349,3 +349,79 @@ def test_paths_that_are_not_model_files_give_a_value_error(tmp_path):
         os.mkfifo(fifo)
         with pytest.raises(ValueError, match="not a regular file"):
             fastrnn.load(fifo)
+
+
+def _text_pipeline(**tokenizer):
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["the cat sat", "a dog ran", "the dog sat", "a cat ran"] * 3
+    labels = ["cat", "dog", "dog", "cat"] * 3
+    pipe = make_pipeline(
+        fastrnn.TextTokenizer(**tokenizer),
+        RNNClassifier(embedding_dim=4, hidden_size=3, max_iter=2, random_state=0),
+    )
+    return pipe.fit(texts, labels), texts
+
+
+def test_a_stored_regular_expression_needs_trust(tmp_path):
+    pipe, texts = _text_pipeline(token_pattern=r"[a-z]+")
+    path = tmp_path / "p.npz"
+    fastrnn.save(pipe, path)
+    with pytest.raises(ValueError, match="trust_patterns=True"):
+        fastrnn.load(path)
+    loaded = fastrnn.load(path, trust_patterns=True)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), pipe.predict_proba(texts))
+    plain, _ = _text_pipeline()
+    fastrnn.save(plain, path)
+    fastrnn.load(path)  # the default pattern is fastrnn's own: no trust needed
+
+
+def test_nested_models_are_refused(models, tmp_path):
+    pipe, _ = _text_pipeline()
+    good = tmp_path / "good.npz"
+    fastrnn.save(pipe, good)
+
+    def nest(config):  # the pipeline as its own last step, as deep as one likes
+        inner = {k: v for k, v in config.items() if k not in ("format", "format_version")}
+        config["steps"][-1] = {"name": "inner", **json.loads(json.dumps(inner))}
+
+    nested = tmp_path / "nested.npz"
+    _resigned(good, nested, nest)
+    with pytest.raises(ValueError, match="last step is a pipeline"):
+        fastrnn.load(nested)
+    from sklearn.pipeline import make_pipeline
+
+    with pytest.raises(TypeError, match="pipeline inside a pipeline"):
+        fastrnn.save(make_pipeline(pipe[0], pipe), tmp_path / "x.npz")
+
+
+def _edit(name, key, fn):
+    def edit(arrays):
+        arrays[key] = fn(arrays[key])
+
+    return name, edit
+
+
+@pytest.mark.parametrize(
+    "model_name, edit, match",
+    [
+        (*_edit("classifier", "classes", lambda c: c[::-1]), "sorted order"),
+        (*_edit("classifier", "classes", lambda c: np.array([c[0], c[0]])), "sorted order"),
+        (*_edit("regressor", "y_scale", lambda s: s * 0), "not positive"),
+        (*_edit("regressor", "y_scale", lambda s: -s), "not positive"),
+        (*_edit("regressor", "y_mean", lambda m: m + np.inf), "not all finite"),
+        (*_edit("regressor", "flat_params", lambda p: np.where(p > 0, np.nan, p)), "not all finite"),
+        (*_edit("regressor", "flat_params", lambda p: p.astype(complex)), "numbers and text"),
+    ],
+)
+def test_resigned_files_with_meaningless_fields_are_refused(
+    models, tmp_path, model_name, edit, match
+):
+    # The checksum cannot stop these (an editor recomputes it): the fields' checks do.
+    model, _ = models[model_name]
+    good = tmp_path / "good.npz"
+    model.save(good)
+    bad = tmp_path / "bad.npz"
+    _resigned(good, bad, edit_arrays=edit)
+    with pytest.raises(ValueError, match=match):
+        fastrnn.load(bad)
