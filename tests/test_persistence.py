@@ -410,7 +410,7 @@ def _edit(name, key, fn):
         (*_edit("regressor", "y_scale", lambda s: s * 0), "not positive"),
         (*_edit("regressor", "y_scale", lambda s: -s), "not positive"),
         (*_edit("regressor", "y_mean", lambda m: m + np.inf), "not all finite"),
-        (*_edit("regressor", "flat_params", lambda p: np.where(p > 0, np.nan, p)), "not all finite"),
+        (*_edit("regressor", "flat_params", lambda p: p + np.nan), "not all finite"),
         (*_edit("regressor", "flat_params", lambda p: p.astype(complex)), "numbers and text"),
     ],
 )
