@@ -832,6 +832,25 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
             return out
         return [o[:n] for o, n in zip(out, lengths)]
 
+    def _steps(self, X, y, sample_weight):
+        """``(y_true, y_pred, weights)`` of a sequence model, one row per valid step,
+        for a score per step (``sample_weight``, per sample, repeated over its steps)."""
+        pred = self.predict(X)
+        per_sample = [np.asarray(p) for p in pred]
+        truth = [np.asarray(t) for t in (y if isinstance(y, (list, tuple)) else np.asarray(y))]
+        if len(truth) != len(per_sample):
+            raise ValueError(f"y has {len(truth)} samples, X has {len(per_sample)}")
+        for t, p in zip(truth, per_sample):
+            if t.shape[0] != p.shape[0]:
+                raise ValueError(f"a sample of y has {t.shape[0]} steps, its X {p.shape[0]}")
+        steps = np.array([p.shape[0] for p in per_sample])
+        y_true = np.concatenate([t.reshape(len(t), -1) for t in truth])
+        y_pred = np.concatenate([p.reshape(len(p), -1) for p in per_sample])
+        if y_true.shape[1] == 1:
+            y_true, y_pred = y_true[:, 0], y_pred[:, 0]
+        weights = None if sample_weight is None else np.repeat(np.asarray(sample_weight), steps)
+        return y_true, y_pred, weights
+
 
 class RNNRegressor(RegressorMixin, _BaseRNN):
     """Recurrent network regressor: RNN, LSTM or GRU with a linear head.
@@ -1039,6 +1058,21 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
                 else (pred.reshape(-1, pred.shape[2]), y.reshape(-1, y.shape[2]))
             )
         return r2_score(y, pred)
+
+    def score(self, X, y, sample_weight=None):
+        """R² of the predictions; with ``output="sequence"``, over every valid step.
+
+        A sequence model is scored step by step: the R² of all steps of all
+        samples together (padding left out), as Keras' per-step metrics, not
+        per whole sequence. This is what ``cross_val_score`` and
+        ``GridSearchCV`` use.
+        """
+        if self.output != "sequence":
+            return super().score(X, y, sample_weight)
+        from sklearn.metrics import r2_score
+
+        y_true, y_pred, weights = self._steps(X, y, sample_weight)
+        return float(r2_score(y_true, y_pred, sample_weight=weights))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
@@ -1249,6 +1283,20 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             return train_test_split(
                 idx, test_size=self.validation_fraction, random_state=int(rng.integers(2**31))
             )
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy; with ``output="sequence"``, the share of valid steps labelled right.
+
+        A sequence model is scored step by step (padding left out), as
+        Keras' ``accuracy`` metric, not by whole sequences matched exactly.
+        This is what ``cross_val_score`` and ``GridSearchCV`` use.
+        """
+        if self.output != "sequence":
+            return super().score(X, y, sample_weight)
+        from sklearn.metrics import accuracy_score
+
+        y_true, y_pred, weights = self._steps(X, y, sample_weight)
+        return float(accuracy_score(y_true, y_pred, sample_weight=weights))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):

@@ -482,3 +482,39 @@ def test_binary_step_labels_with_one_positive_are_not_taken_for_one_hot():
     y[:, 2] = 1  # one positive step per sequence: labels, not a one-hot matrix
     clf = RNNClassifier(output="sequence", max_iter=1, hidden_size=3, random_state=0).fit(X, y)
     assert clf.predict(X).shape == (12, 5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_a_sequence_classifier_scores_its_steps(n_classes):
+    # Was: "multiclass-multioutput is not supported" with 10 classes, and
+    # whole-sequence exact match with 2 (what cross_val_score then used).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 6, 2))
+    y = np.clip((X[..., 0] * 2 + n_classes / 2).astype(int), 0, n_classes - 1)
+    model = RNNClassifier(output="sequence", max_iter=3, random_state=0).fit(X, y)
+    per_step = np.mean(model.predict(X) == y)
+    assert model.score(X, y) == pytest.approx(per_step)
+    w = rng.uniform(0.5, 2, 40)
+    hits = (model.predict(X) == y).mean(axis=1)
+    assert model.score(X, y, sample_weight=w) == pytest.approx(np.average(hits, weights=w))
+    from sklearn.model_selection import cross_val_score
+
+    scores = cross_val_score(RNNClassifier(output="sequence", max_iter=2), X, y, cv=2)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_sequence_models_score_ragged_steps():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(1)
+    X = [rng.standard_normal((n, 2)) for n in rng.integers(3, 9, 30)]
+    labels = [(x[:, 0] > 0).astype(int) for x in X]
+    clf = RNNClassifier(output="sequence", max_iter=3, random_state=0).fit(X, labels)
+    hits = np.concatenate([p == t for p, t in zip(clf.predict(X), labels)])
+    assert clf.score(X, labels) == pytest.approx(hits.mean())
+    targets = [x[:, 0] for x in X]
+    reg = RNNRegressor(output="sequence", max_iter=3, random_state=0).fit(X, targets)
+    expected = r2_score(np.concatenate(targets), np.concatenate(reg.predict(X)))
+    assert reg.score(X, targets) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="steps"):
+        reg.score(X, [t[:-1] for t in targets])
