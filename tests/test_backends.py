@@ -52,3 +52,25 @@ def test_a_missing_named_backend_is_an_import_error(monkeypatch):
 def test_unknown_backend_name_is_a_value_error():
     with pytest.raises(ValueError, match="backend must be one of"):
         get_backend("gpu")
+
+
+@pytest.mark.parametrize(
+    "setting, mode, cached", [("0", 0o700, False), (None, 0o777, False), (None, 0o700, True)]
+)
+def test_numba_caches_only_where_no_one_else_writes(tmp_path, setting, mode, cached):
+    # Numba reads its cache index with pickle: a cache others can write is a
+    # way to run code in this process.
+    pytest.importorskip("numba")
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.chmod(cache, mode)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env.pop("FASTRNN_NUMBA_CACHE", None)
+    if setting is not None:
+        env["FASTRNN_NUMBA_CACHE"] = setting
+    code = "from fastrnn._kernels import _numba; print(_numba._JIT['cache'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(cached)

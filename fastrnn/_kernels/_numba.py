@@ -40,6 +40,7 @@ as Cython's ``cdivision``), and no division here can be by zero anyway.
 """
 
 import math
+import os
 
 import numpy as np
 from llvmlite import ir
@@ -52,8 +53,32 @@ from fastrnn._kernels._reference import add_into
 #: Which GEMM runs (shown by ``fastrnn bench`` in every report).
 gemm_provider = "scipy BLAS through np.dot; one thread of ours"
 
+
+def _cache_on_disk():
+    """Whether Numba may keep the compiled kernels on disk (and read them back).
+
+    Numba reads its cache index with pickle: whoever can write the cache
+    directory can run code in every process that loads these kernels. Its
+    default directory is ``__pycache__`` beside this file (in the install),
+    else a per-user one; ``NUMBA_CACHE_DIR`` moves it. Caching is off when
+    ``FASTRNN_NUMBA_CACHE=0`` or when that directory may be written by other
+    users (group or world writable): the kernels are then compiled anew in
+    each process (seconds, once).
+    """
+    if os.environ.get("FASTRNN_NUMBA_CACHE", "1") == "0":
+        return False
+    where = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.path.dirname(__file__), "__pycache__"
+    )
+    try:
+        mode = os.stat(where).st_mode
+    except OSError:
+        return True  # not there yet: Numba makes it with this user's umask
+    return not mode & 0o022
+
+
 # Options of every compiled kernel; see the module docstring for error_model.
-_JIT = dict(cache=True, error_model="numpy")
+_JIT = dict(cache=_cache_on_disk(), error_model="numpy")
 
 # Integer cell codes, as in _cells.pxi: compiled code dispatches on them.
 RNN_TANH = 0
