@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -286,14 +287,116 @@ def test_protocol_abuse_gets_answers_not_hangs(models):
 
 
 def test_idle_sessions_give_way_to_new_ones(models):
-    server = _start(models[0], max_sessions=1, session_ttl=0.0)
+    server = _start(models[0], max_sessions=1, session_ttl=0.3)
     port = server.server_address[1]
     try:
         first = call(port, "POST", "/sessions")[1]["session"]
+        time.sleep(0.4)
         status, second = call(port, "POST", "/sessions")
         assert status == 201
         assert call(port, "POST", f"/sessions/{first}/step", {"x": [1, 2]})[0] == 404
         assert call(port, "POST", f"/sessions/{second['session']}/step", {"x": [1, 2]})[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_idle_session_expires_below_the_cap(models):
+    server = _start(models[0], max_sessions=10, session_ttl=0.3)
+    port = server.server_address[1]
+    try:
+        sid = call(port, "POST", "/sessions")[1]["session"]
+        assert call(port, "POST", f"/sessions/{sid}/step", {"x": [1, 2]})[0] == 200
+        time.sleep(0.5)
+        status, payload = call(port, "POST", f"/sessions/{sid}/step", {"x": [1, 2]})
+        assert status == 404 and "idle too long" in payload["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sessions_share_the_models_weights():
+    import tracemalloc
+
+    model = _fit(fastrnn.RNNRegressor(hidden_size=128, max_iter=1, random_state=0), X[:, -1, 0])
+    app = serve.App(model, max_sessions=500)
+    first = app.sessions.open()  # the template stream is made with the first session
+    tracemalloc.start()
+    for _ in range(100):
+        app.sessions.open()
+    per_session = tracemalloc.get_traced_memory()[1] / 100
+    tracemalloc.stop()
+    assert per_session < model.network_.flat_params.nbytes / 10  # was a model each
+    step = np.ones((1, 1, 2))
+    sids = list(app.sessions._open)
+    assert app.sessions.step(first, step) == app.sessions.step(sids[-1], step)
+
+
+def test_a_bearer_token_guards_everything_but_health(models):
+    server = _start(models[0], token="s3cret")
+    port = server.server_address[1]
+    try:
+        assert call(port, "GET", "/health")[0] == 200
+        body = {"X": X[:2].tolist()}
+        assert call(port, "POST", "/predict", body)[0] == 401
+        wrong = {"Authorization": "Bearer guess"}
+        assert call(port, "POST", "/predict", body, headers=wrong)[0] == 401
+        right = {"Authorization": "Bearer s3cret"}
+        assert call(port, "POST", "/predict", body, headers=right)[0] == 200
+        assert call(port, "POST", "/sessions", headers=right)[0] == 201
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_client_is_cut_off_at_the_deadline(models):
+    import socket
+
+    server = _start(models[0], deadline=1.0, timeout=30.0)
+    port = server.server_address[1]
+    try:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.settimeout(10)
+        start = time.monotonic()
+        sock.sendall(b"POST /predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+        closed = False
+        for _ in range(40):  # a byte every 0.2 s: each read well inside the timeout
+            try:
+                sock.sendall(b"[")
+                if sock.recv(4096, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.2)
+        assert closed and time.monotonic() - start < 4
+        sock.close()
+        assert call(port, "GET", "/health")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_odd_bodies_and_bugs_are_answered_and_logged(models, caplog, monkeypatch):
+    server = _start(models[0])
+    port = server.server_address[1]
+    try:
+        status, payload = call(port, "POST", "/predict", raw=b'{"X": ' + b"9" * 5000 + b"}")
+        assert status == 400 and "not valid JSON" in payload["error"]
+        status, payload = call(port, "GET", "/health")
+        assert payload == {"status": "ok", "model": "RNNRegressor"}  # no parameters shown
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(server.app, "predict", broken)
+        with caplog.at_level("ERROR", logger="fastrnn.serve"):
+            assert call(port, "POST", "/predict", {"X": [[[1, 2]]]})[0] == 500
+        assert "internal error on POST /predict" in caplog.text and "a bug" in caplog.text
+        assert serve.Server.request_queue_size >= 128
     finally:
         server.shutdown()
         server.server_close()

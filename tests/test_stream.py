@@ -187,3 +187,25 @@ def test_a_stream_pickles_and_copies_with_its_state(kind):
     stream.step(x[:, :3])
     for twin in (pickle.loads(pickle.dumps(stream)), copy.deepcopy(stream)):
         np.testing.assert_array_equal(twin.step(x[:, 3:]), copy.deepcopy(stream).step(x[:, 3:]))
+
+
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_a_fork_shares_the_weights_and_has_its_own_state(backend):
+    import tracemalloc
+
+    layer = LSTM(5, 128, num_layers=2, random_state=0, backend=backend)
+    x = np.random.default_rng(2).standard_normal((1, 6, 5)).astype(np.float32)
+    stream = layer.stream()
+    expected = stream.step(x)
+    stream.step(x)  # the parent's state moves on; a fork starts from zeros
+    tracemalloc.start()
+    forks = [stream.fork() for _ in range(50)]
+    per_fork = tracemalloc.get_traced_memory()[1] / len(forks)
+    tracemalloc.stop()
+    weights = layer.flat_params.nbytes
+    assert per_fork < weights / 10  # state and scratch only, not the model
+    for fork in forks[:3]:
+        np.testing.assert_array_equal(fork.step(x), expected)
+    assert not np.array_equal(stream.step(x), expected)
+    layer.flat_params[:] = 0  # a fork keeps the weights its parent was made with
+    np.testing.assert_array_equal(forks[3].step(x), expected)

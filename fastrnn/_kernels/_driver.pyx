@@ -1537,15 +1537,40 @@ cdef class Stepper:
         cdef Prepared p
         for i, p in enumerate(prepared):
             self._layers[i] = p.w
+        self._new_state()
+        self._affine = None
+        if affine is not None:
+            self._affine = np.ascontiguousarray(np.stack(affine), dtype=np.float64)
+
+    cdef _new_state(self):
+        """Zero state and this stepper's own scratch buffers."""
+        cdef int B = self.batch_size, H = self.hidden_size, GH = self._G * self.hidden_size
         self.h = np.zeros((self.num_layers, B, H), self.dtype)
         self.c = np.zeros((self.num_layers, B, H), self.dtype)
         self._gates = np.empty((B, GH), self.dtype)
         self._hw = np.empty((B, GH), self.dtype)
         self._ext = np.empty((B, H), self.dtype)
         self._tmp = np.empty((B, self.n_out), self.dtype)
-        self._affine = None
-        if affine is not None:
-            self._affine = np.ascontiguousarray(np.stack(affine), dtype=np.float64)
+
+    def fork(self):
+        """A stepper of the same weights, shared (never changed once built, so
+        safe to share), with its own zero state and scratch: what another
+        sequence costs is its state, ``(2 L + 2 G + 1) B H + B n_out`` values,
+        not another copy of the model."""
+        cdef Stepper s = Stepper.__new__(Stepper)
+        s._code, s._G, s._head, s._double, s.dtype = self._code, self._G, self._head, \
+            self._double, self.dtype
+        s.num_layers, s.batch_size, s.input_size = self.num_layers, self.batch_size, \
+            self.input_size
+        s.hidden_size, s.n_out = self.hidden_size, self.n_out
+        s._args, s._prepared, s._head_w, s._head_b, s._affine = self._args, self._prepared, \
+            self._head_w, self._head_b, self._affine
+        s._layers = <LayerWeights*>PyMem_Malloc(self.num_layers * sizeof(LayerWeights))
+        if s._layers == NULL:
+            raise MemoryError()
+        memcpy(s._layers, self._layers, self.num_layers * sizeof(LayerWeights))
+        s._new_state()
+        return s
 
     def __dealloc__(self):
         PyMem_Free(self._layers)

@@ -50,6 +50,16 @@ class Stream:
         else:
             self._stepper = _LayerStepper(layer, self.batch_size, head, affine)
 
+    def fork(self):
+        """A new stream of the same model and batch size, from zeros, sharing this
+        one's weights instead of copying them (their prepared form is never
+        changed, so streams in different threads may share it): a server's
+        sessions then cost their state each, not a model each."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._stepper = self._stepper.fork()
+        return new
+
     def reset(self):
         """Start new sequences: the state goes back to zeros."""
         self._stepper.h[...] = 0
@@ -130,6 +140,12 @@ class _LayerStepper:
         self._affine = None if affine is None else tuple(np.array(a) for a in affine)
         shape = (layer.num_layers, batch_size, layer.hidden_size)
         self.h, self.c = np.zeros(shape, layer.dtype), np.zeros(shape, layer.dtype)
+
+    def fork(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)  # the same (copied) layer, head and affine
+        new.h, new.c = np.zeros_like(self.h), np.zeros_like(self.c)
+        return new
 
     def step(self, x):
         one = x.ndim == 2
