@@ -20,6 +20,7 @@ import numbers
 import os
 import stat
 import tempfile
+import tokenize
 import zipfile
 
 import numpy as np
@@ -269,7 +270,8 @@ def load(path, *, trust_patterns=False):
         MemoryError,
         RecursionError,
         TypeError,
-        SyntaxError,
+        SyntaxError,  # a malformed .npy header (numpy parses it as a Python literal)
+        tokenize.TokenError,
     ) as exc:
         raise ValueError(f"{path} is not a readable fastrnn model file: {exc}") from exc
     try:
