@@ -97,7 +97,9 @@ def save(estimator, path):
     disk and renamed over ``path`` in one step: a save that fails (a full
     disk, an interrupt) leaves whatever was at ``path`` as it was, readers
     see the old file or the new one, never half of one, and a symbolic link
-    at ``path`` is replaced, not followed.
+    at ``path`` is replaced, not followed. (A process killed outright while
+    writing cannot clean up: it may leave a hidden ``.NAME.npz.XXXXXXXX``
+    beside the model, never a damaged model.)
     """
     from fastrnn import __version__
 
