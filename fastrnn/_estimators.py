@@ -817,14 +817,14 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
             )
         return PredictionStream(self, batch_size)
 
-    def save(self, path):
+    def save(self, path, *, key=None):
         """Save the fitted model to ``path`` in fastrnn's pickle-free format.
 
         See :func:`fastrnn.save`; read it back with :func:`fastrnn.load`.
         """
         from fastrnn._persistence import save
 
-        save(self, path)
+        save(self, path, key=key)
 
     def _sequence_outputs(self, out, lengths):
         """Sequence predictions as an array, or a list of ``[T_i, ...]`` for ragged X."""

@@ -293,11 +293,11 @@ class RNNForecaster(BaseEstimator):
         lower, upper = self.residual_quantiles_
         return forecast, forecast + lower, forecast + upper
 
-    def save(self, path):
+    def save(self, path, *, key=None):
         """Save the fitted forecaster in fastrnn's pickle-free format (:func:`fastrnn.load`)."""
         from fastrnn._persistence import save
 
-        save(self, path)
+        save(self, path, key=key)
 
 
 def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):

@@ -293,11 +293,11 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
             count += y.size
         return total / count
 
-    def save(self, path):
+    def save(self, path, *, key=None):
         """Save the fitted model in fastrnn's pickle-free format (:func:`fastrnn.load` reads it)."""
         from fastrnn._persistence import save
 
-        save(self, path)
+        save(self, path, key=key)
 
     # -- scoring and prediction ---------------------------------------------
 

@@ -15,6 +15,7 @@ in ``tests/data/`` and must keep loading.
 """
 
 import hashlib
+import hmac
 import json
 import numbers
 import os
@@ -72,8 +73,10 @@ def _json_value(value):
     return None  # e.g. a RandomState instance: not reproducible from a file anyway
 
 
-def _digest(config, arrays):
-    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+def _digest(config, arrays, key=None):
+    """SHA-256 over the config document and every array (with ``key``: its HMAC)."""
+    h = hmac.new(_key_bytes(key), digestmod=hashlib.sha256) if key is not None else hashlib.sha256()
+    h.update(json.dumps(config, sort_keys=True).encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
@@ -81,7 +84,15 @@ def _digest(config, arrays):
     return h.hexdigest()
 
 
-def save(estimator, path):
+def _key_bytes(key):
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, (bytes, bytearray)) and len(key):
+        return bytes(key)
+    raise TypeError(f"key must be a non-empty str or bytes, got {type(key).__name__}")
+
+
+def save(estimator, path, *, key=None):
     """Write a fitted fastrnn estimator to ``path``.
 
     Parameters
@@ -90,6 +101,11 @@ def save(estimator, path):
         or a fitted Pipeline of TextTokenizer steps ending in a regressor or classifier
     path : str or path-like
         Usually ending in ``.npz`` (added if missing, as numpy does).
+    key : str or bytes, optional
+        Sign the file with this secret (HMAC-SHA256 over everything in it),
+        for files that cross a trust boundary: ``load(path, key=...)`` then
+        refuses any file not signed with the same key. Keep the key apart
+        from the files.
 
     Notes
     -----
@@ -112,7 +128,10 @@ def save(estimator, path):
         "fastrnn_version": __version__,
         **config,
     }
+    signature = _digest(config, arrays, key) if key is not None else None
     config["sha256"] = _digest(config, arrays)
+    if signature is not None:
+        config["signature"] = signature
     _write_atomically(path, lambda f: np.savez(f, config=np.array(json.dumps(config)), **arrays))
 
 
@@ -233,7 +252,7 @@ def _describe_forecaster(forecaster):
     return config, arrays
 
 
-def load(path, *, trust_patterns=False):
+def load(path, *, key=None, trust_patterns=False):
     """Load an estimator written by :func:`save`.
 
     The file is read as untrusted input: no code runs from it (no pickle),
@@ -244,6 +263,10 @@ def load(path, *, trust_patterns=False):
     Parameters
     ----------
     path : str or path-like
+    key : str or bytes, optional
+        The secret the file was signed with (``save(..., key=...)``): the file
+        must carry a signature made with it, or it is refused. Without a key,
+        a signature is not checked (the checksum still is).
     trust_patterns : bool, default=False
         Load a text pipeline whose ``TextTokenizer`` has its own
         ``token_pattern``. A regular expression is code of a kind: one
@@ -291,8 +314,14 @@ def load(path, *, trust_patterns=False):
             f"{FORMAT_VERSION} (upgrade fastrnn)"
         )
     expected = config.pop("sha256", None)
+    signature = config.pop("signature", None)
     if expected != _digest(config, arrays):
         raise ValueError(f"{path} is corrupt or was modified: its checksum does not match")
+    if key is not None:
+        if not isinstance(signature, str) or not hmac.compare_digest(
+            signature, _digest(config, arrays, key)
+        ):
+            raise ValueError(f"{path} is not signed with this key")
     try:
         return _rebuild(config, arrays, trust_patterns)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:

@@ -240,11 +240,14 @@ def _resigned(src, dst, edit_config=None, edit_arrays=None):
         arrays = {k: f[k] for k in f.files}
     config = json.loads(str(arrays.pop("config")))
     config.pop("sha256")
+    signature = config.pop("signature", None)  # kept as it was: only the key makes one
     if edit_config:
         edit_config(config)
     if edit_arrays:
         edit_arrays(arrays)
     config["sha256"] = _digest(config, arrays)
+    if signature is not None:
+        config["signature"] = signature
     np.savez(dst, config=np.array(json.dumps(config)), **arrays)
 
 
@@ -425,3 +428,27 @@ def test_resigned_files_with_meaningless_fields_are_refused(
     _resigned(good, bad, edit_arrays=edit)
     with pytest.raises(ValueError, match=match):
         fastrnn.load(bad)
+
+
+def test_signed_files_load_only_with_their_key(models, tmp_path):
+    model, X = models["regressor"]
+    signed = tmp_path / "signed.npz"
+    model.save(signed, key="team secret")
+    np.testing.assert_array_equal(
+        fastrnn.load(signed, key="team secret").predict(X), model.predict(X)
+    )
+    fastrnn.load(signed)  # without a key: the checksum only
+    with pytest.raises(ValueError, match="not signed with this key"):
+        fastrnn.load(signed, key="guess")
+    unsigned = tmp_path / "unsigned.npz"
+    model.save(unsigned)
+    with pytest.raises(ValueError, match="not signed with this key"):
+        fastrnn.load(unsigned, key=b"team secret")
+    # An editor can recompute the checksum, not the signature.
+    edited = tmp_path / "edited.npz"
+    _resigned(signed, edited, lambda c: c["params"].update(alpha=0.5))
+    fastrnn.load(edited)
+    with pytest.raises(ValueError, match="not signed with this key"):
+        fastrnn.load(edited, key="team secret")
+    with pytest.raises(TypeError, match="key must be"):
+        model.save(tmp_path / "x.npz", key=b"")
