@@ -300,8 +300,16 @@ class Handler(BaseHTTPRequestHandler):
         self.server.watchdog.arm(self, self.connection)
         try:
             super().handle_one_request()
+        except OSError:  # the client left, or the watchdog cut it off: nothing to answer
+            self.close_connection = True
         finally:
             self.server.watchdog.disarm(self)
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:  # flushing to a connection that is gone
+            pass
 
     def _dispatch(self, method):
         try:
@@ -428,6 +436,9 @@ class Server(ThreadingHTTPServer):
     def server_close(self):
         super().server_close()
         self.watchdog.stop()
+
+    def handle_error(self, request, client_address):  # to the log, not a bare traceback
+        LOG.exception("error serving %s", client_address[0])
 
 
 def make_server(
