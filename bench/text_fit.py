@@ -22,7 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the fastrnn of this checkout when not installed
 
-from fastrnn._bench_e2e import EndToEndPlan, run_end_to_end  # noqa: E402
+from fastrnn._bench.e2e import EndToEndPlan, run_end_to_end  # noqa: E402
 
 
 def main(argv=None):
@@ -36,7 +36,7 @@ def main(argv=None):
         default="topics",
         choices=["topics", "names", "names-100"],
         help="word-level topics of paragraphs, or character-level Unicode names in 10 or "
-        "100 classes (see fastrnn._bench_e2e)",
+        "100 classes (see fastrnn._bench.e2e)",
     )
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--json", help="save the fits here")

@@ -4,7 +4,7 @@ A :class:`Case` is one shape; :func:`make_inputs` draws its weights, input,
 upstream gradient and (by kind) initial state or per-row lengths once, and
 every engine is built from those very numbers, so their outputs can be
 compared before anything is timed (:func:`compare_outputs`). ONNX Runtime's
-engine lives in :mod:`fastrnn._bench_onnx`.
+engine lives in :mod:`fastrnn._bench.onnx`.
 """
 
 import argparse

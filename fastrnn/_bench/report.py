@@ -8,7 +8,7 @@ medians, so a saved file needs only the raw samples.
 
 import textwrap
 
-from fastrnn._bench_machine import format_header
+from fastrnn._bench.machine import format_header
 
 LARGE_FLOPS = 1e9  # GFLOP/s are shown for shapes whose forward pass does at least this many
 REFERENCE_ENGINES = ("torch", "ort")  # ratio columns: reference median / engine median

@@ -2,12 +2,12 @@
 
 ``bench/compare.py`` and ``fastrnn bench`` are thin fronts over :func:`main`;
 the logic lives in the package because the wheel ships no ``bench/``. The
-parts, one module each: the shapes and engines (:mod:`fastrnn._bench_engines`,
-ONNX Runtime in :mod:`fastrnn._bench_onnx`), the timing rules
-(:mod:`fastrnn._bench_timing`), the machine record
-(:mod:`fastrnn._bench_machine`), peak memory in fresh processes
-(:mod:`fastrnn._bench_memory`), the end-to-end fit (:mod:`fastrnn._bench_e2e`)
-and the outputs (:mod:`fastrnn._bench_report`).
+parts, one module each: the shapes and engines (:mod:`fastrnn._bench.engines`,
+ONNX Runtime in :mod:`fastrnn._bench.onnx`), the timing rules
+(:mod:`fastrnn._bench.timing`), the machine record
+(:mod:`fastrnn._bench.machine`), peak memory in fresh processes
+(:mod:`fastrnn._bench.memory`), the end-to-end fit (:mod:`fastrnn._bench.e2e`)
+and the outputs (:mod:`fastrnn._bench.report`).
 
 What one run does, per thread count (``--threads 1,2``), per shape and per
 mode (inference, one training step):
@@ -34,7 +34,7 @@ Every engine gets the same thread count: ``torch.set_num_threads``,
 ``threadpoolctl`` for the BLAS that fastrnn's kernels call,
 ``numba.set_num_threads`` and ONNX Runtime's session options. The
 environment is only read, never changed: see
-:func:`fastrnn._bench_machine.format_header` about ``OPENBLAS_CORETYPE``.
+:func:`fastrnn._bench.machine.format_header` about ``OPENBLAS_CORETYPE``.
 """
 
 import argparse
@@ -47,8 +47,8 @@ from contextlib import nullcontext
 from dataclasses import asdict, replace
 
 import fastrnn
-from fastrnn._bench_e2e import QUICK_E2E, EndToEndPlan, run_end_to_end
-from fastrnn._bench_engines import (
+from fastrnn._bench.e2e import QUICK_E2E, EndToEndPlan, run_end_to_end
+from fastrnn._bench.engines import (
     ATOL,
     CASES,
     RTOL,
@@ -60,16 +60,16 @@ from fastrnn._bench_engines import (
     stream_engine,
     torch_engine,
 )
-from fastrnn._bench_machine import (
+from fastrnn._bench.machine import (
     FAIR_COMMAND,
     best_peak,
     format_header,
     gemm_peak,
     machine_info,
 )
-from fastrnn._bench_memory import add_peak_memory
-from fastrnn._bench_onnx import import_onnxruntime, onnx_model, ort_engine
-from fastrnn._bench_report import (
+from fastrnn._bench.memory import add_peak_memory
+from fastrnn._bench.onnx import import_onnxruntime, onnx_model, ort_engine
+from fastrnn._bench.report import (
     LARGE_FLOPS,
     LEGEND,
     derive,
@@ -79,7 +79,7 @@ from fastrnn._bench_report import (
     payload_gemm,
     plot,
 )
-from fastrnn._bench_timing import QUICK_PLAN, TimingPlan, measure, summarize
+from fastrnn._bench.timing import QUICK_PLAN, TimingPlan, measure, summarize
 from fastrnn._kernels import get_backend
 
 MODES = ("inference", "train")

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from fastrnn import _bench
-from fastrnn._bench_engines import (
+from fastrnn._bench import compare as _bench
+from fastrnn._bench.engines import (
     Case,
     check_engines,
     make_inputs,
@@ -58,7 +58,7 @@ def test_hand_built_onnx_graph_matches_torch(case):
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from fastrnn._bench_onnx import build_graph, ort_engine
+    from fastrnn._bench.onnx import build_graph, ort_engine
 
     inputs = make_inputs(case)
     ref = torch_engine(torch, case, inputs).outputs()
@@ -70,7 +70,8 @@ def test_a_wrong_gate_order_is_caught():
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from fastrnn import _bench_onnx, onnx
+    from fastrnn import onnx
+    from fastrnn._bench import onnx as _bench_onnx
 
     case = Case("lstm", 12, 3, 4, 5)
     inputs = make_inputs(case)
@@ -107,7 +108,7 @@ def test_outputs_redraw_from_saved_json(tmp_path, capsys):
 
 
 def test_peak_memory_runs_in_a_fresh_process():
-    from fastrnn._bench_memory import measure_peak
+    from fastrnn._bench.memory import measure_peak
 
     result = measure_peak(Case("lstm", 20, 8, 4, 16), "numpy", threads=1)
     assert "error" not in result, result

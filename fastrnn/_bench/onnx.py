@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from fastrnn._bench_engines import TORCH_CELLS, Engine, fastrnn_layer, torch_module, torch_state
+from fastrnn._bench.engines import TORCH_CELLS, Engine, fastrnn_layer, torch_module, torch_state
 from fastrnn.onnx import OPSET
 
 

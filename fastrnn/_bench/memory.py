@@ -83,7 +83,7 @@ def child_main(spec_json):
     spec_json : str
         JSON of ``{"case": Case fields, "engine": name, "threads": int}``.
     """
-    from fastrnn._bench_engines import Case, make_engine, make_inputs
+    from fastrnn._bench.engines import Case, make_engine, make_inputs
     from fastrnn._kernels import get_backend
 
     spec = json.loads(spec_json)
@@ -135,7 +135,7 @@ def measure_peak(case, engine, threads, timeout=TIMEOUT_S):
         ``peak_mib``, ``method``, ``baseline_mib``, ``steps``; or ``error``.
     """
     spec = json.dumps({"case": asdict(case), "engine": engine, "threads": threads})
-    code = f"from fastrnn._bench_memory import child_main; child_main({spec!r})"
+    code = f"from fastrnn._bench.memory import child_main; child_main({spec!r})"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
