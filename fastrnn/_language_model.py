@@ -21,11 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from fastrnn._estimators import (
     TrainingDivergedWarning,
     _as_generator,
-    _threadpool,
     _UnpicklesOlderVersions,
 )
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
+from fastrnn._threadpools import limit_threads
 from fastrnn._training import Monitor, progress_bar
 from fastrnn.nn import SequenceNetwork
 from fastrnn.optim import make_optimizer
@@ -206,7 +206,7 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
         inputs, targets = self._rows(stream)
         loss_curve = []
         progress = progress_bar(self.verbose, self.max_iter, type(self).__name__)
-        with _threadpool(self.n_threads, net):
+        with limit_threads(self.n_threads, net):
             for epoch in range(self.max_iter):
                 loss = self._epoch(net, inputs, targets, optimizer)
                 if not np.isfinite(loss):
@@ -329,7 +329,7 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
         check_is_fitted(self, "network_")
         ids, lengths = self._encode(as_texts(X))
         net = self.network_
-        with _threadpool(self.n_threads):  # the head on each text's last step only
+        with limit_threads(self.n_threads):  # the head on each text's last step only
             _, state = net.rnn.forward(net.embedding.forward(ids), lengths=lengths)
         h_top = (state[0] if isinstance(state, tuple) else state)[-1]
         logits = h_top.astype(np.float64) @ net.weight.T.astype(np.float64) + net.bias
@@ -346,7 +346,7 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
         total, count = 0.0, 0
         for start in range(0, len(texts), self._SCORE_BATCH):
             ids, lengths = self._encode(texts[start : start + self._SCORE_BATCH])
-            with _threadpool(self.n_threads):
+            with limit_threads(self.n_threads):
                 logits = self.network_.forward(ids, lengths=lengths)
             for i, n in enumerate(lengths - 1):  # text i: tokens ids[i, 1:n+1]
                 logp = log_softmax(logits[i, :n].astype(np.float64), axis=1)

@@ -64,8 +64,9 @@ import time
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from fastrnn._estimators import RNNClassifier, RNNRegressor, _storing_init, _threadpool
+from fastrnn._estimators import RNNClassifier, RNNRegressor, _storing_init
 from fastrnn._losses import LOSSES
+from fastrnn._threadpools import limit_threads
 from fastrnn._training import head_loss
 
 __all__ = ["DaskRNNRegressor", "DaskRNNClassifier", "CALL_TIMEOUT_S"]
@@ -208,7 +209,7 @@ class _Shard:
         weight = (len(rows) if sw is None else float(np.sum(sw))) * steps
         if weight == 0:  # rows that count for nothing (the losses average by weight)
             return None, 0.0, 0.0
-        with _threadpool(self.n_threads, net):
+        with limit_threads(self.n_threads, net):
             net.flat_params[:] = params
             pred = net.forward(self.X[rows], training=True)
             value, dpred = head_loss(net, pred, y, sw, None, self.loss_fn)
@@ -220,7 +221,7 @@ class _Shard:
 
     def predict(self, params, rows):
         """The network's outputs for ``rows`` (inference)."""
-        with _threadpool(self.n_threads):
+        with limit_threads(self.n_threads):
             self.net.flat_params[:] = params
             return self.net.forward(self.X[rows])
 

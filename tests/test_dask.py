@@ -177,10 +177,10 @@ def test_a_fit_on_a_worker_follows_its_thread_count(client):
     def limits_inside_a_fit():
         from threadpoolctl import threadpool_info, threadpool_limits
 
-        from fastrnn._estimators import _threadpool
+        from fastrnn._threadpools import limit_threads
 
         with threadpool_limits(limits=3):  # as if the process were set for more
-            with _threadpool(None):
+            with limit_threads(None):
                 inside = {i["user_api"]: i["num_threads"] for i in threadpool_info()}
         return inside
 
@@ -393,11 +393,11 @@ def test_threads_for_a_task_share_the_worker_among_its_running_tasks(monkeypatch
     import sys
     from types import SimpleNamespace
 
-    from fastrnn._estimators import _dask_worker_threads
+    from fastrnn._threadpools import dask_worker_threads
 
     state = SimpleNamespace(nthreads=4, executing_count=0)
     fake = SimpleNamespace(get_worker=lambda: SimpleNamespace(state=state))
     monkeypatch.setitem(sys.modules, "distributed", fake)
     for running, threads in [(0, 4), (1, 4), (2, 2), (3, 1), (8, 1)]:
         state.executing_count = running
-        assert _dask_worker_threads() == threads
+        assert dask_worker_threads() == threads

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastrnn._estimators import _threadpool, usable_cpus
+from fastrnn._threadpools import limit_threads, usable_cpus
 from tests.conftest import make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
@@ -65,9 +65,9 @@ def test_omp_num_threads_sets_the_default_up_to_the_cpus(env, expected):
 
 
 def test_n_threads_is_bounded_by_the_cpus():
-    with _threadpool(100_000):
+    with limit_threads(100_000):
         assert driver.thread_limit() == usable_cpus()
-    with _threadpool(1):
+    with limit_threads(1):
         assert driver.thread_limit() == 1
 
 
