@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from fastrnn._cells import ESTIMATOR_CELLS
+
 
 class CommandError(Exception):
     """A problem with the user's files or data: printed, exit code 1."""
@@ -86,7 +88,7 @@ def fit_main(argv=None, prog="fastrnn fit"):
     p.add_argument("--horizon", type=int, default=1)
     p.add_argument("--strategy", choices=["direct", "recursive"], default="direct")
     p.add_argument("--tokenizer", choices=["char", "word"], default="char")
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"], default="lstm")
+    p.add_argument("--cell", choices=ESTIMATOR_CELLS, default="lstm")
     p.add_argument("--hidden-size", type=int, default=32)
     p.add_argument("--num-layers", type=int, default=1)
     p.add_argument("--max-iter", type=int, default=200)

@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 )
 
 from fastrnn import _validation as val
+from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
 from fastrnn._threadpools import limit_threads
@@ -197,7 +198,7 @@ class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
     _parameter_constraints = {
-        "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
+        "cell": [StrOptions(set(ESTIMATOR_CELLS))],
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],

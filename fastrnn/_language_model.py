@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn._estimators import (
     TrainingDivergedWarning,
     _as_generator,
@@ -99,7 +100,7 @@ class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
         "lowercase": ["boolean"],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "cell": [StrOptions({"lstm", "gru", "rnn_tanh", "rnn_relu"})],
+        "cell": [StrOptions(set(ESTIMATOR_CELLS))],
         "reset_after": ["boolean"],
         "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],

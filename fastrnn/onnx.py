@@ -27,25 +27,14 @@ skl2onnx gives scikit-learn's models.
 
 import numpy as np
 
+from fastrnn._cells import CELLS
 from fastrnn._kernels import GATES
 
 OPSET = 17
 IR_VERSION = 8  # opset 17's; a newer `onnx` writes higher versions that older runtimes refuse
 # For each ONNX gate block, the PyTorch block it comes from.
-GATE_ORDER = {
-    "lstm": [0, 3, 1, 2],
-    "gru": [1, 0, 2],
-    "gru_reset_before": [1, 0, 2],
-    "rnn_tanh": [0],
-    "rnn_relu": [0],
-}
-_OP = {
-    "lstm": "LSTM",
-    "gru": "GRU",
-    "gru_reset_before": "GRU",
-    "rnn_tanh": "RNN",
-    "rnn_relu": "RNN",
-}
+GATE_ORDER = {name: list(cell.onnx_order) for name, cell in CELLS.items()}
+_OP = {name: cell.onnx_op for name, cell in CELLS.items()}
 
 
 def to_onnx(model, path=None, *, lengths=False, initial_state=False):

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 import fastrnn
+from fastrnn._cells import CELLS as TABLE
+from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn.nn import GRUCell, LSTMCell, RNNCell
 from tests.conftest import COMPILED
 
-CELLS = {"rnn_tanh": "RNNCell", "rnn_relu": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}
+CELLS = {name: TABLE[name].layer + "Cell" for name in ESTIMATOR_CELLS}
 # Kernel cell -> constructor arguments beyond the class's (the class by CELLS, or GRU).
 EXTRA = {"rnn_tanh": {"nonlinearity": "tanh"}, "rnn_relu": {"nonlinearity": "relu"}}
 EXTRA["gru_reset_before"] = {"reset_after": False}

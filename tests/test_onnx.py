@@ -7,12 +7,13 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import fastrnn
+from fastrnn._cells import CELLS as ALL_CELLS
 from fastrnn.onnx import to_onnx
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-CELLS = ["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"]
+CELLS = list(ALL_CELLS)
 LAYER = {"lstm": fastrnn.nn.LSTM, "gru": fastrnn.nn.GRU}
 
 

@@ -7,8 +7,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastrnn import RNNClassifier, RNNRegressor
+from fastrnn._cells import ESTIMATOR_CELLS
 
-CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+CELLS = list(ESTIMATOR_CELLS)
 
 
 def _fit(est, X, y):

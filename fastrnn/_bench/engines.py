@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import fastrnn
+from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn._kernels import GATES
 
 RTOL, ATOL = 1e-3, 1e-4
@@ -26,7 +27,7 @@ _CLASS = {
     "rnn_relu": "RNN",
 }
 #: Cells with a torch.nn module (its GRU applies the reset gate after the matmul).
-TORCH_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+TORCH_CELLS = ESTIMATOR_CELLS  # (the reset-before GRU has no PyTorch module)
 _CELL_ALIASES = {"rnn": "rnn_tanh"}
 
 

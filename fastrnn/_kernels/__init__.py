@@ -39,7 +39,9 @@ import warnings
 
 import numpy as np
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+from fastrnn._cells import CELLS
+
+GATES = {name: cell.gates for name, cell in CELLS.items()}
 
 
 def lengths_or_full(lengths, T, B):

@@ -39,6 +39,7 @@ import numpy as np
 
 cimport numpy as cnp
 
+from fastrnn._cells import CELLS
 from fastrnn._kernels import GATES, lengths_or_full
 from fastrnn._kernels._blas cimport gemm
 
@@ -514,8 +515,10 @@ def _row_chunks(lens, flops_per_row_step, dtype):
     return np.unique(np.concatenate(([0], np.minimum(cuts, B), [B]))).astype(np.intp)
 
 
-_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU,
-          "gru_reset_before": GRU_RESET_BEFORE}
+_CODES = {name: cell.code for name, cell in CELLS.items()}
+if [_CODES[n] for n in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")] != [
+        RNN_TANH, RNN_RELU, LSTM, GRU, GRU_RESET_BEFORE]:
+    raise ImportError("fastrnn._cells' codes and _cells.pxi's Cell enum disagree")
 
 
 def activation(name, x, kernel=None):

@@ -47,6 +47,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
+from fastrnn._cells import CELLS
 from fastrnn._kernels import GATES, lengths_or_full
 from fastrnn._kernels._reference import add_into
 
@@ -86,13 +87,15 @@ RNN_RELU = 1
 LSTM = 2
 GRU = 3
 GRU_RESET_BEFORE = 4
-_CODES = {
-    "rnn_tanh": RNN_TANH,
-    "rnn_relu": RNN_RELU,
-    "lstm": LSTM,
-    "gru": GRU,
-    "gru_reset_before": GRU_RESET_BEFORE,
-}
+_CODES = {name: cell.code for name, cell in CELLS.items()}
+if [_CODES[n] for n in ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")] != [
+    RNN_TANH,
+    RNN_RELU,
+    LSTM,
+    GRU,
+    GRU_RESET_BEFORE,
+]:
+    raise ImportError("fastrnn._cells' codes and this module's constants disagree")
 
 
 # ---------------------------------------------------------------------------

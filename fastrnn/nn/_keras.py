@@ -13,16 +13,11 @@ conversion is a transpose and a reorder of the gate blocks. Keras is not importe
 
 import numpy as np
 
+from fastrnn._cells import CELLS
 from fastrnn._kernels import GATES
 
 # For each PyTorch gate block, the Keras block it comes from.
-_KERAS_BLOCK = {
-    "lstm": [0, 1, 2, 3],
-    "gru": [1, 0, 2],
-    "gru_reset_before": [1, 0, 2],
-    "rnn_tanh": [0],
-    "rnn_relu": [0],
-}
+_KERAS_BLOCK = {name: cell.keras_order for name, cell in CELLS.items()}
 
 
 def _cell_of(layer):

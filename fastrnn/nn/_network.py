@@ -8,16 +8,13 @@ mean or maximum of the outputs over each sequence's steps ("mean", "max").
 
 import numpy as np
 
+from fastrnn._cells import CELLS, ESTIMATOR_CELLS
 from fastrnn._kernels import matmul
 from fastrnn.nn._embedding import Embedding
 from fastrnn.nn._rnn import GRU, LSTM, RNN
 
-_LAYERS = {
-    "lstm": (LSTM, {}),
-    "gru": (GRU, {}),
-    "rnn_tanh": (RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (RNN, {"nonlinearity": "relu"}),
-}
+_CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+_LAYERS = {name: (_CLASSES[CELLS[name].layer], CELLS[name].layer_args) for name in ESTIMATOR_CELLS}
 
 
 class SequenceNetwork:

@@ -8,8 +8,10 @@ module's attributes and tensors without importing it.
 
 import numpy as np
 
+from fastrnn._cells import CELLS
+
 # torch.nn.RNNBase.mode -> fastrnn class name (subclasses of torch's modules keep it).
-_MODES = {"RNN_TANH": "RNN", "RNN_RELU": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+_MODES = {cell.torch_mode: cell.layer for cell in CELLS.values()}
 # Constructor arguments that torch's modules and fastrnn's layers name alike and
 # also keep as attributes.
 _SHARED = ("num_layers", "bias", "batch_first", "dropout", "bidirectional")
