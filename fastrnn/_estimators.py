@@ -180,21 +180,7 @@ def _storing_init(own):
     return __init__
 
 
-class _UnpicklesOlderVersions:
-    """Gives an estimator pickled before a parameter existed that parameter's default.
-
-    Without it, ``get_params`` (so ``repr``, ``clone``, ``save``) of such an
-    estimator fails on the missing attribute.
-    """
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if param.default is not param.empty and name not in self.__dict__:
-                setattr(self, name, param.default)
-
-
-class _BaseRNN(_UnpicklesOlderVersions, BaseEstimator):
+class _BaseRNN(BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
     _parameter_constraints = {

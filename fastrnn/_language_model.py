@@ -22,7 +22,6 @@ from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn._estimators import (
     TrainingDivergedWarning,
     _as_generator,
-    _UnpicklesOlderVersions,
 )
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
@@ -34,7 +33,7 @@ from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import TextTokenizer, as_texts
 
 
-class RNNLanguageModel(_UnpicklesOlderVersions, BaseEstimator):
+class RNNLanguageModel(BaseEstimator):
     """Character- or word-level recurrent language model.
 
     Parameters

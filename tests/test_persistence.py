@@ -87,19 +87,6 @@ def test_golden_files_of_every_released_format_still_load(path):
     np.testing.assert_allclose(_predict(model, expected["X"]), expected["predicted"], rtol=1e-6)
 
 
-def test_pickles_from_before_a_parameter_or_a_module_rename_still_load(models):
-    model, X = models["regressor"]
-    # Before reset_after existed, and when optimizers lived in fastrnn._optimizers.
-    old = pickle.loads(pickle.dumps(model))
-    del old.reset_after, old.head_dropout
-    data = pickle.dumps(old, protocol=0)
-    assert b"fastrnn.optim\n" in data
-    loaded = pickle.loads(data.replace(b"fastrnn.optim\n", b"fastrnn._optimizers\n"))
-    assert loaded.get_params() == model.get_params()
-    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    loaded.partial_fit(X, model.predict(X))  # its optimizer goes on
-
-
 def test_golden_files_exist():
     assert len(glob.glob(os.path.join(DATA, "golden_v1_*_expected.npz"))) == 4
 

@@ -186,8 +186,6 @@ class GRUCell(RNNCellBase):
     :class:`fastrnn.nn.GRU` explains (no ``torch.nn`` counterpart).
     """
 
-    reset_after = True  # cells pickled before the option existed
-
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, **kwargs):
         self.reset_after = val.check_bool(reset_after, "reset_after")
         cell = "gru" if self.reset_after else "gru_reset_before"

@@ -167,10 +167,6 @@ class SequenceNetwork:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.__dict__.setdefault("embedding", None)  # pickled before networks had one
-        self.__dict__.setdefault("freeze_embedding", False)
-        self.__dict__.setdefault("head_dropout", 0.0)
-        self.__dict__.setdefault("_rng", np.random.default_rng())
         # Unpickled buffers may be read-only (joblib memmaps them); training writes.
         self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
         self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])

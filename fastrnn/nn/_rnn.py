@@ -448,9 +448,6 @@ class GRU(RNNBase):
         + _COMMON_PARAMS
     )
 
-    #: Layers pickled before the option existed were reset-after GRUs.
-    reset_after = True
-
     def __init__(self, input_size, hidden_size, num_layers=1, reset_after=True, **kwargs):
         self.reset_after = val.check_bool(reset_after, "reset_after")
         cell = "gru" if self.reset_after else "gru_reset_before"
