@@ -26,7 +26,7 @@ from fastrnn._estimators import (
 from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import cross_entropy
 from fastrnn._threadpools import limit_threads
-from fastrnn._training import Monitor, progress_bar
+from fastrnn._training import Monitor, apply_step, progress_bar
 from fastrnn.nn import SequenceNetwork
 from fastrnn.optim import make_optimizer
 from fastrnn.text import EOS_ID as _EOS_ID
@@ -268,27 +268,17 @@ class RNNLanguageModel(BaseEstimator):
 
     def _epoch(self, net, inputs, targets, optimizer):
         """One pass of truncated BPTT over the rows; the mean loss per token."""
-        params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
         state, total, count = None, 0.0, 0
         for t in range(0, inputs.shape[1], self.bptt_steps):
             x, y = inputs[:, t : t + self.bptt_steps], targets[:, t : t + self.bptt_steps]
             pred, state = net.forward(x, training=True, hx=state, return_state=True)
             V = pred.shape[-1]
             value, dpred = cross_entropy(pred.reshape(-1, V), y.reshape(-1))
-            if self.alpha:
-                w = params[decay]
-                value += 0.5 * self.alpha * float(w @ w) / y.size
-            if not np.isfinite(value):
-                return float("nan")
             net.zero_grad()
-            net.backward(dpred.reshape(pred.shape).astype(params.dtype, copy=False))
-            if self.alpha:
-                grad[decay] += (self.alpha / y.size) * params[decay]
-            if self.clip_grad_norm is not None:
-                norm = float(np.sqrt(grad @ grad))
-                if norm > self.clip_grad_norm:
-                    grad *= self.clip_grad_norm / norm
-            optimizer.update(params, grad)
+            net.backward(dpred.reshape(pred.shape).astype(net.flat_params.dtype, copy=False))
+            value = apply_step(net, optimizer, value, y.size, self.alpha, self.clip_grad_norm)
+            if not np.isfinite(value):
+                return value
             total += value * y.size
             count += y.size
         return total / count

@@ -133,28 +133,44 @@ class ArrayData:
         return net.forward(self.X, lengths=self.lengths), self.y, self.sw, self.lengths
 
 
+def apply_step(net, optimizer, value, n, alpha, clip_grad_norm):
+    """The update of one minibatch whose gradient is in ``net.flat_grad``.
+
+    The one training step of every model (the estimators, the language model,
+    the Dask estimators): L2 (``alpha``, per sample of the ``n`` in the batch)
+    on the loss ``value`` and the gradient, then the finiteness check,
+    global-norm clipping and the optimizer's step on the flat buffer. Returns
+    the loss with its L2 term, or NaN, without touching the parameters, when
+    it is not finite.
+    """
+    params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
+    if alpha:
+        w = params[decay]
+        value += 0.5 * alpha * float(w @ w) / n
+    if not np.isfinite(value):
+        return float("nan")
+    if alpha:
+        grad[decay] += (alpha / n) * params[decay]
+    if clip_grad_norm is not None:
+        norm = float(np.sqrt(grad @ grad))
+        if norm > clip_grad_norm:
+            grad *= clip_grad_norm / norm
+    optimizer.update(params, grad)
+    return value
+
+
 def train_epoch(net, data, optimizer, loss_fn, batch_size, shuffle, rng, alpha, clip_grad_norm):
     """One pass over ``data`` (an :class:`ArrayData` or alike); return the mean loss.
 
     Returns NaN as soon as a minibatch's loss is not finite, before that
     batch's update touches the parameters.
     """
-    params, grad, decay = net.flat_params, net.flat_grad, net.decay_mask
     total, count = 0.0, 0
     for idx in minibatches(len(data), batch_size, shuffle, rng, data.lengths):
         value = data.gradient(net, idx, loss_fn)
-        if alpha:
-            w = params[decay]
-            value += 0.5 * alpha * float(w @ w) / len(idx)
+        value = apply_step(net, optimizer, value, len(idx), alpha, clip_grad_norm)
         if not np.isfinite(value):
-            return float("nan")
-        if alpha:
-            grad[decay] += (alpha / len(idx)) * params[decay]
-        if clip_grad_norm is not None:
-            norm = float(np.sqrt(grad @ grad))
-            if norm > clip_grad_norm:
-                grad *= clip_grad_norm / norm
-        optimizer.update(params, grad)
+            return value
         total += value * len(idx)
         count += len(idx)
     return total / count
