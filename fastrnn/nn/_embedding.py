@@ -4,9 +4,10 @@ import numpy as np
 
 from fastrnn import _validation as val
 from fastrnn._kernels import embedding_backward
+from fastrnn.nn._params import PicklesFlatBuffers
 
 
-class Embedding:
+class Embedding(PicklesFlatBuffers):
     """Look up a learned vector for each token id, as ``torch.nn.Embedding``.
 
     Parameters
@@ -116,16 +117,9 @@ class Embedding:
         val.check_finite(w, "weight")
         self.weight[...] = w
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for key in ("weight", "grad", "_ids"):
-            state.pop(key)
-        return state
+    _TRANSIENT = ("weight", "grad", "_ids")
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
-        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+    def _rebuild(self):
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight, self.grad = self.flat_params.reshape(shape), self.flat_grad.reshape(shape)
         self._ids = None

@@ -11,13 +11,14 @@ import numpy as np
 from fastrnn._cells import CELLS, ESTIMATOR_CELLS
 from fastrnn._kernels import matmul
 from fastrnn.nn._embedding import Embedding
+from fastrnn.nn._params import PicklesFlatBuffers
 from fastrnn.nn._rnn import GRU, LSTM, RNN
 
 _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 _LAYERS = {name: (_CLASSES[CELLS[name].layer], CELLS[name].layer_args) for name in ESTIMATOR_CELLS}
 
 
-class SequenceNetwork:
+class SequenceNetwork(PicklesFlatBuffers):
     """Recurrent layers + linear head over one flat parameter buffer.
 
     Parameters
@@ -158,18 +159,9 @@ class SequenceNetwork:
         self.grad_bias = self.flat_grad[split:]
         self._features = None
 
-    def __getstate__(self):
-        # Views are rebuilt on load, so the flat buffers stay shared.
-        state = self.__dict__.copy()
-        for key in ("weight", "bias", "grad_weight", "grad_bias", "_features"):
-            state.pop(key)
-        return state
+    _TRANSIENT = ("weight", "bias", "grad_weight", "grad_bias", "_features")
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
-        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
-        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+    def _rebuild(self):
         self._bind()
 
     def zero_grad(self):

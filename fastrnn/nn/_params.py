@@ -13,10 +13,35 @@ from fastrnn import _validation as val
 from fastrnn._kernels import GATES, get_backend
 
 
-class FlatParameters:
+class PicklesFlatBuffers:
+    """Pickling of an object whose arrays are views of ``flat_params`` / ``flat_grad``.
+
+    The attributes named by :attr:`_TRANSIENT` (the views, and what is cheaper
+    to rebuild than to store) are left out and rebuilt by ``_rebuild()`` on
+    load, so the views stay views of the buffers instead of coming back as
+    copies; unpickled buffers (joblib memory-maps them read-only) are made
+    writable, since training writes them in place. Layers, cells, embeddings
+    and networks all pickle this way.
+    """
+
+    _TRANSIENT = ()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in self._TRANSIENT:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
+        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+        self._rebuild()
+
+
+class FlatParameters(PicklesFlatBuffers):
     """``params`` / ``grad`` views by PyTorch name, ``state_dict``, pickling."""
 
-    #: Attributes rebuilt after unpickling rather than stored.
     _TRANSIENT = ("params", "grad", "_zero_bias", "_kernels", "_prepared")
 
     def _init_fields(self, cell, input_size, hidden_size, bias, dtype, backend):
@@ -147,18 +172,6 @@ class FlatParameters:
         for name, arr in staged.items():
             self.params[name][...] = arr
 
-    def __getstate__(self):
-        # The named arrays are views of the flat buffers: rebuild them on load
-        # rather than pickling them as independent copies.
-        state = self.__dict__.copy()
-        for key in self._TRANSIENT:
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        # Unpickled buffers may be read-only (joblib memmaps them); training writes.
-        self.flat_params = np.require(self.flat_params, requirements=["W", "C"])
-        self.flat_grad = np.require(self.flat_grad, requirements=["W", "C"])
+    def _rebuild(self):
         self._reset_transient()
         self._make_views()
