@@ -141,10 +141,13 @@ def _write_atomically(path, write):
     if not path.endswith(".npz"):
         path += ".npz"
     directory = os.path.dirname(os.path.abspath(path))
-    try:  # the mode a new file would get, or the one the old file had
-        mode = stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
+    mode = 0o666 & ~_UMASK  # what a new file gets; an old regular file keeps its own
+    try:
+        info = os.stat(path, follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode):  # (not a link's 0o777)
+            mode = stat.S_IMODE(info.st_mode)
     except OSError:
-        mode = 0o666 & ~_UMASK
+        pass
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

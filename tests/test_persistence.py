@@ -178,6 +178,7 @@ def test_save_replaces_a_link_at_the_path_without_following_it(models, tmp_path)
     model.save(link)
     assert target.read_text() == "not yours"
     assert not link.is_symlink()
+    assert not link.stat().st_mode & 0o022  # not the link's own 0o777
     fastrnn.load(link)
 
 
