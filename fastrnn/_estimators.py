@@ -48,19 +48,6 @@ from fastrnn.optim import make_optimizer
 from fastrnn.text import PAD_ID, RESERVED, UNK_ID
 
 
-def _integer_ids(a, name):
-    """``a`` as intp token ids, refusing non-integers and negative ids."""
-    if a.dtype.kind not in "iu":
-        if a.dtype.kind == "f" and a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
-            a = a.astype(np.intp)
-        elif a.size:
-            raise TypeError(f"{name} must hold integer token ids, got dtype {a.dtype}")
-    a = a.astype(np.intp, copy=False)
-    if a.size and a.min() < 0:
-        raise ValueError(f"{name} holds a negative token id ({a.min()})")
-    return a
-
-
 def _from_one_hot(y, steps_ndim):
     """Per-step labels from one-hot rows (an extra last axis), or ``y`` as it is.
 
@@ -289,7 +276,7 @@ class _BaseRNN(BaseEstimator):
         map to ``<unk>`` (1).
         """
         if isinstance(X, np.ndarray) and X.ndim == 2:
-            ids = _integer_ids(X, "X")
+            ids = val.check_token_ids(X, "X")
             if ids.shape[1] == 0:
                 raise ValueError("X has 0 time steps")
             nonzero = ids != PAD_ID
@@ -303,7 +290,7 @@ class _BaseRNN(BaseEstimator):
                     "with embedding_dim, X is token ids: a list of 1-D integer arrays or a 2-D "
                     f"integer array (TextTokenizer makes them from strings); got {type(X).__name__}"
                 )
-            seqs = [_integer_ids(np.asarray(x), f"X[{i}]") for i, x in enumerate(X)]
+            seqs = [val.check_token_ids(x, f"X[{i}]") for i, x in enumerate(X)]
             bad = [i for i, s in enumerate(seqs) if s.ndim != 1]
             if bad:
                 raise ValueError(f"X[{bad[0]}] must be a 1-D sequence of token ids")

@@ -151,6 +151,24 @@ def check_projected(xw, n_directions, width, dtype):
     return out
 
 
+def check_token_ids(ids, name, upper=None):
+    """``ids`` as an intp array of token ids: integers, or whole finite floats,
+    at least 0 and, with ``upper``, below it (the vocabulary's size)."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu" and arr.size:
+        whole = arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+        if not whole:
+            raise TypeError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    arr = arr.astype(np.intp, copy=False)
+    if not arr.size:
+        return arr
+    if upper is not None and (arr.min() < 0 or arr.max() >= upper):
+        raise ValueError(f"{name} must lie in [0, {upper}), got {arr.min()}..{arr.max()}")
+    if arr.min() < 0:
+        raise ValueError(f"{name} holds a negative token id ({arr.min()})")
+    return arr
+
+
 def check_lengths(lengths, batch_size, n_steps):
     """Validate per-sequence lengths; return them as an intp array or None.
 

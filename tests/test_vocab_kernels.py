@@ -143,3 +143,15 @@ def test_reverse_within_lengths(kernels, dtype, with_lengths):
         np.testing.assert_array_equal(got[:n, b], a[:n, b][::-1])
         np.testing.assert_array_equal(got[n:, b], a[n:, b])  # padding stays in place
     np.testing.assert_array_equal(kernels.reverse_within_lengths(got, lengths), a)
+
+
+def test_infinite_ids_are_refused_everywhere():
+    # One check of token ids for the embedding and the estimators: a float id
+    # of infinity once passed the embedding's (inf == round(inf)).
+    emb = Embedding(7, 3)
+    with pytest.raises(TypeError, match="integer token ids"):
+        emb.forward(np.array([[0.0, np.inf]]))
+    from fastrnn import RNNClassifier
+
+    with pytest.raises(TypeError, match="integer token ids"):
+        RNNClassifier(embedding_dim=2, max_iter=1).fit(np.array([[1.0, np.inf]]), [0])

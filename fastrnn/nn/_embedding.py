@@ -62,18 +62,7 @@ class Embedding(PicklesFlatBuffers):
 
     def check_ids(self, ids, name="ids"):
         """``ids`` as an intp array, refusing non-integers and ids out of range."""
-        arr = np.asarray(ids)
-        if arr.dtype.kind not in "iu":
-            if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
-                arr = arr.astype(np.intp)
-            elif arr.size:
-                raise TypeError(f"{name} must be integer token ids, got dtype {arr.dtype}")
-        arr = arr.astype(np.intp, copy=False)
-        if arr.size and (arr.min() < 0 or arr.max() >= self.num_embeddings):
-            raise ValueError(
-                f"{name} must lie in [0, {self.num_embeddings}), got {arr.min()}..{arr.max()}"
-            )
-        return arr
+        return val.check_token_ids(ids, name, upper=self.num_embeddings)
 
     def forward(self, ids, training=False):
         """``weight[ids]``: shape ``ids.shape + (embedding_dim,)``.
