@@ -316,8 +316,8 @@ cdef class _SplitWeights:
 
 
 def _split_parts(Prepared w, int B):
-    """How many blocks of hidden units an inference call of ``B`` rows with
-    these weights is split into (``_split.h``); 0: not split."""
+    """How many blocks of hidden units a forward call of ``B`` rows with these
+    weights is split into (``_split.h``); 0: not split."""
     if w.cell != "lstm" or w.dtype.char != "f" or B >= 2 * _MIN_CHUNK_ROWS \
             or 8 * B * w.H * w.H < _SPLIT_MIN_FLOPS:
         return 0
@@ -685,16 +685,14 @@ def forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True
     with nogil:
         if dbl:
             _sequence(code, &w.w, NULL, <double*>p[11], T, B, D, H, GH, <const double*>p[0],
-                      <const Py_ssize_t*>p[1],
-                      <const Py_ssize_t*>p[2], n, <double*>p[3], <double*>p[4], <double*>p[5],
-                      <double*>p[6], <double*>p[7], <double*>p[8], <double*>p[9],
-                      <double*>p[10], train, train, proj)
+                      <const Py_ssize_t*>p[1], <const Py_ssize_t*>p[2], n, <double*>p[3],
+                      <double*>p[4], <double*>p[5], <double*>p[6], <double*>p[7], <double*>p[8],
+                      <double*>p[9], <double*>p[10], train, train, proj)
         else:
             _sequence(code, &w.w, split, <float*>p[11], T, B, D, H, GH, <const float*>p[0],
-                      <const Py_ssize_t*>p[1],
-                      <const Py_ssize_t*>p[2], n, <float*>p[3], <float*>p[4], <float*>p[5],
-                      <float*>p[6], <float*>p[7], <float*>p[8], <float*>p[9],
-                      <float*>p[10], train, train, proj)
+                      <const Py_ssize_t*>p[1], <const Py_ssize_t*>p[2], n, <float*>p[3],
+                      <float*>p[4], <float*>p[5], <float*>p[6], <float*>p[7], <float*>p[8],
+                      <float*>p[9], <float*>p[10], train, train, proj)
     c_n = c if code == LSTM else None
     cache = None
     if training:
@@ -815,9 +813,9 @@ _ONE_CHUNK = np.array([0, 0], dtype=np.intp)  # only its count (1) is read
 
 
 cdef void _stack(Cell code, const LayerWeights** ws, const frnn_split_weights** splits, int L,
-                 int T, int B, int D, int H, int GH, const floating* x, floating* mid, floating* out, floating* h, floating* c,
-                 floating* gates, floating* hw, floating* ext, const Py_ssize_t* chunks,
-                 int n) noexcept nogil:
+                 int T, int B, int D, int H, int GH, const floating* x, floating* mid,
+                 floating* out, floating* h, floating* c, floating* gates, floating* hw,
+                 floating* ext, const Py_ssize_t* chunks, int n) noexcept nogil:
     """``L`` layers over ``x [T, B, D]`` in inference; layer l < L-1 writes ``mid[l % 2]``."""
     cdef int l
     cdef size_t step = <size_t>T * B * H
@@ -826,8 +824,8 @@ cdef void _stack(Cell code, const LayerWeights** ws, const frnn_split_weights** 
     for l in range(L):
         dst = out if l == L - 1 else mid + (l % 2) * step
         _sequence(code, ws[l], splits[l], gates, T, B, D if l == 0 else H, H, GH, src, NULL,
-                  chunks, n, gates, dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw, ext, ext, ext,
-                  False, False, False)
+                  chunks, n, gates, dst, h + <size_t>l * B * H, c + <size_t>l * B * H, hw,
+                  ext, ext, ext, False, False, False)
         src = dst
 
 
@@ -1096,7 +1094,8 @@ cdef void _backward(Cell code, Mat w_ih, Mat w_hh, int T, int B, int D, int H, i
     """The whole of :func:`backward` for buffers laid out as :func:`forward` left them.
 
     ``p`` holds the buffers in :func:`backward`'s order (one list for both
-    dtypes; ``x``, its first, comes typed too, which picks the dtype). ``dh``, ``dc`` [B, H]: dh_n, dc_n in, dh0, dc0 out; ``dgi``,
+    dtypes; ``x``, its first, comes typed too, which picks the dtype).
+    ``dh``, ``dc`` [B, H]: dh_n, dc_n in, dh0, dc0 out; ``dgi``,
     ``dgh`` (the same buffer but for GRU) [T, B, G*H], ``drh`` [B, H],
     ``dw`` [n, G*H, ldw] and ``stage`` [n, stage_ld] work space; ``dx``
     [T, B, D] out. The parameter gradients are added into ``gw_ih`` [G*H, D],

@@ -94,7 +94,8 @@ static void frnn_split_block(const frnn_split_job *j, int k, int p)
     const size_t nr = (size_t)j->gemm->nr;
     float *g = j->gates + (size_t)j->T * B * 4 * u0;
     if (k == 0) {
-        j->gemm->gemm_packed(j->T * B, N, j->D, j->x, j->D, 1, w->ih[p], (size_t)j->D * nr, 0, g, N);
+        j->gemm->gemm_packed(j->T * B, N, j->D, j->x, j->D, 1, w->ih[p], (size_t)j->D * nr, 0, g,
+                             N);
         return;
     }
     const int t = k - 1, n = frnn_split_active(j, t);
@@ -108,7 +109,8 @@ static void frnn_split_block(const frnn_split_job *j, int k, int p)
     const float *hp = t == 0 ? j->h0 : j->out + (row - B) * H;
     j->gemm->gemm_packed(n, N, H, hp, H, 1, w->hh[p], (size_t)H * nr, 1, g + row * N, N);
     for (int b = 0; b < n; b++) {
-        float *gb = g + (row + b) * N, *hb = j->h + (size_t)b * H + u0, *cb = j->c + (size_t)b * H + u0;
+        float *gb = g + (row + b) * N;
+        float *hb = j->h + (size_t)b * H + u0, *cb = j->c + (size_t)b * H + u0;
         const size_t at = (row + b) * H + u0, bytes = (size_t)Hp * sizeof(float);
         if (j->training) {
             memcpy(j->h_prev + at, hb, bytes);
@@ -118,7 +120,8 @@ static void frnn_split_block(const frnn_split_job *j, int k, int p)
                     j->out + at, H, j->training);
         if (j->training)
             for (int q = 0; q < 4; q++)
-                memcpy(j->gates_out + (row + b) * 4 * H + (size_t)q * H + u0, gb + (size_t)q * Hp, bytes);
+                memcpy(j->gates_out + (row + b) * 4 * H + (size_t)q * H + u0, gb + (size_t)q * Hp,
+                       bytes);
     }
 }
 
