@@ -9,7 +9,6 @@ import contextlib
 import copy
 import inspect
 import numbers
-import time
 import warnings
 
 import numpy as np
@@ -29,9 +28,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from fastrnn import _constraints as constraints
+from fastrnn import _persistence as files
 from fastrnn import _validation as val
-from fastrnn._cells import ESTIMATOR_CELLS
-from fastrnn._kernels import BACKEND_NAMES
 from fastrnn._losses import LOSSES, log_softmax
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
@@ -39,6 +38,8 @@ from fastrnn._training import (
     Monitor,
     head_loss,
     progress_bar,
+    raise_kept,
+    run_epochs,
     step_mask,
     take_batch,
     train_epoch,
@@ -61,10 +62,6 @@ def _from_one_hot(y, steps_ndim):
     if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=-1) == 1):
         return y.argmax(axis=-1)
     return y
-
-
-class TrainingDivergedWarning(RuntimeWarning):
-    """The training loss became NaN or infinite; the best weights seen were kept."""
 
 
 def _as_generator(random_state):
@@ -167,45 +164,29 @@ def _storing_init(own):
     return __init__
 
 
-class _BaseRNN(BaseEstimator):
+class _BaseRNN(files.SavedModel, BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
     _parameter_constraints = {
-        "cell": [StrOptions(set(ESTIMATOR_CELLS))],
-        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        **constraints.NETWORK,
+        **constraints.TRAINING,
+        **constraints.SCHEDULE,
         "bidirectional": ["boolean"],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "output": [StrOptions({"last", "sequence", "mean", "max"})],
         "n_features": [Interval(numbers.Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"adam", "sgd", "rmsprop"})],
-        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
-        "random_state": ["random_state"],
         "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "backend": [StrOptions(set(BACKEND_NAMES))],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "vocab_size": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "embedding_weights": ["array-like", None],
         "freeze_embedding": ["boolean"],
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "forget_bias": [numbers.Real, None],
-        "reset_after": ["boolean"],
     }
 
     def __sklearn_tags__(self):
@@ -371,6 +352,17 @@ class _BaseRNN(BaseEstimator):
             net.embedding.weight[...] = pretrained
         return net
 
+    def _new_optimizer(self):
+        """The optimizer ``solver`` names, with the ``learning_rate`` schedule."""
+        return make_optimizer(
+            self.solver,
+            self.learning_rate_init,
+            schedule=self.learning_rate,
+            power_t=self.power_t,
+            momentum=self.momentum,
+            nesterov=self.nesterovs_momentum,
+        )
+
     def _split_validation(self, n, y, rng):
         """Indices of the training and validation parts (subclasses choose how)."""
         n_val = max(1, int(round(self.validation_fraction * n)))
@@ -403,9 +395,6 @@ class _BaseRNN(BaseEstimator):
 
         if first_call:
             net = self._new_network(rng)
-            optimizer = make_optimizer(
-                self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
-            )
             self.loss_curve_, self.validation_scores_, self.t_ = [], [], 0
             self.best_loss_ = np.inf
             self.validation_loss_curve_ = []
@@ -413,12 +402,9 @@ class _BaseRNN(BaseEstimator):
             net = self.network_
             if self.embedding_dim is not None:  # warm_start may change it
                 net.set_embedding_frozen(self.freeze_embedding)
-            optimizer = getattr(self, "_optimizer", None) if incremental else None
-            if optimizer is None:
-                optimizer = make_optimizer(
-                    self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
-                )
-        start_params = net.flat_params.copy()
+        optimizer = getattr(self, "_optimizer", None) if incremental and not first_call else None
+        if optimizer is None:
+            optimizer = self._new_optimizer()
 
         train, held_out = data, None
         if self.early_stopping and not incremental and validation_data is None:
@@ -427,105 +413,65 @@ class _BaseRNN(BaseEstimator):
         if validation_data is not None:
             held_out = self._validation_part(validation_data)
         batch_size = self._batch_size(len(train))
-        monitor = Monitor(
-            self.tol, self.n_iter_no_change, adaptive=self.learning_rate == "adaptive"
-        )
+        monitor = None if incremental else Monitor(self.tol, self.n_iter_no_change)
         loss_fn = LOSSES[self._loss_name]
-        epochs = 1 if incremental else self.max_iter
-        progress = self._progress(epochs)
-        stopped, diverged, interrupted = False, False, None
-        n_iter = 0
-        try:
-            with limit_threads(self.n_threads, net):
-                for _ in range(epochs):
-                    if self.learning_rate == "invscaling":
-                        optimizer.learning_rate = self.learning_rate_init / (
-                            (self.t_ // max(len(train), 1) + 1) ** self.power_t
-                        )
-                    tic = time.perf_counter()
-                    loss = train_epoch(
-                        net,
-                        train,
-                        optimizer,
-                        loss_fn,
-                        batch_size,
-                        self.shuffle,
-                        rng,
-                        self.alpha,
-                        self.clip_grad_norm,
-                    )
-                    if not np.isfinite(loss):
-                        diverged = True
-                        break
-                    n_iter += 1
-                    self.t_ += len(train)
-                    self.loss_curve_.append(loss)
-                    watched = loss
-                    if held_out is not None:
-                        val_loss, score = self._validation_loss_and_score(net, held_out, loss_fn)
-                        self.validation_loss_curve_.append(val_loss)
-                        self.validation_scores_.append(score)
-                        if self.early_stopping:
-                            watched = val_loss
-                    self.best_loss_ = min(self.best_loss_, loss)
-                    if progress is not None:
-                        progress.update(1)
-                        progress.set_postfix(
-                            loss=f"{loss:.4g}",
-                            val=(
-                                f"{self.validation_scores_[-1]:.4g}"
-                                if held_out is not None
-                                else "-"
-                            ),
-                            s=f"{time.perf_counter() - tic:.2f}",
-                        )
-                    if not incremental and monitor.update(watched, net.flat_params, optimizer):
-                        stopped = True
-                        break
-        except KeyboardInterrupt as exc:
-            interrupted = exc  # raised again once the model is usable
-        finally:
-            if progress is not None:
-                progress.close()
 
-        if diverged or interrupted:
-            if monitor.best_params is None:
-                net.flat_params[:] = start_params
-                if diverged:
-                    raise ValueError(
-                        "the training loss became NaN or infinite in the first epoch; "
-                        "the model was left as it was. Lower learning_rate_init or scale X and y."
-                    )
-            else:
-                net.flat_params[:] = monitor.best_params
-            message = "interrupted" if interrupted else "stopped: the loss became NaN or infinite"
-            warnings.warn(
-                f"training {message}; kept the weights of the best epoch",
-                TrainingDivergedWarning if diverged else UserWarning,
+        def run_epoch():
+            loss = train_epoch(
+                net,
+                train,
+                optimizer,
+                loss_fn,
+                batch_size,
+                self.shuffle,
+                rng,
+                self.alpha,
+                self.clip_grad_norm,
+            )
+            if not np.isfinite(loss):
+                return None, None
+            self.t_ += len(train)
+            self.loss_curve_.append(loss)
+            self.best_loss_ = min(self.best_loss_, loss)
+            if held_out is None:
+                return loss, {"loss": f"{loss:.4g}", "val": "-"}
+            val_loss, score = self._validation_loss_and_score(net, held_out, loss_fn)
+            self.validation_loss_curve_.append(val_loss)
+            self.validation_scores_.append(score)
+            watched = val_loss if self.early_stopping else loss
+            return watched, {"loss": f"{loss:.4g}", "val": f"{score:.4g}"}
+
+        epochs = 1 if incremental else self.max_iter
+        with limit_threads(self.n_threads, net):
+            run = run_epochs(
+                net,
+                optimizer,
+                run_epoch,
+                epochs,
+                monitor=monitor,
+                first_epoch=self.t_ // max(len(train), 1),
+                progress=self._progress(epochs),
+                hint="Lower learning_rate_init or scale X and y.",
                 stacklevel=5,
             )
-        elif self.early_stopping and held_out is not None and monitor.best_params is not None:
-            net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
-        elif not incremental and not stopped:
-            warnings.warn(
-                f"{type(self).__name__}: max_iter={self.max_iter} reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+        if not (run.diverged or run.interrupted or monitor is None):
+            if self.early_stopping and held_out is not None and monitor.best_params is not None:
+                net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
+            elif not run.stopped:
+                warnings.warn(
+                    f"{type(self).__name__}: max_iter={self.max_iter} reached and the "
+                    "optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
 
         self.network_ = net
         self._optimizer = optimizer
         self._rng = rng
-        self.n_iter_ = (0 if first_call else getattr(self, "n_iter_", 0)) + n_iter
-        if interrupted is not None:
-            if self.n_iter_ == 0:
-                self.n_iter_ = 1  # a usable (initial) model exists
-            # The model keeps the best epoch's weights, and the interrupt goes
-            # on: a loop or a grid search around the fit stops, as it would
-            # around scikit-learn's or Keras' fit.
-            interrupted.fastrnn_model_kept = True
-            raise interrupted
+        self.n_iter_ = (0 if first_call else getattr(self, "n_iter_", 0)) + run.n_iter
+        if run.interrupted is not None:
+            self.n_iter_ = max(self.n_iter_, 1)  # a usable (initial) model exists
+            raise_kept(run.interrupted)
         return self
 
     def _progress(self, epochs):
@@ -683,14 +629,61 @@ class _BaseRNN(BaseEstimator):
             )
         return PredictionStream(self, batch_size)
 
-    def save(self, path, *, key=None):
-        """Save the fitted model to ``path`` in fastrnn's pickle-free format.
+    # -- model files ----------------------------------------------------------
 
-        See :func:`fastrnn.save`; read it back with :func:`fastrnn.load`.
-        """
-        from fastrnn._persistence import save
+    # Fitted attributes a model file holds in its JSON document (arrays apart).
+    _SAVED_FITTED = (
+        "n_features_in_",
+        "_step_features",
+        "_fitted_2d",
+        "_n_outputs",
+        "n_iter_",
+        "t_",
+        "best_loss_",
+        "loss_curve_",
+        "validation_scores_",
+        "validation_loss_curve_",
+    )
 
-        save(self, path, key=key)
+    def _to_file(self):
+        check_is_fitted(self, "network_")
+        fitted = {k: files.json_value(getattr(self, k)) for k in self._SAVED_FITTED}
+        if self.embedding_dim is not None:  # token input
+            fitted["vocab_size_"] = int(self.vocab_size_)
+        arrays = {"flat_params": self.network_.flat_params}
+        if self.embedding_weights is not None:  # a parameter, an array
+            arrays["param.embedding_weights"] = np.asarray(self.embedding_weights)
+        self._targets_to_file(fitted, arrays)
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        params = {k: files.json_value(v) for k, v in self.get_params().items()}
+        return {"params": params, "fitted": fitted}, arrays
+
+    @classmethod
+    def _from_file(cls, fields, arrays, trust_patterns):
+        params = dict(fields["params"])
+        if "param.embedding_weights" in arrays:
+            params["embedding_weights"] = files.finite_array(
+                arrays["param.embedding_weights"], "embedding_weights"
+            )
+        est = cls(**params)
+        est._validate_params()
+        fitted = fields["fitted"]
+        for key in cls._SAVED_FITTED:
+            setattr(est, key, fitted[key])
+        est._targets_from_file(fitted, arrays)
+        if "feature_names_in" in arrays:
+            est.feature_names_in_ = arrays["feature_names_in"].astype(object)
+        vocab = 0
+        if est.embedding_dim is not None:
+            est.vocab_size_ = vocab = fitted["vocab_size_"]
+            if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
+                raise ValueError("vocab_size_ is not a vocabulary size")
+        flat = arrays["flat_params"]
+        files.check_declared_size(est, est._step_features, est._n_outputs, vocab, flat)
+        est.network_ = est._init_network(est._step_features, est._n_outputs, rng=None)
+        files.copy_params(est.network_, flat)
+        return est
 
     def _sequence_outputs(self, out, lengths):
         """Sequence predictions as an array, or a list of ``[T_i, ...]`` for ragged X."""
@@ -915,6 +908,19 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     def _class_weighted(self, sw, y):
         return sw
 
+    def _targets_to_file(self, fitted, arrays):
+        fitted["_y_2d"] = bool(self._y_2d)
+        arrays["y_mean"] = np.asarray(self._y_mean, np.float64)
+        arrays["y_scale"] = np.asarray(self._y_scale, np.float64)
+
+    def _targets_from_file(self, fitted, arrays):
+        self._y_2d = fitted["_y_2d"]
+        y_mean = files.finite_array(arrays["y_mean"], "y_mean").astype(np.float64)
+        y_scale = files.finite_array(arrays["y_scale"], "y_scale").astype(np.float64)
+        if not np.all(y_scale > 0) or y_mean.shape != y_scale.shape:
+            raise ValueError("y_scale is not positive, or not shaped as y_mean")
+        self._y_mean, self._y_scale = y_mean, y_scale
+
     def _score_raw(self, pred, y, lengths):
         if self.output == "sequence":
             mask = step_mask(lengths, pred.shape[1])
@@ -1123,6 +1129,22 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         cw = compute_sample_weight(self.class_weight, labels).astype(self.dtype)
         return cw if sw is None else sw * cw
 
+    def _targets_to_file(self, fitted, arrays):
+        classes = np.asarray(self.classes_)
+        if classes.dtype.kind == "O":
+            if not all(isinstance(c, str) for c in classes):
+                raise TypeError("save() can store class labels that are numbers or strings only")
+            classes = classes.astype(str)
+        arrays["classes"] = classes
+
+    def _targets_from_file(self, fitted, arrays):
+        classes = arrays["classes"]
+        if classes.ndim != 1 or len(classes) < 2 or not np.all(classes[1:] > classes[:-1]):
+            # (LabelEncoder sorts them: stored unsorted, every label would be another's)
+            raise ValueError("classes are not at least two distinct labels in sorted order")
+        self.classes_ = classes
+        self._label_encoder = LabelEncoder().fit(classes)
+
     def _score_raw(self, pred, y, lengths):
         if self.output == "sequence":
             mask = step_mask(lengths, pred.shape[1])
@@ -1132,6 +1154,17 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
                 else (pred.reshape(-1, pred.shape[2]), y.ravel())
             )
         return accuracy_score(y, pred.argmax(axis=-1))
+
+    def _new_optimizer(self):
+        """The optimizer ``solver`` names, with the ``learning_rate`` schedule."""
+        return make_optimizer(
+            self.solver,
+            self.learning_rate_init,
+            schedule=self.learning_rate,
+            power_t=self.power_t,
+            momentum=self.momentum,
+            nesterov=self.nesterovs_momentum,
+        )
 
     def _split_validation(self, n, y, rng):
         from sklearn.model_selection import train_test_split
@@ -1231,9 +1264,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self._training_data(X, y, None, reset=True, fit=False, check_only=True)
             rng = _as_generator(self.random_state)
             self.network_ = self._new_network(rng)
-            self._optimizer = make_optimizer(
-                self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum
-            )
+            self._optimizer = self._new_optimizer()
             self._rng = rng
             self.loss_curve_, self.validation_scores_, self.validation_loss_curve_ = [], [], []
             self.t_, self.n_iter_, self.best_loss_ = 0, 0, np.inf

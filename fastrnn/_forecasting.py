@@ -18,6 +18,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from fastrnn import _persistence as files
 from fastrnn import _validation as val
 
 
@@ -102,7 +103,7 @@ def make_windows(series, lookback, horizon=1, stride=1, exog=None):
     return X, (Y[:, 0] if horizon == 1 else Y)
 
 
-class RNNForecaster(BaseEstimator):
+class RNNForecaster(files.SavedModel, BaseEstimator):
     """Forecast the next ``horizon`` values of a series with a recurrent network.
 
     Parameters
@@ -293,11 +294,72 @@ class RNNForecaster(BaseEstimator):
         lower, upper = self.residual_quantiles_
         return forecast, forecast + lower, forecast + upper
 
-    def save(self, path, *, key=None):
-        """Save the fitted forecaster in fastrnn's pickle-free format (:func:`fastrnn.load`)."""
-        from fastrnn._persistence import save
+    # -- model files ----------------------------------------------------------
 
-        save(self, path, key=key)
+    # Fitted arrays a model file holds (None, and not saved, without exog).
+    _SAVED_ARRAYS = (
+        "history_",
+        "exog_history_",
+        "exog_mean_",
+        "exog_scale_",
+        "residual_quantiles_",
+    )
+
+    def _to_file(self):
+        """The forecaster's own fields, and its regressor's under ``inner``/``estimator.``."""
+        check_is_fitted(self, "estimator_")
+        inner, inner_arrays = files.describe(self.estimator_)
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "estimator"}
+        fitted = {
+            "mean_": float(self.mean_),
+            "scale_": float(self.scale_),
+            "n_exog_": int(self.n_exog_),
+        }
+        arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
+        for key in self._SAVED_ARRAYS:
+            value = getattr(self, key)
+            if value is not None:
+                arrays[key] = np.asarray(value, np.float64)
+        fields = {"params": files.json_value(params), "fitted": fitted, "inner": inner}
+        return fields, arrays
+
+    @classmethod
+    def _from_file(cls, fields, arrays, trust_patterns):
+        if fields["inner"].get("estimator") != "RNNRegressor":  # (checked before, not after,
+            raise ValueError("a forecaster's model must be an RNNRegressor")  # a deep nesting)
+        inner = files.rebuild(fields["inner"], files.prefixed(arrays, "estimator."))
+        est = cls(**fields["params"], estimator=clone(inner))
+        est._validate_params()
+        fitted = fields["fitted"]
+        if not isinstance(fitted, dict) or set(fitted) != {"mean_", "scale_", "n_exog_"}:
+            raise ValueError("the forecaster's fitted fields are not mean_, scale_, n_exog_")
+        mean, scale, k = fitted["mean_"], fitted["scale_"], fitted["n_exog_"]
+        numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
+        if not numbers_ok or scale <= 0:
+            raise ValueError("the forecaster's scaling is not two finite numbers with scale_ > 0")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError("n_exog_ is not a count")
+        L, H = est.lookback, est.horizon
+        shapes = {"history_": (L,), "residual_quantiles_": (2, H)}
+        if k:
+            shapes.update(exog_history_=(L, k), exog_mean_=(k,), exog_scale_=(k,))
+        if set(shapes) != {key for key in cls._SAVED_ARRAYS if key in arrays}:
+            raise ValueError("the forecaster's arrays do not match its exogenous features")
+        for key, shape in shapes.items():
+            if arrays[key].shape != shape:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected {shape}")
+            files.finite_array(arrays[key], key)
+        if k and not np.all(arrays["exog_scale_"] > 0):
+            raise ValueError("exog_scale_ is not positive")
+        outputs = H if est.strategy == "direct" else 1
+        if inner._step_features != 1 + k or inner._n_outputs != outputs:
+            raise ValueError(
+                "the forecaster's model does not fit its lookback, horizon and features"
+            )
+        est.estimator_, est.mean_, est.scale_, est.n_exog_ = inner, float(mean), float(scale), k
+        for key in cls._SAVED_ARRAYS:
+            setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
+        return est
 
 
 def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):

@@ -10,7 +10,6 @@ there), as in the classic PTB recipes.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 from scipy.special import log_softmax, softmax
@@ -18,22 +17,19 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from fastrnn._cells import ESTIMATOR_CELLS
-from fastrnn._estimators import (
-    TrainingDivergedWarning,
-    _as_generator,
-)
-from fastrnn._kernels import BACKEND_NAMES
+from fastrnn import _constraints as constraints
+from fastrnn import _persistence as files
+from fastrnn._estimators import _as_generator
 from fastrnn._losses import cross_entropy
 from fastrnn._threadpools import limit_threads
-from fastrnn._training import Monitor, apply_step, progress_bar
+from fastrnn._training import Monitor, apply_step, progress_bar, raise_kept, run_epochs
 from fastrnn.nn import SequenceNetwork
 from fastrnn.optim import make_optimizer
 from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import TextTokenizer, as_texts
 
 
-class RNNLanguageModel(BaseEstimator):
+class RNNLanguageModel(files.SavedModel, BaseEstimator):
     """Character- or word-level recurrent language model.
 
     Parameters
@@ -94,30 +90,15 @@ class RNNLanguageModel(BaseEstimator):
     """
 
     _parameter_constraints = {
+        **constraints.NETWORK,
+        **constraints.TRAINING,
         "tokenizer": [StrOptions({"char", "word"})],
         "max_tokens": [Interval(numbers.Integral, 4, None, closed="left"), None],
         "min_frequency": [Interval(numbers.Integral, 1, None, closed="left")],
         "lowercase": ["boolean"],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "cell": [StrOptions(set(ESTIMATOR_CELLS))],
-        "reset_after": ["boolean"],
-        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "num_layers": [Interval(numbers.Integral, 1, None, closed="left")],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "bptt_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"adam", "sgd", "rmsprop"})],
-        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "backend": [StrOptions(set(BACKEND_NAMES))],
-        "dtype": [StrOptions({"float32", "float64"})],
-        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -190,50 +171,46 @@ class RNNLanguageModel(BaseEstimator):
         self
         """
         texts = as_texts(X)
-        tokenizer = TextTokenizer(
-            level=self.tokenizer,
-            lowercase=self.lowercase,
-            max_tokens=self.max_tokens,
-            min_frequency=self.min_frequency,
-        ).fit(texts)
+        tokenizer = self._new_tokenizer().fit(texts)
         stream = self._token_stream(tokenizer, texts)
         if len(stream) < 2:
             raise ValueError("X holds fewer than 2 tokens: nothing to learn from")
         rng = _as_generator(self.random_state)
         net = self._init_network(tokenizer.vocab_size, rng)
         optimizer = make_optimizer(self.solver, self.learning_rate_init)
-        monitor = Monitor(self.tol, self.n_iter_no_change)
         inputs, targets = self._rows(stream)
         loss_curve = []
-        progress = progress_bar(self.verbose, self.max_iter, type(self).__name__)
+
+        def run_epoch():
+            loss = self._epoch(net, inputs, targets, optimizer)
+            if not np.isfinite(loss):
+                return None, None
+            loss_curve.append(loss)
+            return loss, {"loss": f"{loss:.4f} nats/token"}
+
         with limit_threads(self.n_threads, net):
-            for epoch in range(self.max_iter):
-                loss = self._epoch(net, inputs, targets, optimizer)
-                if not np.isfinite(loss):
-                    if monitor.best_params is None:
-                        raise ValueError(
-                            "training diverged in the first epoch (loss is not finite); "
-                            "lower learning_rate_init"
-                        )
-                    net.flat_params[:] = monitor.best_params
-                    warnings.warn(
-                        f"RNNLanguageModel: the loss became non-finite in epoch {epoch + 1}; "
-                        "the best weights were kept",
-                        TrainingDivergedWarning,
-                        stacklevel=3,
-                    )
-                    break
-                loss_curve.append(loss)
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix(loss=f"{loss:.4f} nats/token")
-                if monitor.update(loss, net.flat_params, optimizer):
-                    break
-        if progress is not None:
-            progress.close()
+            run = run_epochs(
+                net,
+                optimizer,
+                run_epoch,
+                self.max_iter,
+                monitor=Monitor(self.tol, self.n_iter_no_change),
+                progress=progress_bar(self.verbose, self.max_iter, type(self).__name__),
+                stacklevel=3,
+            )
         self.tokenizer_, self.vocabulary_ = tokenizer, tokenizer.vocabulary_
         self.network_, self.loss_curve_, self.n_iter_ = net, loss_curve, len(loss_curve)
+        if run.interrupted is not None:
+            raise_kept(run.interrupted)
         return self
+
+    def _new_tokenizer(self):
+        return TextTokenizer(
+            level=self.tokenizer,
+            lowercase=self.lowercase,
+            max_tokens=self.max_tokens,
+            min_frequency=self.min_frequency,
+        )
 
     def _init_network(self, vocab_size, rng=None):
         """Embedding, recurrent layers and a head over the vocabulary."""
@@ -283,11 +260,32 @@ class RNNLanguageModel(BaseEstimator):
             count += y.size
         return total / count
 
-    def save(self, path, *, key=None):
-        """Save the fitted model in fastrnn's pickle-free format (:func:`fastrnn.load` reads it)."""
-        from fastrnn._persistence import save
+    # -- model files ----------------------------------------------------------
 
-        save(self, path, key=key)
+    def _to_file(self):
+        check_is_fitted(self, "network_")
+        fitted = {
+            "n_iter_": files.json_value(self.n_iter_),
+            "loss_curve_": files.json_value(self.loss_curve_),
+            # In the JSON (not a NumPy string array, which drops trailing NUL characters).
+            "vocabulary_": list(self.vocabulary_),
+        }
+        params = {k: files.json_value(v) for k, v in self.get_params().items()}
+        return {"params": params, "fitted": fitted}, {"flat_params": self.network_.flat_params}
+
+    @classmethod
+    def _from_file(cls, fields, arrays, trust_patterns):
+        est = cls(**fields["params"])
+        est._validate_params()
+        fitted = fields["fitted"]
+        tokenizer = est._new_tokenizer()._set_vocabulary(fitted["vocabulary_"])
+        V, flat = tokenizer.vocab_size, arrays["flat_params"]
+        files.check_declared_size(est, est.embedding_dim, V, V, flat)
+        net = est._init_network(V)
+        files.copy_params(net, flat)
+        est.n_iter_, est.loss_curve_ = fitted["n_iter_"], fitted["loss_curve_"]
+        est.tokenizer_, est.vocabulary_, est.network_ = tokenizer, tokenizer.vocabulary_, net
+        return est
 
     # -- scoring and prediction ---------------------------------------------
 

@@ -10,12 +10,21 @@ truncated or corrupt file is rejected with a clear ``ValueError``. The digest
 is unkeyed: it catches corruption and careless edits, not someone who edits
 a file and recomputes it (the fields are checked for that, not the digest).
 
+This module holds the file's envelope only. Each model says what it saves
+and how it is rebuilt from a file (:class:`SavedModel`: ``_to_file`` and
+``_from_file``) and has a row in the table of names ``_MODELS``;
+scikit-learn's ``Pipeline`` of such steps is described here, as it is not
+ours to change.
+
 Format versions: 1 (fastrnn 0.1). Files of every released version are kept
-in ``tests/data/`` and must keep loading.
+in ``tests/data/`` and must keep loading: a new version adds a step to
+``_UPGRADES`` that turns a file of the version before into one of the new,
+so the models only ever read the current version.
 """
 
 import hashlib
 import hmac
+import importlib
 import json
 import numbers
 import os
@@ -26,48 +35,62 @@ import zipfile
 
 import numpy as np
 
+from fastrnn import _validation as val
 from fastrnn._kernels import GATES
 
 FORMAT = "fastrnn-model"
 FORMAT_VERSION = 1
 
-# Fitted attributes stored in the JSON document (arrays go in the archive).
-_FITTED = (
-    "n_features_in_",
-    "_step_features",
-    "_fitted_2d",
-    "_n_outputs",
-    "n_iter_",
-    "t_",
-    "best_loss_",
-    "loss_curve_",
-    "validation_scores_",
-    "validation_loss_curve_",
-)
+# _UPGRADES[v](config, arrays) -> (config, arrays) of version v + 1. Empty
+# while version 1 is the only one; load applies every step from a file's
+# version up to FORMAT_VERSION before a model reads it.
+_UPGRADES = {}
+
+# The classes a file may name: name -> (module, class), imported when a file
+# names one (the models import this module, not it them). A new model is a row
+# here and a SavedModel subclass.
+_MODELS = {
+    "RNNRegressor": ("fastrnn._estimators", "RNNRegressor"),
+    "RNNClassifier": ("fastrnn._estimators", "RNNClassifier"),
+    "RNNForecaster": ("fastrnn._forecasting", "RNNForecaster"),
+    "RNNLanguageModel": ("fastrnn._language_model", "RNNLanguageModel"),
+    "TextTokenizer": ("fastrnn.text", "TextTokenizer"),
+}
 
 
-# The language model's fitted state besides its weights and vocabulary.
-_LM_FITTED = ("n_iter_", "loss_curve_")
+def _model_class(name):
+    """The class a file's ``name`` stands for, or None."""
+    if not isinstance(name, str) or name not in _MODELS:
+        return None
+    module, attr = _MODELS[name]
+    return getattr(importlib.import_module(module), attr)
 
 
-def _estimator_classes():
-    from fastrnn._estimators import RNNClassifier, RNNRegressor
-    from fastrnn._forecasting import RNNForecaster
-    from fastrnn._language_model import RNNLanguageModel
+class SavedModel:
+    """A model that writes itself to a model file and is rebuilt from one.
 
-    return {
-        "RNNRegressor": RNNRegressor,
-        "RNNClassifier": RNNClassifier,
-        "RNNLanguageModel": RNNLanguageModel,
-        "RNNForecaster": RNNForecaster,
-    }
+    A subclass implements ``_to_file()`` -> ``(fields, arrays)``: a JSON-able
+    dict (at least ``params``, usually ``fitted``) and named arrays; and the
+    class method ``_from_file(fields, arrays, trust_patterns)`` that checks
+    every field it reads (a file is untrusted input: a bad field raises
+    ``ValueError`` naming it) and returns the fitted model. Nested models
+    (a forecaster's regressor) go through :func:`describe` and :func:`rebuild`.
+    """
+
+    def save(self, path, *, key=None):
+        """Save the fitted model to ``path`` in fastrnn's pickle-free format.
+
+        See :func:`fastrnn.save`; read it back with :func:`fastrnn.load`.
+        """
+        save(self, path, key=key)
 
 
-def _json_value(value):
+def json_value(value):
+    """``value`` as JSON holds it (NumPy scalars as Python's); None for what JSON cannot."""
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
+        return [json_value(v) for v in value]
     if value is None or isinstance(value, (str, bool, numbers.Number, dict)):
         return value
     return None  # e.g. a RandomState instance: not reproducible from a file anyway
@@ -121,7 +144,7 @@ def save(estimator, path, *, key=None):
 
     if hasattr(estimator, "to_local"):  # fastrnn.dask's: its plain equivalent is saved
         estimator = estimator.to_local()
-    config, arrays = _describe(estimator)
+    config, arrays = describe(estimator)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -179,80 +202,33 @@ def _umask():
 _UMASK = _umask()  # read once, at import: os.umask sets it to read it
 
 
-def _describe(estimator):
-    """``(config, arrays)`` of a fitted estimator: JSON-able fields and named arrays."""
-    from sklearn.utils.validation import check_is_fitted
-
-    name = type(estimator).__name__
+def describe(model):
+    """``(config, arrays)`` of a fitted model: its name, JSON-able fields and named arrays."""
+    name = type(model).__name__
     if name == "Pipeline":
-        return _describe_pipeline(estimator)
-    if name not in _estimator_classes():
-        known = ", ".join(_estimator_classes())
+        return _describe_pipeline(model)
+    if _model_class(name) is not type(model):
+        known = ", ".join(_MODELS)
         raise TypeError(f"save() takes a fitted fastrnn estimator ({known}), got {name}")
-    if name == "RNNForecaster":
-        return _describe_forecaster(estimator)
-    check_is_fitted(estimator, "network_")
-    keys = _LM_FITTED if name == "RNNLanguageModel" else _FITTED
-    fitted = {k: _json_value(getattr(estimator, k)) for k in keys}
-    if name != "RNNLanguageModel" and estimator.embedding_dim is not None:  # token input
-        fitted["vocab_size_"] = int(estimator.vocab_size_)
-    arrays = {"flat_params": estimator.network_.flat_params}
-    if getattr(estimator, "embedding_weights", None) is not None:  # a parameter, an array
-        arrays["param.embedding_weights"] = np.asarray(estimator.embedding_weights)
-    if name == "RNNLanguageModel":
-        # In the JSON (not a NumPy string array, which drops trailing NUL characters).
-        fitted["vocabulary_"] = list(estimator.vocabulary_)
-    elif name == "RNNRegressor":
-        fitted["_y_2d"] = bool(estimator._y_2d)
-        arrays["y_mean"] = np.asarray(estimator._y_mean, np.float64)
-        arrays["y_scale"] = np.asarray(estimator._y_scale, np.float64)
-    else:
-        classes = np.asarray(estimator.classes_)
-        if classes.dtype.kind == "O":
-            if not all(isinstance(c, str) for c in classes):
-                raise TypeError("save() can store class labels that are numbers or strings only")
-            classes = classes.astype(str)
-        arrays["classes"] = classes
-    if hasattr(estimator, "feature_names_in_"):
-        arrays["feature_names_in"] = np.asarray(estimator.feature_names_in_, dtype=str)
-    params = {k: _json_value(v) for k, v in estimator.get_params().items()}
-    return {"estimator": name, "params": params, "fitted": fitted}, arrays
+    fields, arrays = model._to_file()
+    return {"estimator": name, **fields}, arrays
 
 
-# A forecaster's fitted arrays (None where it has no exogenous features).
-_FORECASTER_ARRAYS = (
-    "history_",
-    "exog_history_",
-    "exog_mean_",
-    "exog_scale_",
-    "residual_quantiles_",
-)
+def rebuild(config, arrays, trust_patterns=False):
+    """The model ``config`` (of the current format version) and ``arrays`` describe."""
+    name = config["estimator"]
+    if name == "Pipeline":
+        return _rebuild_pipeline(config, arrays, trust_patterns)
+    cls = _model_class(name)
+    if cls is None:
+        raise ValueError(f"unknown estimator {name!r}")
+    fields = {k: v for k, v in config.items() if k != "estimator"}
+    return cls._from_file(fields, arrays, trust_patterns)
 
 
-def _describe_forecaster(forecaster):
-    """The forecaster's own fields, and its regressor's under ``estimator.``."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(forecaster, "estimator_")
-    inner, inner_arrays = _describe(forecaster.estimator_)
-    params = {k: v for k, v in forecaster.get_params(deep=False).items() if k != "estimator"}
-    fitted = {
-        "mean_": float(forecaster.mean_),
-        "scale_": float(forecaster.scale_),
-        "n_exog_": int(forecaster.n_exog_),
-    }
-    arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
-    for key in _FORECASTER_ARRAYS:
-        value = getattr(forecaster, key)
-        if value is not None:
-            arrays[key] = np.asarray(value, np.float64)
-    config = {
-        "estimator": "RNNForecaster",
-        "params": _json_value(params),
-        "fitted": fitted,
-        "inner": inner,
-    }
-    return config, arrays
+def prefixed(arrays, prefix):
+    """The arrays whose names start with ``prefix``, without it (a nested model's)."""
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def load(path, *, key=None, trust_patterns=False):
@@ -325,8 +301,10 @@ def load(path, *, key=None, trust_patterns=False):
             signature, _digest(config, arrays, key)
         ):
             raise ValueError(f"{path} is not signed with this key")
+    for step in range(version, FORMAT_VERSION):
+        config, arrays = _UPGRADES[step](config, arrays)
     try:
-        return _rebuild(config, arrays, trust_patterns)
+        return rebuild(config, arrays, trust_patterns)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc
 
@@ -387,82 +365,36 @@ def _read_array(f, size, name):
     )
 
 
-def _rebuild(config, arrays, trust_patterns=False):
-    if config["estimator"] == "Pipeline":
-        return _rebuild_pipeline(config, arrays, trust_patterns)
-    cls = _estimator_classes().get(config["estimator"])
-    if cls is None:
-        raise ValueError(f"unknown estimator {config['estimator']!r}")
-    if cls.__name__ == "RNNForecaster":
-        return _rebuild_forecaster(cls, config, arrays)
-    params = dict(config["params"])
-    if "param.embedding_weights" in arrays:
-        params["embedding_weights"] = _finite(
-            "embedding_weights", arrays["param.embedding_weights"]
-        )
-    est = cls(**params)
-    est._validate_params()
-    fitted = config["fitted"]
-    if cls.__name__ == "RNNLanguageModel":
-        return _rebuild_language_model(est, fitted, arrays)
-    for key in _FITTED:
-        setattr(est, key, fitted[key])
-    if cls.__name__ == "RNNRegressor":
-        est._y_2d = fitted["_y_2d"]
-        y_mean, y_scale = _finite("y_mean", arrays["y_mean"]), _finite("y_scale", arrays["y_scale"])
-        if not np.all(y_scale > 0) or y_mean.shape != y_scale.shape:
-            raise ValueError("y_scale is not positive, or not shaped as y_mean")
-        est._y_mean, est._y_scale = y_mean, y_scale
-    else:
-        from sklearn.preprocessing import LabelEncoder
-
-        classes = arrays["classes"]
-        if classes.ndim != 1 or len(classes) < 2 or not np.all(classes[1:] > classes[:-1]):
-            # (LabelEncoder sorts them: stored unsorted, every label would be another's)
-            raise ValueError("classes are not at least two distinct labels in sorted order")
-        est.classes_ = classes
-        est._label_encoder = LabelEncoder().fit(est.classes_)
-    if "feature_names_in" in arrays:
-        est.feature_names_in_ = arrays["feature_names_in"].astype(object)
-    if est.embedding_dim is not None:
-        est.vocab_size_ = fitted["vocab_size_"]
-        if not isinstance(est.vocab_size_, int) or est.vocab_size_ < 2:
-            raise ValueError("vocab_size_ is not a vocabulary size")
-    vocab = est.vocab_size_ if est.embedding_dim is not None else 0
-    _check_declared_size(est, est._step_features, est._n_outputs, vocab, arrays["flat_params"])
-    net = est._init_network(est._step_features, est._n_outputs, rng=None)
-    _copy_params(net, arrays["flat_params"])
-    est.network_ = net
-    return est
-
-
-def _check_declared_size(est, n_inputs, n_outputs, vocab, flat):
+def check_declared_size(model, n_inputs, n_outputs, vocab, flat):
     """Refuse a network larger than the parameters the file holds, before building it.
 
     (A 7.5 KB file declaring ``hidden_size=6000`` allocated 1.8 GB before its
-    parameters were found too few.) The count is a lower bound: the layers'
-    weights, the head's and the embedding's, biases left out.
+    parameters were found too few.) ``model`` has ``cell``, ``hidden_size``,
+    ``num_layers`` (and maybe ``bidirectional``). The count is a lower bound:
+    the layers' weights, the head's and the embedding's, biases left out.
     """
     for value, what in ((n_inputs, "features per step"), (n_outputs, "outputs")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"the model's {what} is not a positive integer: {value!r}")
-    G, H = GATES[est.cell], est.hidden_size
-    dirs = 2 if getattr(est, "bidirectional", False) else 1
-    weights = dirs * G * H * (n_inputs + H) + (est.num_layers - 1) * dirs * G * H * (dirs * H + H)
+    G, H = GATES[model.cell], model.hidden_size
+    dirs = 2 if getattr(model, "bidirectional", False) else 1
+    weights = dirs * G * H * (n_inputs + H) + (model.num_layers - 1) * dirs * G * H * (dirs * H + H)
     needed = weights + n_outputs * dirs * H + vocab * n_inputs
     if needed > flat.size:
         raise ValueError(f"the model declares at least {needed} parameters but holds {flat.size}")
 
 
-def _finite(name, a):
-    """``a`` if it holds finite real numbers (float64 for the scaling), else ValueError."""
-    if a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} holds {a.dtype} values that are not all finite numbers")
-    return a.astype(np.float64) if name.startswith("y_") else a
+def finite_array(a, name):
+    """``a`` if it holds real numbers, all finite; else ``ValueError`` naming it."""
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} holds {a.dtype}, not real numbers")
+    val.check_finite(a, name)
+    return a
 
 
-def _copy_params(net, params):
-    _finite("flat_params", params)
+def copy_params(net, params):
+    """Copy a file's flat parameters into the network built for them."""
+    finite_array(params, "flat_params")
     if params.shape != net.flat_params.shape:
         raise ValueError(
             f"flat_params has shape {params.shape}, the network needs {net.flat_params.shape}"
@@ -470,150 +402,41 @@ def _copy_params(net, params):
     net.flat_params[:] = params
 
 
-def _rebuild_language_model(est, fitted, arrays):
-    from fastrnn.text import RESERVED, TextTokenizer
-
-    vocabulary = fitted["vocabulary_"]
-    if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
-        raise ValueError("the vocabulary is not a list of strings")
-    if tuple(vocabulary[: len(RESERVED)]) != RESERVED or len(set(vocabulary)) != len(vocabulary):
-        raise ValueError(
-            "the vocabulary does not start with <pad>, <unk>, <eos> or repeats a token"
-        )
-    tokenizer = TextTokenizer(
-        level=est.tokenizer,
-        lowercase=est.lowercase,
-        max_tokens=est.max_tokens,
-        min_frequency=est.min_frequency,
-    )
-    tokenizer.vocabulary_ = vocabulary
-    tokenizer.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
-    _check_declared_size(
-        est, est.embedding_dim, len(vocabulary), len(vocabulary), arrays["flat_params"]
-    )
-    net = est._init_network(len(vocabulary))
-    _copy_params(net, arrays["flat_params"])
-    for key in _LM_FITTED:
-        setattr(est, key, fitted[key])
-    est.tokenizer_, est.vocabulary_, est.network_ = tokenizer, vocabulary, net
-    return est
-
-
-def _rebuild_forecaster(cls, config, arrays):
-    from sklearn.base import clone
-
-    prefix = "estimator."
-    if config["inner"].get("estimator") != "RNNRegressor":  # (checked before, not after,
-        raise ValueError("a forecaster's model must be an RNNRegressor")  # a deep nesting)
-    inner = _rebuild(
-        config["inner"], {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-    )
-    if type(inner).__name__ != "RNNRegressor":
-        raise ValueError("a forecaster's model must be an RNNRegressor")
-    est = cls(**config["params"], estimator=clone(inner))
-    est._validate_params()
-    fitted = config["fitted"]
-    if not isinstance(fitted, dict) or set(fitted) != {"mean_", "scale_", "n_exog_"}:
-        raise ValueError("the forecaster's fitted fields are not mean_, scale_, n_exog_")
-    mean, scale, k = fitted["mean_"], fitted["scale_"], fitted["n_exog_"]
-    numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
-    if not numbers_ok or scale <= 0:
-        raise ValueError("the forecaster's scaling is not two finite numbers with scale_ > 0")
-    if not isinstance(k, int) or k < 0:
-        raise ValueError("n_exog_ is not a count")
-    L, H = est.lookback, est.horizon
-    shapes = {"history_": (L,), "residual_quantiles_": (2, H)}
-    if k:
-        shapes.update(exog_history_=(L, k), exog_mean_=(k,), exog_scale_=(k,))
-    if set(shapes) != {key for key in _FORECASTER_ARRAYS if key in arrays}:
-        raise ValueError("the forecaster's arrays do not match its exogenous features")
-    for key, shape in shapes.items():
-        if arrays[key].shape != shape or not np.all(np.isfinite(arrays[key])):
-            raise ValueError(f"{key} has shape {arrays[key].shape}, expected finite {shape}")
-    if k and not np.all(arrays["exog_scale_"] > 0):
-        raise ValueError("exog_scale_ is not positive")
-    outputs = H if est.strategy == "direct" else 1
-    if inner._step_features != 1 + k or inner._n_outputs != outputs:
-        raise ValueError("the forecaster's model does not fit its lookback, horizon and features")
-    est.estimator_, est.mean_, est.scale_, est.n_exog_ = inner, float(mean), float(scale), k
-    for key in _FORECASTER_ARRAYS:
-        setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
-    return est
-
-
 def _describe_pipeline(pipeline):
-    """A Pipeline of TextTokenizer steps and a fastrnn estimator: each step's fields.
+    """A Pipeline of saved transformers (TextTokenizer) ending in a saved model.
 
-    Step ``i``'s arrays are stored under ``step{i}.``; a tokenizer's
-    vocabulary goes in the JSON.
+    Step ``i``'s fields go in ``steps[i]`` with its name, its arrays under
+    ``step{i}.``.
     """
-    from sklearn.utils.validation import check_is_fitted
-
-    from fastrnn.text import TextTokenizer
-
     steps, arrays = [], {}
-    *transformers, (last_name, last) = pipeline.steps
+    *transformers, last = pipeline.steps
     for name, step in transformers:
-        if not isinstance(step, TextTokenizer):
+        if _model_class(type(step).__name__) is not type(step) or not hasattr(step, "transform"):
             raise TypeError(
                 f"save() stores pipelines of TextTokenizer steps and a fastrnn estimator; "
                 f"step {name!r} is a {type(step).__name__}"
             )
-        check_is_fitted(step, "vocabulary_")
-        step._check_params()  # e.g. a compiled token_pattern, which JSON cannot hold
-        if not all(isinstance(t, str) for t in step.vocabulary_):
-            raise TypeError(f"step {name!r} has a vocabulary of non-strings")
-        params = {k: _json_value(v) for k, v in step.get_params().items()}
-        steps.append(
-            {
-                "name": name,
-                "estimator": "TextTokenizer",
-                "params": params,
-                "fitted": {"vocabulary_": list(step.vocabulary_)},
-            }
-        )
-    if type(last).__name__ == "Pipeline":
+    if type(last[1]).__name__ == "Pipeline":
         raise TypeError("save() stores one pipeline, not a pipeline inside a pipeline")
-    config, last_arrays = _describe(last)
-    steps.append({"name": last_name, **config})
-    arrays.update({f"step{len(steps) - 1}.{k}": v for k, v in last_arrays.items()})
+    for i, (name, step) in enumerate(pipeline.steps):
+        config, step_arrays = describe(step)
+        steps.append({"name": name, **config})
+        arrays.update({f"step{i}.{k}": v for k, v in step_arrays.items()})
     return {"estimator": "Pipeline", "steps": steps}, arrays
 
 
 def _rebuild_pipeline(config, arrays, trust_patterns):
     from sklearn.pipeline import Pipeline
 
-    from fastrnn.text import RESERVED, TextTokenizer
-
     steps = []
     *transformers, last = config["steps"]
     for step in transformers:
-        if step["estimator"] != "TextTokenizer":
+        cls = _model_class(step["estimator"])
+        if cls is None or not hasattr(cls, "transform"):
             raise ValueError(f"unknown pipeline step {step['estimator']!r}")
-        tok = TextTokenizer(**step["params"])
-        if tok.token_pattern is not None and not trust_patterns:
-            raise ValueError(
-                f"step {step['name']!r} has its own token_pattern {tok.token_pattern!r}; a "
-                "regular expression from a file can be made to take exponential time, so "
-                "load(..., trust_patterns=True) loads it, for files you trust"
-            )
-        tok._check_params()
-        vocabulary = step["fitted"]["vocabulary_"]
-        if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
-            raise ValueError("a tokenizer's vocabulary is not a list of strings")
-        if tuple(vocabulary[: len(RESERVED)]) != RESERVED or len(set(vocabulary)) != len(
-            vocabulary
-        ):
-            raise ValueError("a tokenizer's vocabulary does not start with the reserved tokens")
-        tok.vocabulary_ = vocabulary
-        tok.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
-        steps.append((step["name"], tok))
-    prefix = f"step{len(steps)}."
     if last["estimator"] == "Pipeline":  # save never writes one; nesting took exponential time
         raise ValueError("a pipeline's last step is a pipeline")
-    model = _rebuild(
-        {k: v for k, v in last.items() if k != "name"},
-        {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
-    )
-    steps.append((last["name"], model))
+    for i, step in enumerate(config["steps"]):
+        fields = {k: v for k, v in step.items() if k != "name"}
+        steps.append((step["name"], rebuild(fields, prefixed(arrays, f"step{i}."), trust_patterns)))
     return Pipeline(steps)

@@ -10,6 +10,10 @@ the best weights, adapts the learning rate and says when to stop — the
 bookkeeping of scikit-learn's MLP.
 """
 
+import collections
+import time
+import warnings
+
 import numpy as np
 
 
@@ -177,24 +181,21 @@ def train_epoch(net, data, optimizer, loss_fn, batch_size, shuffle, rng, alpha, 
 
 
 class Monitor:
-    """Track a loss per epoch: best value and weights, patience, learning rate.
+    """Track a loss per epoch: best value and weights, patience.
 
     Parameters
     ----------
     tol : float
         An epoch improves only if its loss is below ``best - tol``.
     n_iter_no_change : int
-        Epochs without improvement before the learning rate drops
-        ("adaptive") or training stops.
-    adaptive : bool
-        Divide the learning rate by 5 instead of stopping, until it falls
-        below 1e-6 (scikit-learn's "adaptive" schedule).
+        Epochs without improvement before the optimizer is asked whether to
+        stop (:meth:`fastrnn.optim.Optimizer.trigger_stopping`: the
+        "adaptive" schedule lowers its learning rate and goes on instead).
     """
 
-    def __init__(self, tol, n_iter_no_change, adaptive=False):
+    def __init__(self, tol, n_iter_no_change):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
-        self.adaptive = adaptive
         self.best_loss = np.inf
         self.best_params = None
         self.no_improvement = 0
@@ -210,8 +211,103 @@ class Monitor:
         self.best_loss = min(self.best_loss, loss)
         if self.no_improvement < self.n_iter_no_change:
             return False
-        if self.adaptive and optimizer.learning_rate > 1e-6:
-            optimizer.learning_rate /= 5
-            self.no_improvement = 0
-            return False
-        return True
+        if optimizer.trigger_stopping():
+            return True
+        self.no_improvement = 0
+        return False
+
+
+class TrainingDivergedWarning(RuntimeWarning):
+    """The training loss became NaN or infinite; the best weights seen were kept."""
+
+
+EpochsRun = collections.namedtuple("EpochsRun", "n_iter stopped diverged interrupted")
+
+
+def run_epochs(
+    net,
+    optimizer,
+    run_epoch,
+    epochs,
+    *,
+    monitor=None,
+    first_epoch=0,
+    progress=None,
+    hint="Lower learning_rate_init.",
+    stacklevel=2,
+):
+    """The epoch loop of every model, around its own epoch ``run_epoch``.
+
+    ``run_epoch()`` trains one epoch and returns ``(watched, postfix)``: the
+    loss :class:`Monitor` watches and the progress bar's fields, or
+    ``(None, None)`` when the loss became NaN or infinite (before that
+    batch's update). Before each epoch the optimizer's schedule is told the
+    epoch's number (``first_epoch`` onwards, over a model's whole training);
+    ``monitor`` (None for one epoch of ``partial_fit``) decides when to stop.
+
+    A divergence or a Ctrl-C (``KeyboardInterrupt``) ends the loop with the
+    best epoch's weights and a warning; a divergence before any epoch
+    improved restores the weights the loop started from and raises
+    ``ValueError`` (``hint`` says what to change). ``stacklevel`` points the
+    warnings at the caller of ``fit``.
+
+    Returns
+    -------
+    EpochsRun
+        ``n_iter`` (epochs completed), ``stopped`` (``monitor`` stopped
+        training before ``epochs``), ``diverged`` and ``interrupted`` (the
+        ``KeyboardInterrupt``, for the caller to raise again once the model
+        is usable, or None).
+    """
+    start_params = net.flat_params.copy()
+    n_iter, stopped, diverged, interrupted = 0, False, False, None
+    try:
+        for i in range(epochs):
+            optimizer.epoch_starts(first_epoch + i)
+            tic = time.perf_counter()
+            watched, postfix = run_epoch()
+            if watched is None:
+                diverged = True
+                break
+            n_iter += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(**postfix, s=f"{time.perf_counter() - tic:.2f}")
+            if monitor is not None and monitor.update(watched, net.flat_params, optimizer):
+                stopped = True
+                break
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    finally:
+        if progress is not None:
+            progress.close()
+    if diverged or interrupted:
+        best = None if monitor is None else monitor.best_params
+        if best is None:
+            net.flat_params[:] = start_params
+            if diverged:
+                raise ValueError(
+                    "the training loss became NaN or infinite in the first epoch; "
+                    f"the model was left as it was. {hint}"
+                )
+        else:
+            net.flat_params[:] = best
+        message = "interrupted" if interrupted else "stopped: the loss became NaN or infinite"
+        warnings.warn(
+            f"training {message}; kept the weights of the best epoch",
+            TrainingDivergedWarning if diverged else UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return EpochsRun(n_iter, stopped, diverged, interrupted)
+
+
+def raise_kept(interrupted):
+    """Raise a fit's ``KeyboardInterrupt`` again, marked: the model kept its best epoch.
+
+    The interrupt goes on, so a loop or a grid search around the fit stops
+    as it would around scikit-learn's or Keras' fit; the mark tells the
+    estimators' guard (which restores a model when its fit fails) to leave
+    this one as the fit left it.
+    """
+    interrupted.fastrnn_model_kept = True
+    raise interrupted

@@ -14,16 +14,67 @@ buffers named::
     net.backward(2 * (pred - y) / pred.size)  # dL/dpred of the mean squared error
     opt.update(net.flat_params, net.flat_grad)  # opt.step()
 
-The estimators train with the same classes (their ``solver`` parameter), and
-the tests check each against ``torch.optim`` on the same gradients.
+The estimators train with the same classes (their ``solver`` parameter names
+one in :data:`SOLVERS`), and the tests check each against ``torch.optim`` on
+the same gradients. A learning-rate schedule is the optimizer's own, as in
+scikit-learn's MLP: the training loop calls :meth:`Optimizer.epoch_starts`
+before each epoch and :meth:`Optimizer.trigger_stopping` when the loss has
+stopped improving, and never writes ``learning_rate`` itself.
 """
 
-__all__ = ["SGD", "Adam", "RMSprop"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "SOLVERS", "SCHEDULES"]
+
+import inspect
 
 import numpy as np
 
+# How the learning rate changes over a fit (scikit-learn's MLP ``learning_rate``).
+SCHEDULES = ("constant", "invscaling", "adaptive")
 
-class SGD:
+
+class Optimizer:
+    """What every optimizer shares: the learning rate and its schedule.
+
+    Parameters
+    ----------
+    learning_rate : float
+        The initial step size.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        "invscaling" sets the rate of epoch ``k`` (from 0) to
+        ``learning_rate / (k + 1) ** power_t``; "adaptive" divides it by 5
+        each time the loss stops improving, until it falls below 1e-6.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
+
+    Subclasses implement :meth:`update`.
+    """
+
+    def __init__(self, learning_rate, schedule="constant", power_t=0.5):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        self.learning_rate_init = learning_rate
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.power_t = power_t
+
+    def update(self, params, grad):
+        """Take one step on ``params`` in place, given ``grad``."""
+        raise NotImplementedError
+
+    def epoch_starts(self, epoch):
+        """Set the learning rate of epoch ``epoch`` (counted from 0 over the fit)."""
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / ((epoch + 1) ** self.power_t)
+
+    def trigger_stopping(self):
+        """The loss stopped improving: return True to stop, or lower the rate and go on."""
+        if self.schedule == "adaptive" and self.learning_rate > 1e-6:
+            self.learning_rate /= 5
+            return False
+        return True
+
+
+class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
     Parameters
@@ -31,10 +82,14 @@ class SGD:
     learning_rate : float, default=0.01
     momentum : float, default=0.0
     nesterov : bool, default=False
+    schedule, power_t
+        The learning-rate schedule (:class:`Optimizer`).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        self.learning_rate = learning_rate
+    def __init__(
+        self, learning_rate=0.01, momentum=0.0, nesterov=False, schedule="constant", power_t=0.5
+    ):
+        super().__init__(learning_rate, schedule, power_t)
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocity = None
@@ -55,7 +110,7 @@ class SGD:
             params += v
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2014) with bias correction, as ``torch.optim.Adam``.
 
     Parameters
@@ -64,10 +119,20 @@ class Adam:
     beta_1, beta_2 : float, default=0.9, 0.999
         Decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
+    schedule, power_t
+        The learning-rate schedule (:class:`Optimizer`).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        self.learning_rate = learning_rate
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        schedule="constant",
+        power_t=0.5,
+    ):
+        super().__init__(learning_rate, schedule, power_t)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -89,7 +154,7 @@ class Adam:
         params -= step * self.m / denom
 
 
-class RMSprop:
+class RMSprop(Optimizer):
     """RMSprop (Hinton), as ``torch.optim.RMSprop`` without momentum or centering.
 
     Parameters
@@ -98,10 +163,14 @@ class RMSprop:
     rho : float, default=0.99
         Decay rate of the running mean of squared gradients.
     epsilon : float, default=1e-8
+    schedule, power_t
+        The learning-rate schedule (:class:`Optimizer`).
     """
 
-    def __init__(self, learning_rate=0.01, rho=0.99, epsilon=1e-8):
-        self.learning_rate = learning_rate
+    def __init__(
+        self, learning_rate=0.01, rho=0.99, epsilon=1e-8, schedule="constant", power_t=0.5
+    ):
+        super().__init__(learning_rate, schedule, power_t)
         self.rho = rho
         self.epsilon = epsilon
         self.square_avg = None
@@ -115,12 +184,21 @@ class RMSprop:
         params -= self.learning_rate * grad / (np.sqrt(self.square_avg) + self.epsilon)
 
 
-def make_optimizer(solver, learning_rate, momentum=0.9, nesterov=True):
-    """Build the optimizer named by an estimator's ``solver`` parameter."""
-    if solver == "adam":
-        return Adam(learning_rate)
-    if solver == "rmsprop":
-        return RMSprop(learning_rate)
-    if solver == "sgd":
-        return SGD(learning_rate, momentum=momentum, nesterov=nesterov)
-    raise ValueError(f"solver must be 'adam', 'sgd' or 'rmsprop', got {solver!r}")
+# The estimators' ``solver`` names: the one table their parameter constraints
+# and make_optimizer read. A new optimizer is a class above and a row here.
+SOLVERS = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+
+
+def make_optimizer(solver, learning_rate, schedule="constant", power_t=0.5, **options):
+    """The optimizer an estimator's ``solver`` names, with its schedule.
+
+    ``options`` are the solver's own (``momentum``, ``nesterov`` for "sgd");
+    an option the solver does not take is dropped, so one call serves every
+    solver.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    cls = SOLVERS[solver]
+    taken = inspect.signature(cls).parameters
+    own = {k: v for k, v in options.items() if k in taken}
+    return cls(learning_rate, schedule=schedule, power_t=power_t, **own)

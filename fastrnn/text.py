@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from fastrnn._persistence import SavedModel, json_value
+
 #: Tokens every vocabulary starts with, at these ids: 0 pads sequences to a
 #: common length, unknown tokens map to 1, and 2 ends each text (and so starts
 #: the next: a language model learns how texts begin).
@@ -53,7 +55,7 @@ def as_texts(X, name="X"):
     return texts
 
 
-class TextTokenizer(TransformerMixin, BaseEstimator):
+class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
     """Texts to sequences of token ids, with a vocabulary fitted on a corpus.
 
     The first ids are reserved: ``<pad>`` (0) pads sequences to a common
@@ -146,9 +148,45 @@ class TextTokenizer(TransformerMixin, BaseEstimator):
             kept = kept[: self.max_tokens - len(RESERVED)]
         if not kept:
             raise ValueError("the corpus has no token (of min_frequency) to build a vocabulary")
-        self.vocabulary_ = [*RESERVED, *kept]
-        self.token_to_id_ = {t: i for i, t in enumerate(self.vocabulary_)}
+        return self._set_vocabulary([*RESERVED, *kept])
+
+    def _set_vocabulary(self, vocabulary):
+        """Take ``vocabulary`` (id -> token) as the fitted one, once it is checked.
+
+        The one check of a vocabulary, for :meth:`fit` and for the model
+        files that hold one (a tokenizer's, a language model's).
+        """
+        if not (isinstance(vocabulary, list) and all(isinstance(t, str) for t in vocabulary)):
+            raise ValueError("the vocabulary is not a list of strings")
+        if tuple(vocabulary[: len(RESERVED)]) != RESERVED or len(set(vocabulary)) != len(
+            vocabulary
+        ):
+            raise ValueError(
+                "the vocabulary does not start with <pad>, <unk>, <eos> or repeats a token"
+            )
+        self.vocabulary_ = vocabulary
+        self.token_to_id_ = {t: i for i, t in enumerate(vocabulary)}
         return self
+
+    def _to_file(self):
+        check_is_fitted(self, "vocabulary_")
+        self._check_params()  # e.g. a compiled token_pattern, which JSON cannot hold
+        if not all(isinstance(t, str) for t in self.vocabulary_):
+            raise TypeError("the tokenizer's vocabulary holds non-strings")
+        params = {k: json_value(v) for k, v in self.get_params().items()}
+        return {"params": params, "fitted": {"vocabulary_": list(self.vocabulary_)}}, {}
+
+    @classmethod
+    def _from_file(cls, fields, arrays, trust_patterns):
+        tok = cls(**fields["params"])
+        if tok.token_pattern is not None and not trust_patterns:
+            raise ValueError(
+                f"a tokenizer has its own token_pattern {tok.token_pattern!r}; a regular "
+                "expression from a file can be made to take exponential time, so "
+                "load(..., trust_patterns=True) loads it, for files you trust"
+            )
+        tok._check_params()
+        return tok._set_vocabulary(fields["fitted"]["vocabulary_"])
 
     @property
     def vocab_size(self):

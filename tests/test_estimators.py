@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fastrnn import RNNClassifier, RNNRegressor, _estimators
+from fastrnn import RNNClassifier, RNNRegressor, _estimators, _training
 from fastrnn._losses import cross_entropy, squared_error
 from fastrnn._training import head_loss
 from fastrnn.nn import SequenceNetwork
@@ -185,8 +185,9 @@ def test_diverging_loss_keeps_the_best_weights_with_a_warning(monkeypatch):
         return float("nan") if calls["n"] == 4 else real(*args, **kwargs)
 
     monkeypatch.setattr(_estimators, "train_epoch", flaky)
-    with pytest.warns(_estimators.TrainingDivergedWarning):
+    with pytest.warns(_training.TrainingDivergedWarning) as record:
         model = RNNRegressor(hidden_size=4, max_iter=10, random_state=0).fit(X, y)
+    assert record[0].filename == __file__  # the warning points at the caller of fit
     assert model.n_iter_ == 3
     assert np.all(np.isfinite(model.predict(X)))
 

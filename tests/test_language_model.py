@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from fastrnn import RNNLanguageModel
+from fastrnn import RNNLanguageModel, _training
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import TextTokenizer
 from tests.conftest import copy_network_into_torch
@@ -223,3 +223,40 @@ def test_tokenizer_refuses_misuse():
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 6\)"):
         tok.decode([-1])
     assert tok.decode(tok.encode("cab")) == "cab"
+
+
+def _epochs_that(monkeypatch, fail_at, failure):
+    """Make epoch ``fail_at`` (from 1) of RNNLanguageModel return ``failure`` or raise it."""
+    calls = {"n": 0}
+    real = RNNLanguageModel._epoch
+
+    def epoch(self, *args):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            if isinstance(failure, BaseException):
+                raise failure
+            return failure
+        return real(self, *args)
+
+    monkeypatch.setattr(RNNLanguageModel, "_epoch", epoch)
+
+
+def test_divergence_and_interrupts_are_handled_as_the_estimators_do(monkeypatch):
+    # One epoch shell serves every model: the same outcomes, the same messages.
+    text = "abcabcabc" * 10
+    small = dict(hidden_size=8, embedding_dim=4, max_iter=5, n_iter_no_change=5, random_state=0)
+    _epochs_that(monkeypatch, 1, float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite in the first epoch"):
+        RNNLanguageModel(**small).fit(text)
+
+    _epochs_that(monkeypatch, 3, float("inf"))
+    with pytest.warns(_training.TrainingDivergedWarning) as record:
+        model = RNNLanguageModel(**small).fit(text)
+    assert record[0].filename == __file__  # the warning points at the caller of fit
+    assert model.n_iter_ == 2 and np.isfinite(model.score(text))
+
+    _epochs_that(monkeypatch, 2, KeyboardInterrupt())
+    model = RNNLanguageModel(**small)
+    with pytest.warns(UserWarning, match="interrupted"), pytest.raises(KeyboardInterrupt):
+        model.fit(text)
+    assert model.n_iter_ == 1 and np.isfinite(model.score(text))  # usable: the best epoch

@@ -91,6 +91,67 @@ def test_golden_files_exist():
     assert len(glob.glob(os.path.join(DATA, "golden_v1_*_expected.npz"))) == 4
 
 
+def test_older_format_versions_go_through_the_upgrade_chain(monkeypatch, tmp_path):
+    # As if format version 2 renamed the regressor's "y_scale": load upgrades
+    # a version 1 file step by step before the model reads it, and reads a
+    # version 2 file as it is.
+    from fastrnn import _persistence
+
+    def rename_y_scale(config, arrays):
+        return config, {("y_std" if k == "y_scale" else k): v for k, v in arrays.items()}
+
+    model = fastrnn.load(os.path.join(DATA, "golden_v1_regressor.npz"))
+    upgraded = []
+
+    def one_to_two(config, arrays):
+        upgraded.append(config["format_version"])
+        return rename_y_scale(config, arrays)
+
+    real_to_file, real_from_file = RNNRegressor._targets_to_file, RNNRegressor._targets_from_file
+
+    def writes_y_std(self, fitted, arrays):  # version 2's writer and reader
+        real_to_file(self, fitted, arrays)
+        arrays["y_std"] = arrays.pop("y_scale")
+
+    def reads_y_std(self, fitted, arrays):
+        real_from_file(self, fitted, {**arrays, "y_scale": arrays["y_std"]})
+
+    monkeypatch.setattr(_persistence, "FORMAT_VERSION", 2)
+    monkeypatch.setattr(_persistence, "_UPGRADES", {1: one_to_two})
+    monkeypatch.setattr(RNNRegressor, "_targets_to_file", writes_y_std)
+    monkeypatch.setattr(RNNRegressor, "_targets_from_file", reads_y_std)
+    old = fastrnn.load(os.path.join(DATA, "golden_v1_regressor.npz"))
+    assert upgraded == [1]
+    np.testing.assert_array_equal(old._y_scale, model._y_scale)
+    fastrnn.save(old, tmp_path / "v2.npz")
+    new = fastrnn.load(tmp_path / "v2.npz")
+    assert upgraded == [1]  # a current file takes no step
+    np.testing.assert_array_equal(new._y_scale, model._y_scale)
+
+
+def test_every_file_name_is_a_model_that_saves_itself():
+    import subprocess
+    import sys
+
+    from fastrnn import _persistence
+
+    for name in _persistence._MODELS:
+        cls = _persistence._model_class(name)
+        assert cls.__name__ == name and issubclass(cls, _persistence.SavedModel)
+    # The envelope imports no model: the models import it.
+    code = "import sys, fastrnn._persistence; print(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    for module in ("fastrnn._estimators", "fastrnn._forecasting", "fastrnn._language_model"):
+        assert module not in out.stdout
+
+
+def test_a_fitted_tokenizer_saves_alone_too(tmp_path):
+    tok = fastrnn.TextTokenizer(level="char", lowercase=False).fit(["Hello, world"])
+    tok.save(tmp_path / "tok.npz")
+    loaded = fastrnn.load(tmp_path / "tok.npz")
+    assert loaded.vocabulary_ == tok.vocabulary_ and loaded.get_params() == tok.get_params()
+
+
 def _rewrite(src, dst, edit):
     with np.load(src) as f:
         arrays = {k: f[k] for k in f.files}
@@ -405,8 +466,8 @@ def _edit(name, key, fn):
         (*_edit("classifier", "classes", lambda c: np.array([c[0], c[0]])), "sorted order"),
         (*_edit("regressor", "y_scale", lambda s: s * 0), "not positive"),
         (*_edit("regressor", "y_scale", lambda s: -s), "not positive"),
-        (*_edit("regressor", "y_mean", lambda m: m + np.inf), "not all finite"),
-        (*_edit("regressor", "flat_params", lambda p: p + np.nan), "not all finite"),
+        (*_edit("regressor", "y_mean", lambda m: m + np.inf), "NaN or infinity"),
+        (*_edit("regressor", "flat_params", lambda p: p + np.nan), "NaN or infinity"),
         (*_edit("regressor", "flat_params", lambda p: p.astype(complex)), "numbers and text"),
     ],
 )
