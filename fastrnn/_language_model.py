@@ -248,11 +248,14 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         state, total, count = None, 0.0, 0
         for t in range(0, inputs.shape[1], self.bptt_steps):
             x, y = inputs[:, t : t + self.bptt_steps], targets[:, t : t + self.bptt_steps]
-            pred, state = net.forward(x, training=True, hx=state, return_state=True)
+            pred, state = net.forward(
+                x, training=True, hx=state, return_state=True, check_input=False
+            )  # the tokenizer's ids
             V = pred.shape[-1]
             value, dpred = cross_entropy(pred.reshape(-1, V), y.reshape(-1))
             net.zero_grad()
-            net.backward(dpred.reshape(pred.shape).astype(net.flat_params.dtype, copy=False))
+            dpred = dpred.reshape(pred.shape).astype(net.flat_params.dtype, copy=False)
+            net.backward(dpred, check_input=False)
             value = apply_step(net, optimizer, value, y.size, self.alpha, self.clip_grad_norm)
             if not np.isfinite(value):
                 return value

@@ -124,12 +124,12 @@ class ArrayData:
         A loss that is not finite is returned before backpropagation.
         """
         xb, lb = take_batch(self.X, self.lengths, idx)
-        pred = net.forward(xb, lengths=lb, training=True)
+        pred = net.forward(xb, lengths=lb, training=True, check_input=False)  # checked at fit
         sw = None if self.sw is None else self.sw[idx]
         value, dpred = head_loss(net, pred, self.y[idx], sw, lb, loss_fn)
         if np.isfinite(value):
             net.zero_grad()
-            net.backward(dpred.astype(net.flat_params.dtype, copy=False))
+            net.backward(dpred.astype(net.flat_params.dtype, copy=False), check_input=False)
         return value
 
     def outputs(self, net):

@@ -86,7 +86,7 @@ def check_finite(arr, name):
         raise ValueError(f"{name} contains NaN or infinity")
 
 
-def check_sequences(x, input_size, dtype, batch_first, name="x"):
+def check_sequences(x, input_size, dtype, batch_first, name="x", values=True):
     """Validate a batch of sequences and return it time-major.
 
     Parameters
@@ -96,6 +96,9 @@ def check_sequences(x, input_size, dtype, batch_first, name="x"):
         Expected D.
     dtype : numpy dtype
     batch_first : bool
+    values : bool, default=True
+        Check that every value is finite (a pass over ``x``); False for data
+        checked once already (a training minibatch).
 
     Returns
     -------
@@ -113,7 +116,8 @@ def check_sequences(x, input_size, dtype, batch_first, name="x"):
     if D != input_size:
         raise ValueError(f"{name} has {D} features per step, but the layer expects {input_size}")
     arr = as_float_array(arr, dtype, name)
-    check_finite(arr, name)
+    if values:
+        check_finite(arr, name)
     return arr
 
 
@@ -199,12 +203,13 @@ def check_lengths(lengths, batch_size, n_steps):
     return arr
 
 
-def check_state(h, shape, dtype, name):
-    """Validate an initial state (or its gradient) of the given shape."""
+def check_state(h, shape, dtype, name, values=True):
+    """Validate an initial state (or its gradient) of the given shape (``values``: finite)."""
     arr = as_float_array(h, dtype, name)
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
-    check_finite(arr, name)
+    if values:
+        check_finite(arr, name)
     return arr
 
 

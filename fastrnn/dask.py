@@ -211,12 +211,12 @@ class _Shard:
             return None, 0.0, 0.0
         with limit_threads(self.n_threads, net):
             net.flat_params[:] = params
-            pred = net.forward(self.X[rows], training=True)
+            pred = net.forward(self.X[rows], training=True, check_input=False)  # checked once
             value, dpred = head_loss(net, pred, y, sw, None, self.loss_fn)
             if not np.isfinite(value):
                 return None, value * weight, weight
             net.zero_grad()
-            net.backward(dpred.astype(params.dtype, copy=False))
+            net.backward(dpred.astype(params.dtype, copy=False), check_input=False)
             return net.flat_grad * weight, value * weight, weight
 
     def predict(self, params, rows):

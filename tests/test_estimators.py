@@ -519,3 +519,38 @@ def test_sequence_models_score_ragged_steps():
     assert reg.score(X, targets) == pytest.approx(expected)
     with pytest.raises(ValueError, match="steps"):
         reg.score(X, [t[:-1] for t in targets])
+
+
+@pytest.mark.parametrize("token_input", [False, True])
+def test_training_checks_the_data_once_not_every_minibatch(monkeypatch, token_input):
+    from fastrnn import _validation
+
+    X, y = sine_windows(64, 5)
+    params = dict(hidden_size=4, batch_size=8, max_iter=3, random_state=0)
+    if token_input:
+        X = (np.abs(X[:, :, 0]) * 10).astype(int) + 3
+        params.update(embedding_dim=3)
+    passes = {"values": 0, "ids": 0}
+    real_finite, real_ids = _validation.check_finite, _validation.check_token_ids
+
+    def counted(kind, real):
+        def check(*args, **kwargs):
+            passes[kind] += 1
+            return real(*args, **kwargs)
+
+        return check
+
+    monkeypatch.setattr(_validation, "check_finite", counted("values", real_finite))
+    monkeypatch.setattr(_validation, "check_token_ids", counted("ids", real_ids))
+    RNNRegressor(**params).fit(X, y)
+    # 8 minibatches x 3 epochs: each used to be checked again in the layer.
+    assert passes["values" if not token_input else "ids"] <= 2
+    # A network called directly still checks every value, and every gradient.
+    net = SequenceNetwork("gru", 2, 3, 1)
+    bad = np.full((1, 2, 2), np.nan)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.forward(bad)
+    assert np.isnan(net.forward(bad, check_input=False)).all()
+    net.forward(np.ones((1, 2, 2)), training=True)
+    with pytest.raises(ValueError, match="grad_pred contains NaN"):
+        net.backward(np.array([[np.inf]]))

@@ -64,12 +64,15 @@ class Embedding(PicklesFlatBuffers):
         """``ids`` as an intp array, refusing non-integers and ids out of range."""
         return val.check_token_ids(ids, name, upper=self.num_embeddings)
 
-    def forward(self, ids, training=False):
+    def forward(self, ids, training=False, check_input=True):
         """``weight[ids]``: shape ``ids.shape + (embedding_dim,)``.
 
         With ``training``, the ids are kept for :meth:`backward`.
+        ``check_input=False`` takes ``ids`` as an intp array of ids in range,
+        unchecked (a minibatch of data checked once).
         """
-        ids = self.check_ids(ids)
+        if check_input:
+            ids = self.check_ids(ids)
         if training:
             self._ids = ids
         return np.take(self.weight, ids, axis=0)

@@ -8,6 +8,7 @@ mean or maximum of the outputs over each sequence's steps ("mean", "max").
 
 import numpy as np
 
+from fastrnn import _validation as val
 from fastrnn._cells import CELLS, ESTIMATOR_CELLS
 from fastrnn._kernels import matmul
 from fastrnn.nn._embedding import Embedding
@@ -168,19 +169,26 @@ class SequenceNetwork(PicklesFlatBuffers):
         """Set every accumulated gradient to zero."""
         self.flat_grad[:] = 0
 
-    def forward(self, x, lengths=None, training=False, hx=None, return_state=False):
+    def forward(
+        self, x, lengths=None, training=False, hx=None, return_state=False, check_input=True
+    ):
         """Predict ``[B, n_outputs]`` ("last") or ``[B, T, n_outputs]`` ("sequence").
 
         ``hx`` is the recurrent layers' initial state (zeros by default); with
         ``return_state`` the final state comes back too, as ``(pred, h_n)``
         (for truncated backpropagation through time, which carries it on).
+        ``check_input=False`` skips the pass over the values of ``x`` (see
+        :meth:`RNNBase.forward`): the training loops check their data once,
+        not once per minibatch.
         """
         if self.embedding is not None and not training and self._fusion_pays(x, lengths):
             out, state = self._forward_fused(x, hx, lengths)
         else:
             if self.embedding is not None:
-                x = self.embedding.forward(x, training=training)
-            out, state = self.rnn.forward(x, hx=hx, lengths=lengths, training=training)
+                x = self.embedding.forward(x, training=training, check_input=check_input)
+            out, state = self.rnn.forward(
+                x, hx=hx, lengths=lengths, training=training, check_input=check_input
+            )
         pooled = None
         if self.output == "sequence":
             features = out
@@ -235,11 +243,18 @@ class SequenceNetwork(PicklesFlatBuffers):
         ]
         return rnn.forward_projected(xw, hx=hx, lengths=lengths)
 
-    def backward(self, grad_pred):
-        """Accumulate every parameter's gradient from ``dL/dprediction``."""
+    def backward(self, grad_pred, check_input=True):
+        """Accumulate every parameter's gradient from ``dL/dprediction``.
+
+        ``check_input`` checks that ``grad_pred`` is finite (the gradients
+        made from it inside are not checked again); the training loops,
+        whose losses are checked, pass False.
+        """
         features = self._features
         if features is None:
             raise RuntimeError("backward() needs a preceding forward(..., training=True)")
+        if check_input:
+            val.check_finite(grad_pred, "grad_pred")
         self._features = None
         flat_pred = grad_pred.reshape(-1, grad_pred.shape[-1])
         self.grad_weight += flat_pred.T @ features.reshape(-1, features.shape[-1])
@@ -250,15 +265,17 @@ class SequenceNetwork(PicklesFlatBuffers):
             self._head_mask = None
         rnn = self.rnn
         if self.output == "sequence":
-            grad_x = rnn.backward(grad_features)
+            grad_x = rnn.backward(grad_features, check_input=False)
         elif self.output in ("mean", "max"):
-            grad_x = rnn.backward(_unpool(grad_features, self._pooled, self._out_shape))
+            grad_out = _unpool(grad_features, self._pooled, self._out_shape)
+            grad_x = rnn.backward(grad_out, check_input=False)
         else:
             B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
             dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
             dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
             grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
-            grad_x = rnn.backward(grad_out, (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh)
+            grad_hx = (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh
+            grad_x = rnn.backward(grad_out, grad_hx, check_input=False)
         if self.embedding is not None and not self.freeze_embedding:
             self.embedding.backward(grad_x)
 

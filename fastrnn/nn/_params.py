@@ -105,7 +105,7 @@ class FlatParameters(PicklesFlatBuffers):
         ``_weights`` of such an object hand out a shared zero bias)."""
         return weights if self.bias else (weights[0], weights[1], None, None)
 
-    def _check_state(self, hx, shape, name="hx"):
+    def _check_state(self, hx, shape, name="hx", values=True):
         """``(h, c)`` of ``shape`` from ``hx`` (or a gradient shaped like it), checked.
 
         ``c`` is None but for LSTM, whose ``hx`` is a tuple; None gives zeros.
@@ -119,10 +119,10 @@ class FlatParameters(PicklesFlatBuffers):
                     f"{name} for an {type(self).__name__} must be a tuple of two arrays (h, c)"
                 )
             return (
-                val.check_state(hx[0], shape, self.dtype, f"{name}[0]"),
-                val.check_state(hx[1], shape, self.dtype, f"{name}[1]"),
+                val.check_state(hx[0], shape, self.dtype, f"{name}[0]", values),
+                val.check_state(hx[1], shape, self.dtype, f"{name}[1]", values),
             )
-        return val.check_state(hx, shape, self.dtype, name), None
+        return val.check_state(hx, shape, self.dtype, name, values), None
 
     def named_parameters(self):
         """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""

@@ -172,12 +172,12 @@ class RNNBase(FlatParameters):
         """
         return Stream(self, batch_size)
 
-    def _check_hx(self, hx, batch_size, name="hx"):
+    def _check_hx(self, hx, batch_size, name="hx", values=True):
         """Validate ``hx`` or a gradient shaped like it; return ``(h, c)`` (c None but for LSTM)."""
         shape = (self.num_layers * self.num_directions, batch_size, self.hidden_size)
-        return self._check_state(hx, shape, name)
+        return self._check_state(hx, shape, name, values)
 
-    def forward(self, x, hx=None, lengths=None, training=False):
+    def forward(self, x, hx=None, lengths=None, training=False, check_input=True):
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -193,6 +193,11 @@ class RNNBase(FlatParameters):
             Keep what :meth:`backward` needs and apply dropout between layers.
             Without it the call writes nothing to the layer, so threads can
             share one layer for inference.
+        check_input : bool, default=True
+            False skips the pass that checks every value of ``x`` is finite
+            (shapes are still checked): for a loop over minibatches of data
+            checked once, as the estimators' training does. Don't use it
+            unless you know the values are finite.
 
         Returns
         -------
@@ -203,7 +208,9 @@ class RNNBase(FlatParameters):
             result = self._infer(x, hx)
             if result is not None:
                 return result
-        x = val.check_sequences(x, self.input_size, self.dtype, self.batch_first)
+        x = val.check_sequences(
+            x, self.input_size, self.dtype, self.batch_first, values=check_input
+        )
         T, B, _ = x.shape
         lengths = val.check_lengths(lengths, B, T)
         return self._run([x] * self.num_directions, hx, lengths, training, projected=False)
@@ -306,7 +313,7 @@ class RNNBase(FlatParameters):
         output = inp.transpose(1, 0, 2) if self.batch_first else inp
         return output, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
-    def backward(self, grad_output, grad_hx=None):
+    def backward(self, grad_output, grad_hx=None, check_input=True):
         """Backpropagate through the last ``forward(training=True)``.
 
         Parameter gradients are *added* to :attr:`grad` (call
@@ -318,6 +325,9 @@ class RNNBase(FlatParameters):
         grad_output : array-like, shape of ``output``
         grad_hx : like ``hx``, optional
             Gradient of the loss with respect to ``h_n`` (and ``c_n``).
+        check_input : bool, default=True
+            False skips the pass that checks every gradient value is finite
+            (:class:`SequenceNetwork` checks its own, smaller, gradient once).
 
         Returns
         -------
@@ -327,12 +337,16 @@ class RNNBase(FlatParameters):
             raise RuntimeError("backward() needs a preceding forward(..., training=True)")
         caches, masks, lengths, (T, B) = self._cache
         H, nd = self.hidden_size, self.num_directions
-        dout = val.check_sequences(grad_output, nd * H, self.dtype, self.batch_first, "grad_output")
+        dout = val.check_sequences(
+            grad_output, nd * H, self.dtype, self.batch_first, "grad_output", check_input
+        )
         if dout.shape[:2] != (T, B):
             raise ValueError(
                 f"grad_output covers {dout.shape[:2]} (steps, batch), forward had {(T, B)}"
             )
-        dh_n, dc_n = (None, None) if grad_hx is None else self._check_hx(grad_hx, B, "grad_hx")
+        dh_n, dc_n = (
+            (None, None) if grad_hx is None else self._check_hx(grad_hx, B, "grad_hx", check_input)
+        )
         self._cache = None  # one backward per forward, as in PyTorch
         dh0 = np.empty((self.num_layers * nd, B, H), self.dtype)
         dc0 = np.empty_like(dh0) if self.cell == "lstm" else None
