@@ -483,7 +483,7 @@ class TorchModel:
         net = estimator.network_
         self.rnn = net.rnn.to_torch().eval()
         self.head = torch.nn.Linear(
-            net.n_features, net.n_outputs, dtype=self.rnn.weight_hh_l0.dtype
+            net.head_in_features, net.n_outputs, dtype=self.rnn.weight_hh_l0.dtype
         )
         with torch.no_grad():
             self.head.weight.copy_(torch.from_numpy(net.weight))

@@ -213,7 +213,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             Xp, lengths = val.pad_sequences(X, dtype)
         elif isinstance(X, np.ndarray) and X.ndim == 3 and X.dtype.kind == "f":
             # The common case, checked without check_array's generic machinery
-            # (about 60 us: most of a small model's predict).
+            # (most of a small model's predict: bench/THRESHOLDS.md).
             if 0 in X.shape:
                 raise ValueError(f"X has shape {X.shape}: 0 samples, time steps or features")
             Xp, lengths = val.as_float_array(X, dtype, "X"), None

@@ -74,3 +74,25 @@ def test_numba_caches_only_where_no_one_else_writes(tmp_path, setting, mode, cac
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(cached)
+
+
+def test_every_backend_keeps_the_written_contract():
+    import types
+
+    from fastrnn._kernels import _contract
+
+    for name in _kernels.backends():
+        module = get_backend(name)
+        _contract.check_backend(module)
+        assert isinstance(module, _contract.Backend)
+    # A flag promises members: set without them, the backend is refused by name.
+    reference = get_backend("numpy")
+    fake = types.ModuleType("fake_backend")
+    fake.__dict__.update({k: getattr(reference, k) for k in dir(reference) if k[0] != "_"})
+    fake.INFERS_STACKS = True
+    with pytest.raises(TypeError, match="lacks infer .InfersStacks"):
+        _contract.check_backend(fake)
+    fake.INFERS_STACKS = False
+    fake.backward = lambda cache, dout: None  # a parameter short
+    with pytest.raises(TypeError, match=r"backward takes \['cache', 'dout'\]"):
+        _contract.check_backend(fake)

@@ -66,6 +66,13 @@ def test_unsupported_modules_are_refused():
         fastrnn.nn.RNNBase.from_torch(torch.nn.Linear(2, 3))
     with pytest.raises(TypeError, match="GRU.from_torch got a torch.nn.LSTM"):
         fastrnn.nn.GRU.from_torch(torch.nn.LSTM(2, 3))
+    # Layers and cells go through one exchange: each refuses the other's module.
+    with pytest.raises(TypeError, match="RNNBase.from_torch got a torch.nn.GRUCell"):
+        fastrnn.nn.RNNBase.from_torch(torch.nn.GRUCell(2, 3))
+    with pytest.raises(TypeError, match="RNNCellBase.from_torch got a torch.nn.LSTM"):
+        fastrnn.nn.RNNCellBase.from_torch(torch.nn.LSTM(2, 3))
+    with pytest.raises(ValueError, match="no torch.nn counterpart"):
+        fastrnn.nn.GRUCell(2, 3, reset_after=False).to_torch()
 
 
 class _TorchModel(torch.nn.Module):

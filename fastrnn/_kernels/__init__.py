@@ -1,37 +1,12 @@
 """Backend registry: look up a kernel backend by name.
 
-Every backend is a module with the same two functions (see ``_reference``)::
-
-    forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True)
-        -> out, h_n, c_n, cache
-    backward(cache, dout, dh_n, dc_n=None, grads=None)
-        -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-
-(``grads``: arrays into which ``backward`` adds the parameter gradients, as a
-layer's gradient buffers; the four are then returned as None.)
-
-Each also says what more it can do, as module constants the layers read:
-
-``PREPARES_WEIGHTS``
-    It has ``prepare(cell, w_ih, w_hh, b_ih, b_hh)``, whose result
-    ``forward(..., prepared=...)`` takes instead of laying the weights out
-    itself, and ``same_bytes(a, b)``, with which a layer decides that its
-    cached preparation still holds. Its ``forward`` also takes
-    ``workspace=``, a dict the layer keeps per direction, where it may keep
-    training buffers between calls (or ignore it).
-``TAKES_PROJECTED_INPUT``
-    ``forward(..., projected=True)`` starts from ``x_t W_ih^T`` (an
-    embedding's rows projected once).
-``HAS_STEPPER``
-    It has ``Stepper``, the compiled step loop behind streams.
-``THREADED_FLOAT32``
-    float32 batches are split over its own thread pool (so BLAS, serving
-    the rest of a fit, should keep to one thread).
-``INFERS_STACKS``
-    It has ``infer(prepared, x, h0, c0, batch_first)``: inference of a
-    unidirectional stack over full-length sequences in one call.
-
-Backends are imported lazily, so ``import fastrnn`` never imports numba.
+Every backend is a module keeping the contract of ``_contract.py``: the
+``forward`` and ``backward`` the layers call, and capability flags
+(``PREPARES_WEIGHTS``, ``TAKES_PROJECTED_INPUT``, ``HAS_STEPPER``,
+``INFERS_STACKS``, ``THREADED_FLOAT32``) that say what more it can do; the
+layers read the flags. A backend is checked against the contract when it is
+first imported. Backends are imported lazily, so ``import fastrnn`` never
+imports numba.
 """
 
 import importlib
@@ -40,6 +15,7 @@ import warnings
 import numpy as np
 
 from fastrnn._cells import CELLS
+from fastrnn._kernels._contract import check_backend
 
 GATES = {name: cell.gates for name, cell in CELLS.items()}
 
@@ -73,11 +49,18 @@ class BackendFallbackWarning(RuntimeWarning):
     """The preferred backend is unavailable and a slower one is used instead."""
 
 
+_checked = set()
+
+
 def _try_import(name):
     try:
-        return importlib.import_module(_MODULES[name]), None
+        module = importlib.import_module(_MODULES[name])
     except ImportError as exc:  # extension not built, numba missing, ...
         return None, exc
+    if name not in _checked:
+        check_backend(module)  # a backend that breaks the contract is a bug: say so
+        _checked.add(name)
+    return module, None
 
 
 def backends():

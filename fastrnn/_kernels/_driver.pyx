@@ -123,15 +123,14 @@ gemm_provider = (f"fastrnn's {_kernel.name.decode()} GEMM for every float32 prod
                  "float64: scipy BLAS")
 
 # A chunk of rows is worth a thread only with enough rows for the GEMM's
-# register blocks and enough work to pay for waking the thread (~10 us).
+# register blocks and enough work to pay for waking the thread.
+# (The measurements behind this file's constants: bench/THRESHOLDS.md.)
 _MIN_CHUNK_ROWS = 4
 _MIN_CHUNK_FLOPS = 2_000_000
 # The column split (_split.h) of an LSTM's forward pass takes batches that are
-# one chunk of rows (at 8 rows and more, row chunks measured 1.03-1.27x faster),
-# when a step's recurrent product (8 B H^2 flops) is at least _SPLIT_MIN_FLOPS,
-# in blocks of at least _SPLIT_MIN_UNITS units. On 2 threads against one:
-# H = 128 at B = 1 1.7x, H = 256-512 at B = 1-7 1.7-2.0x; H = 64-96 at B = 1-3
-# 0.8-1.0x, where the wait per step costs what the split saves.
+# one chunk of rows (more rows split better by rows), when a step's recurrent
+# product (8 B H^2 flops) is at least _SPLIT_MIN_FLOPS, in blocks of at least
+# _SPLIT_MIN_UNITS units: below, the wait per step costs what the split saves.
 _SPLIT_MIN_FLOPS = 1 << 17
 _SPLIT_MIN_UNITS = 64
 

@@ -308,8 +308,8 @@ FRNN_AVX512 static void frnn_sgemm_packed_avx512(int M, int N, int K, const floa
 }
 
 /* AVX2: tiles of MR <= 4 rows by one 24-column panel (3 vectors, 12
- * accumulators); measured here 1.7-2x the row-major 6x16 tile at the loop's
- * shapes. Unless FULL, C's columns past N are masked. */
+ * accumulators), faster than the row-major 6x16 tile at the loop's shapes
+ * (bench/THRESHOLDS.md). Unless FULL, C's columns past N are masked. */
 FRNN_INLINE FRNN_AVX2 void frnn_pblk256(int MR, int FULL, const __m256i *mk, int K,
                                         const float *A, int ars, int aks, const float *P,
                                         int beta, float *C, int ldc)

@@ -3,7 +3,7 @@
  * After the step's products, gates [n, 4H] hold x W_ih^T + h W_hh^T for each
  * row; one pass per row then adds the summed bias, applies the activations,
  * updates c and h and writes h to the output, with every value in registers
- * (three passes over memory did this before, 1.3-1.6x slower). In training it
+ * (three passes over memory did this before, slower: bench/THRESHOLDS.md). In training it
  * also writes the activated gates and tanh(c_t) for backward.
  *
  * The activations are _fastmath.h's algorithms (Cephes expf; tanh as an odd

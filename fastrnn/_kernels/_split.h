@@ -8,8 +8,8 @@
  * products from weights packed for it alone (its share stays in its core's
  * cache) and their part of c and h, without reading any other block's gates.
  * The next step's product reads all of h_t, so the blocks of step t wait for
- * every block of step t-1: one spinning wait per step. (A C probe of the
- * products alone, two threads at B = 1: 1.6-1.9x per step at H = 256-512.)
+ * every block of step t-1: one spinning wait per step. (What it gains:
+ * bench/probes/column_split.c and bench/THRESHOLDS.md.)
  *
  * Every element is computed by the same kernels with the same operations in
  * the same order as without the split (the products sum k in order whatever

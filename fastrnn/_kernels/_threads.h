@@ -9,8 +9,8 @@
  * spins by default) and each takes a fixed share of a region. On a machine
  * where something else runs, a spinning thread holds the core that its
  * partner or the other program needs, and a region waits for its slowest
- * thread: default threads trained 1.7x slower than one thread beside one busy
- * process (2 cores; a 100-class fit). Its
+ * thread: default threads trained much slower than one thread beside one
+ * busy process (bench/THRESHOLDS.md). Its
  * wait policy cannot be changed for fastrnn alone (it is read once, by a
  * runtime that PyTorch and others share). Here a waiting thread spins for at
  * most 1 ms, or 20 us once it has been preempted (FRNN_SPIN_*), then sleeps
@@ -33,18 +33,13 @@
 
 typedef void (*frnn_task_fn)(void *ctx, int part);
 
-/* How long a waiting thread spins before it sleeps: enough for the next
- * region of the same call, not for a gap of Python between calls. (A 100-class
- * fit on 2 cores, 10 and 50 us: the same times, quiet and beside a busy
- * process; libgomp's default spin: 1.7x slower than one thread when busy.) */
 /* How long a waiting thread spins before it sleeps. Long (1 ms, as OpenMP
  * spins) while its thread has not been preempted since its last wait: calls
- * in a loop then find it awake (a sleeping thread woke too late for a 2 ms
- * call one time in five, and the caller ran both halves). Short (20 us) once
- * it has been: something else wants the CPUs, and spinning takes them from
- * it and from the caller (a 100-class fit beside a busy process: 1.80 s with
- * 1 ms spins, 1.65 s with 20 us, 1.61 s on one thread). Where preemptions
- * cannot be counted, short. */
+ * in a loop then find it awake (a sleeping thread can wake too late for a
+ * short call, and the caller runs every part). Short (20 us) once it has
+ * been: something else wants the CPUs, and spinning takes them from it and
+ * from the caller. Where preemptions cannot be counted, short. (The
+ * measurements: bench/THRESHOLDS.md.) */
 #define FRNN_SPIN_LONG_NS 1000000
 #define FRNN_SPIN_SHORT_NS 20000
 #define FRNN_MAX_POOL 256

@@ -12,8 +12,8 @@ import numpy as np
 
 from fastrnn import _validation as val
 from fastrnn._kernels import GATES
+from fastrnn.nn import _torch
 from fastrnn.nn._params import FlatParameters
-from fastrnn.nn._torch import torch_module
 
 
 class RNNCellBase(FlatParameters):
@@ -128,32 +128,18 @@ class RNNCellBase(FlatParameters):
 
     @classmethod
     def from_torch(cls, module, dtype=None, backend="auto"):
-        """A cell with the configuration and weights of ``torch.nn.RNNCell/LSTMCell/GRUCell``."""
-        kind = type(module).__name__
-        if kind not in ("RNNCell", "LSTMCell", "GRUCell"):
-            raise TypeError(f"from_torch takes a torch.nn RNNCell, LSTMCell or GRUCell, got {kind}")
-        target = {"RNNCell": RNNCell, "LSTMCell": LSTMCell, "GRUCell": GRUCell}[kind]
-        if cls is not RNNCellBase and cls is not target:
-            raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{kind}")
-        state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-        if dtype is None:
-            dtype = next(iter(state.values())).dtype
-            dtype = dtype if dtype in (np.float32, np.float64) else np.float32
-        kwargs = {"nonlinearity": module.nonlinearity} if kind == "RNNCell" else {}
-        cell = target(
-            module.input_size,
-            module.hidden_size,
-            bias=module.bias,
-            dtype=dtype,
-            backend=backend,
-            **kwargs,
-        )
-        cell.load_state_dict(state)
+        """A cell with the configuration and weights of ``torch.nn.RNNCell/LSTMCell/GRUCell``.
+
+        See :func:`fastrnn.nn._torch.from_torch` (this class must match the module's).
+        """
+        cell = _torch.from_torch(module, dtype=dtype, backend=backend)
+        if not isinstance(cell, cls):
+            raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{type(module).__name__}")
         return cell
 
     def to_torch(self):
         """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
-        return torch_module(self, bias=self.bias)
+        return _torch.to_torch(self)
 
     def __repr__(self):
         extra = "" if self.bias else ", bias=False"

@@ -60,6 +60,10 @@ class SequenceNetwork(PicklesFlatBuffers):
         Every parameter, and its gradient, in one buffer each.
     decay_mask : ndarray of bool
         Where L2 regularisation applies (weights, not biases).
+    weight, bias : ndarray [n_outputs, head_in_features], [n_outputs]
+        The linear head, views into :attr:`flat_params`.
+    head_in_features : int
+        What the head reads per prediction: ``hidden_size`` times the directions.
     """
 
     def __init__(
@@ -115,11 +119,11 @@ class SequenceNetwork(PicklesFlatBuffers):
         )
         self.n_outputs = n_outputs
         n_body = self._n_embedding + self.rnn.flat_params.size
-        n_head = n_outputs * (self.n_features + 1)
+        n_head = n_outputs * (self.head_in_features + 1)
         self.flat_params = np.empty(n_body + n_head, self.rnn.dtype)
         self.flat_grad = np.zeros_like(self.flat_params)
         self._bind()
-        bound = 1.0 / np.sqrt(self.n_features)  # torch.nn.Linear's default
+        bound = 1.0 / np.sqrt(self.head_in_features)  # torch.nn.Linear's default
         self.flat_params[n_body:] = rng.uniform(-bound, bound, n_head)
         self.decay_mask = np.zeros(self.flat_params.size, bool)
         self.set_embedding_frozen(freeze_embedding)
@@ -130,8 +134,12 @@ class SequenceNetwork(PicklesFlatBuffers):
         self.decay_mask[n_body : n_body + self.weight.size] = True
 
     @property
-    def n_features(self):
-        """Width of what the head sees: hidden size times directions."""
+    def head_in_features(self):
+        """Width of what the head sees: hidden size times directions.
+
+        (``in_features`` of the head, as ``torch.nn.Linear`` names it; not the
+        estimators' ``n_features``, the features of each input step.)
+        """
         return self.rnn.hidden_size * self.rnn.num_directions
 
     def set_embedding_frozen(self, frozen):
@@ -150,8 +158,8 @@ class SequenceNetwork(PicklesFlatBuffers):
             self.embedding.bind_buffers(self.flat_params[:e], self.flat_grad[:e])
         n_rnn = e + self.rnn.flat_params.size
         self.rnn.bind_buffers(self.flat_params[e:n_rnn], self.flat_grad[e:n_rnn])
-        split = n_rnn + self.n_outputs * self.n_features
-        shape = (self.n_outputs, self.n_features)
+        split = n_rnn + self.n_outputs * self.head_in_features
+        shape = (self.n_outputs, self.head_in_features)
         self.weight, self.bias = (
             self.flat_params[n_rnn:split].reshape(shape),
             self.flat_params[split:],
@@ -217,10 +225,8 @@ class SequenceNetwork(PicklesFlatBuffers):
 
         The table ``E @ W_ih^T`` costs one product per vocabulary row and its
         rows are G*H wide; the usual path costs one product per token, on
-        rows E wide. Measured (predict of 512 texts, H=64, 2-core EPYC):
-        V=100, E=300: 40 ms fused vs 122 ms; V=100, E=64: 40 vs 47; V=2000,
-        E=300 with 2,400 tokens a call: 32 vs 27; V=1953, E=32: 33 vs 22.
-        Hence: many tokens per vocabulary row, and wide embeddings.
+        rows E wide. Hence: many tokens per vocabulary row, and wide
+        embeddings (the thresholds' measurements: ``bench/THRESHOLDS.md``).
         Inference on the compiled backend only.
         """
         if not self.rnn.takes_projected_input or self.embedding.embedding_dim < 64:

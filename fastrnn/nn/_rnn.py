@@ -142,7 +142,7 @@ class RNNBase(FlatParameters):
         from fastrnn.nn._torch import from_torch
 
         layer = from_torch(module, dtype=dtype, backend=backend)
-        if cls is not RNNBase and not isinstance(layer, cls):
+        if not isinstance(layer, cls):
             raise TypeError(f"{cls.__name__}.from_torch got a torch.nn.{type(module).__name__}")
         return layer
 
