@@ -5,7 +5,7 @@
  * become SIMD loops at -O3 without -ffast-math. Polynomials follow Cephes
  * (expf: degree-5 minimax on [-ln2/2, ln2/2]; tanhf: odd polynomial below
  * 0.625, 1 - 2/(e^{2x}+1) above). Errors against float64 are within a few
- * float32 ulp; tests/test_fastmath.py checks them over the whole range.
+ * float32 ulp; tests/kernels/test_fastmath.py checks them over the whole range.
  */
 #ifndef FASTRNN_FASTMATH_H
 #define FASTRNN_FASTMATH_H

@@ -37,7 +37,7 @@ def test_unknown_command_exits_with_usage():
 def _fastrnn(*args, cwd):
     """Run the command line in a fresh process; return (exit code, stdout, stderr)."""
     # The fastrnn under test, also when it is not installed (a source checkout).
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "fastrnn._cli", *map(str, args)],

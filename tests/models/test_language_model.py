@@ -9,7 +9,7 @@ import pytest
 from fastrnn import RNNLanguageModel, _training
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import TextTokenizer
-from tests.conftest import copy_network_into_torch
+from tests.helpers import copy_network_into_torch
 
 DOCS = "".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics))
 TRAIN, HELD_OUT = DOCS[:60_000], DOCS[-6_000:]

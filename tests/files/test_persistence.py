@@ -10,9 +10,9 @@ import pytest
 
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor
+from tests.helpers import DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastrnn.nn import GRU, LSTM, RNN
-from tests.conftest import COMPILED
+from tests.helpers import COMPILED
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "gru_reset_before": GRU}
 EXTRA = {"gru_reset_before": {"reset_after": False}}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from tests.conftest import make_problem, run_kernel
+from tests.helpers import make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
 

@@ -7,7 +7,7 @@ import fastrnn
 from fastrnn._cells import CELLS as TABLE
 from fastrnn._cells import ESTIMATOR_CELLS
 from fastrnn.nn import GRUCell, LSTMCell, RNNCell
-from tests.conftest import COMPILED
+from tests.helpers import COMPILED
 
 CELLS = {name: TABLE[name].layer + "Cell" for name in ESTIMATOR_CELLS}
 # Kernel cell -> constructor arguments beyond the class's (the class by CELLS, or GRU).

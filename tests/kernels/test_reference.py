@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastrnn._kernels import _reference as ref
-from tests.conftest import make_problem
+from tests.helpers import make_problem
 
 PARAMS = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")
 

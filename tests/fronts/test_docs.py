@@ -20,7 +20,7 @@ def test_estimator_docstring_examples(module):
 def _readme_section(title):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
     return [block.split("\n```", 1)[0] for block in section.split("```python\n")[1:]]
 

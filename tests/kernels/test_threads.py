@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from fastrnn._threadpools import limit_threads, usable_cpus
-from tests.conftest import make_problem, run_kernel
+from tests.helpers import make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
 

@@ -5,7 +5,7 @@ import pytest
 
 from fastrnn._kernels import _reference
 from fastrnn.nn import Embedding
-from tests.conftest import COMPILED
+from tests.helpers import COMPILED
 
 driver = pytest.importorskip("fastrnn._kernels._driver") if "cython" in COMPILED else None
 KERNELS = [_reference] + ([driver] if driver is not None else [])

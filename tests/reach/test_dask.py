@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor
-from tests.conftest import require
+from tests.helpers import require
 
 distributed = require("distributed", 'pip install "dask[distributed,dataframe]"')
 da = require("dask.array", 'pip install "dask[distributed,dataframe]"')

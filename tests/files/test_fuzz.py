@@ -4,8 +4,8 @@ Each call either works or raises ``ValueError`` / ``TypeError`` (scikit-learn's
 ``NotFittedError`` is a ``ValueError``): no other exception, no crash, no hang.
 A small budget by default; a long run::
 
-    FASTRNN_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py
-    bash .ci/sanitize tests/test_fuzz.py     # the same on the AddressSanitizer build
+    FASTRNN_FUZZ_EXAMPLES=5000 python -m pytest tests/files/test_fuzz.py
+    bash .ci/sanitize tests/files/test_fuzz.py     # the same on the AddressSanitizer build
 """
 
 import io

@@ -6,7 +6,7 @@ import pytest
 from fastrnn import RNNLanguageModel, RNNRegressor
 from fastrnn._training import Monitor
 from fastrnn.optim import SGD, SOLVERS, Adam, RMSprop, make_optimizer
-from tests.conftest import require_torch
+from tests.helpers import require_torch
 
 torch = require_torch()
 

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastrnn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("serve_example", ROOT / "examples" / "serve.py")
 serve = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(serve)

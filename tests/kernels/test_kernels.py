@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from fastrnn._kernels import _reference as ref
 from fastrnn._kernels import get_backend
-from tests.conftest import CELLS, COMPILED, RTOL, assert_close, make_problem, run_kernel
+from tests.helpers import CELLS, COMPILED, RTOL, assert_close, make_problem, run_kernel
 
 NAMES = ("out", "h_n", "c_n", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from tests.conftest import require_torch
+from tests.helpers import require_torch
 
 torch = require_torch()
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from fastrnn._kernels import _reference as ref
-from tests.conftest import RTOL, assert_close, make_problem, run_kernel
+from tests.helpers import RTOL, assert_close, make_problem, run_kernel
 
 driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not built")
 

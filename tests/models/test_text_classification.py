@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor, TextTokenizer
 from fastrnn.nn import SequenceNetwork
-from tests.conftest import copy_network_into_torch
+from tests.helpers import copy_network_into_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 TOPICS = ["compound", "specialnames", "string-methods", "debugger"]

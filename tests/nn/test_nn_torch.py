@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from tests.conftest import COMPILED, require_torch
+from tests.helpers import COMPILED, require_torch
 
 torch = require_torch()
 

@@ -5,7 +5,7 @@ import importlib
 import numpy as np
 import pytest
 
-from tests.conftest import COMPILED
+from tests.helpers import COMPILED
 
 X = np.concatenate(
     [
