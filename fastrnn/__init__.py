@@ -2,8 +2,7 @@
 
 from fastrnn import nn, optim
 from fastrnn._kernels import backends
-
-__version__ = "0.1.0.dev0"
+from fastrnn._version import __version__
 
 __all__ = [
     "nn",

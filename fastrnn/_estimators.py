@@ -36,6 +36,7 @@ from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
     ArrayData,
     Monitor,
+    as_generator,
     head_loss,
     progress_bar,
     raise_kept,
@@ -62,13 +63,6 @@ def _from_one_hot(y, steps_ndim):
     if np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=-1) == 1):
         return y.argmax(axis=-1)
     return y
-
-
-def _as_generator(random_state):
-    """A fresh ``numpy.random.Generator`` from any sklearn-style ``random_state``."""
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    return np.random.default_rng(random_state)
 
 
 @contextlib.contextmanager
@@ -391,7 +385,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         n = len(data)
         # A loaded model has no optimizer state or generator yet: start fresh ones.
         rng = getattr(self, "_rng", None) if not first_call else None
-        rng = _as_generator(self.random_state) if rng is None else rng
+        rng = as_generator(self.random_state) if rng is None else rng
 
         if first_call:
             net = self._new_network(rng)
@@ -1155,17 +1149,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             )
         return accuracy_score(y, pred.argmax(axis=-1))
 
-    def _new_optimizer(self):
-        """The optimizer ``solver`` names, with the ``learning_rate`` schedule."""
-        return make_optimizer(
-            self.solver,
-            self.learning_rate_init,
-            schedule=self.learning_rate,
-            power_t=self.power_t,
-            momentum=self.momentum,
-            nesterov=self.nesterovs_momentum,
-        )
-
     def _split_validation(self, n, y, rng):
         from sklearn.model_selection import train_test_split
 
@@ -1262,7 +1245,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self._label_encoder = LabelEncoder().fit(self.classes_)
             self._n_outputs = len(self.classes_)
             self._training_data(X, y, None, reset=True, fit=False, check_only=True)
-            rng = _as_generator(self.random_state)
+            rng = as_generator(self.random_state)
             self.network_ = self._new_network(rng)
             self._optimizer = self._new_optimizer()
             self._rng = rng

@@ -19,10 +19,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from fastrnn import _constraints as constraints
 from fastrnn import _persistence as files
-from fastrnn._estimators import _as_generator
 from fastrnn._losses import cross_entropy
 from fastrnn._threadpools import limit_threads
-from fastrnn._training import Monitor, apply_step, progress_bar, raise_kept, run_epochs
+from fastrnn._training import (
+    Monitor,
+    apply_step,
+    as_generator,
+    progress_bar,
+    raise_kept,
+    run_epochs,
+)
 from fastrnn.nn import SequenceNetwork
 from fastrnn.optim import make_optimizer
 from fastrnn.text import EOS_ID as _EOS_ID
@@ -175,7 +181,7 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         stream = self._token_stream(tokenizer, texts)
         if len(stream) < 2:
             raise ValueError("X holds fewer than 2 tokens: nothing to learn from")
-        rng = _as_generator(self.random_state)
+        rng = as_generator(self.random_state)
         net = self._init_network(tokenizer.vocab_size, rng)
         optimizer = make_optimizer(self.solver, self.learning_rate_init)
         inputs, targets = self._rows(stream)

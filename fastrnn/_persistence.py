@@ -140,7 +140,7 @@ def save(estimator, path, *, key=None):
     writing cannot clean up: it may leave a hidden ``.NAME.npz.XXXXXXXX``
     beside the model, never a damaged model.)
     """
-    from fastrnn import __version__
+    from fastrnn._version import __version__
 
     if hasattr(estimator, "to_local"):  # fastrnn.dask's: its plain equivalent is saved
         estimator = estimator.to_local()

@@ -17,6 +17,13 @@ import warnings
 import numpy as np
 
 
+def as_generator(random_state):
+    """A fresh ``numpy.random.Generator`` from any sklearn-style ``random_state``."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    return np.random.default_rng(random_state)
+
+
 def progress_bar(enabled, epochs, desc):
     """A tqdm bar over ``epochs`` (on stderr), or None when not ``enabled``."""
     if not enabled:

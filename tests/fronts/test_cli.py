@@ -208,3 +208,12 @@ def test_info_and_the_plot(workdir):
     )
     assert code == 0, err
     assert (workdir / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_version_is_the_one_the_build_declares():
+    import re
+
+    import fastrnn
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert f'version = "{fastrnn.__version__}"' in re.findall(r"^version = .*$", text, re.M)
