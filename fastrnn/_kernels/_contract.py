@@ -60,21 +60,7 @@ class PreparesWeights(Protocol):
     def same_bytes(self, a, b):
         """Whether ``a`` and ``b`` hold the same bytes (the layer's cache still holds)."""
 
-    def forward(
-        self,
-        cell,
-        x,
-        h0,
-        c0,
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-        lengths=None,
-        training=True,
-        prepared=None,
-        workspace=None,
-    ):
+    def forward(self, *args, prepared=None, workspace=None, **kwargs):
         """:meth:`Backend.forward`, from ``prepared`` weights; ``workspace`` is a
         dict the layer keeps per direction, where training buffers may live
         between calls."""
@@ -83,9 +69,7 @@ class PreparesWeights(Protocol):
 class TakesProjectedInput(Protocol):
     """A forward that starts from ``x_t W_ih^T`` (an embedding's rows projected once)."""
 
-    def forward(
-        self, cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, training=True, projected=False
-    ):
+    def forward(self, *args, projected=False, **kwargs):
         """:meth:`Backend.forward`; with ``projected``, ``x`` is ``[T, B, G*H]``."""
 
 
@@ -125,7 +109,8 @@ def check_backend(module):
 
     Every member of :class:`Backend`, the members each True flag promises,
     and for each promised function its parameters: the required ones in
-    order, the others by name (a backend may take more keywords).
+    order, the others by name (a backend may take more keywords; a
+    capability's ``forward`` names only the keywords it adds).
     """
     promised = [Backend] + [p for flag, p in CAPABILITIES.items() if getattr(module, flag, False)]
     for protocol in promised:
@@ -135,7 +120,9 @@ def check_backend(module):
                 raise TypeError(f"backend {module.__name__} lacks {where}")
             if spec is None:
                 continue
-            params = list(inspect.signature(spec).parameters.values())[1:]  # without self
+            named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            params = [p for p in inspect.signature(spec).parameters.values() if p.kind in named]
+            params = params[1:] if params and params[0].name == "self" else params
             required = [p.name for p in params if p.default is inspect.Parameter.empty]
             try:
                 have = list(inspect.signature(getattr(module, name)).parameters)

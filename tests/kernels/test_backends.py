@@ -93,6 +93,12 @@ def test_every_backend_keeps_the_written_contract():
     with pytest.raises(TypeError, match="lacks infer .InfersStacks"):
         _contract.check_backend(fake)
     fake.INFERS_STACKS = False
+    fake.PREPARES_WEIGHTS = True  # with prepare and same_bytes, but a forward without prepared=
+    fake.prepare = lambda cell, w_ih, w_hh, b_ih, b_hh: None
+    fake.same_bytes = lambda a, b: True
+    with pytest.raises(TypeError, match="forward takes .*PreparesWeights"):
+        _contract.check_backend(fake)
+    fake.PREPARES_WEIGHTS = False
     fake.backward = lambda cache, dout: None  # a parameter short
     with pytest.raises(TypeError, match=r"backward takes \['cache', 'dout'\]"):
         _contract.check_backend(fake)
