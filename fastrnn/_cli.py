@@ -2,7 +2,8 @@
 
 ``fastrnn demo`` (the README's main job), ``fit`` (a CSV series -> a saved
 forecaster, or a text file -> a saved language model), ``predict``,
-``generate``, ``bench`` (the logic of ``bench/compare.py``) and ``info``.
+``generate``, ``bench`` (the logic of ``bench/compare.py``; ``bench --forecast``,
+that of ``bench/forecast.py``) and ``info``.
 ``fastrnn COMMAND --help`` shows each one's options.
 """
 

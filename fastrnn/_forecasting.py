@@ -11,9 +11,11 @@ scikit-learn's ``TimeSeriesSplit``.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -44,6 +46,15 @@ def _exog(exog, n, name="exog"):
         raise ValueError(f"{name} must have {n} rows (one per step of the series), got {arr.shape}")
     val.check_finite(arr, name)
     return arr
+
+
+#: The ``scaling`` choices of :class:`RNNForecaster`.
+SCALINGS = ("auto", "window", "last", "mean", "global")
+# What "auto" chooses between, by the error on the newest windows held out.
+_AUTO_SCALINGS = ("window", "global")
+# The regressor a forecaster fits when given none: early stopping on the
+# newest windows, which then calibrate the intervals (see RNNForecaster.fit).
+_DEFAULT_ESTIMATOR = dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=10)
 
 
 def _scale(a):
@@ -121,15 +132,44 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         ``RNNRegressor(random_state=random_state)``.
     interval : float in (0, 1), default=0.9
         Coverage of the prediction intervals.
+    scaling : {"auto", "window", "last", "mean", "global"}, default="auto"
+        How each input window and the values after it are scaled for the
+        network (and the forecast scaled back): "window" standardises by the
+        window's own mean and standard deviation, "last" subtracts the
+        window's last value and divides by its size, "mean" divides by the
+        window's mean absolute value (DeepAR's mean scaling), "global"
+        standardises by the whole training series once. Scaling per window
+        keeps a trending series inside the range the network was trained on;
+        a series that returns to its mean is better read against its whole
+        range. "auto" fits "window" and "global" and keeps the one with the
+        smaller error on the newest windows, held out (see :attr:`scaling_`).
+    seasonal_period : int, optional
+        The season's length in steps (12 for monthly data with a yearly
+        season). Each step then also shows the network the value one season
+        back, and ``D`` can difference by it.
+    d : {0, 1}, default=0
+        Difference the series once before windowing (forecasts are
+        integrated back).
+    D : {0, 1}, default=0
+        Difference it by ``seasonal_period`` first.
     random_state : int or None
         For the default estimator.
 
     Attributes
     ----------
     estimator_ : RNNRegressor
-        Fitted on windows of the standardised series.
+        Fitted on the scaled windows.
+    scaling_ : str
+        The scaling used ("auto" chooses one).
+    mean_, scale_ : float
+        Mean and standard deviation of the (differenced) training series:
+        the scaling of "global", and the fallback of a window with no spread.
+    history_ : ndarray
+        The end of the training series that a forecast starts from
+        (:attr:`n_history_` values).
     residual_quantiles_ : ndarray of shape (2, horizon)
-        Lower and upper quantiles of the in-sample errors at each step ahead.
+        Lower and upper quantiles of the in-sample errors at each step
+        ahead, in units of each window's scale.
 
     Examples
     --------
@@ -150,6 +190,10 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         "strategy": [StrOptions({"direct", "recursive"})],
         "estimator": [HasMethods(["fit", "predict"]), None],
         "interval": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "scaling": [StrOptions(set(SCALINGS))],
+        "seasonal_period": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "d": [Interval(numbers.Integral, 0, 1, closed="both")],
+        "D": [Interval(numbers.Integral, 0, 1, closed="both")],
         "random_state": ["random_state"],
     }
 
@@ -160,6 +204,10 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         strategy="direct",
         estimator=None,
         interval=0.9,
+        scaling="auto",
+        seasonal_period=None,
+        d=0,
+        D=0,
         random_state=None,
     ):
         self.lookback = lookback
@@ -167,7 +215,77 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         self.strategy = strategy
         self.estimator = estimator
         self.interval = interval
+        self.scaling = scaling
+        self.seasonal_period = seasonal_period
+        self.d = d
+        self.D = D
         self.random_state = random_state
+
+    # -- the shape of a window -------------------------------------------------
+
+    @property
+    def _season(self):
+        """The seasonal lag shown beside each step (0 without a season)."""
+        m = self.seasonal_period
+        return m if m is not None and m > 1 else 0
+
+    @property
+    def n_history_(self):
+        """Raw values a forecast needs: the window, the season before it, the differencing."""
+        m = self._season
+        return self.lookback + m + self.d + self.D * m
+
+    def _difference(self, a):
+        """``a [..., n]`` differenced (``D`` by the season, then ``d``) along its last axis."""
+        m = self._season
+        if self.D:
+            a = a[..., m:] - a[..., :-m]
+        if self.d:
+            a = np.diff(a, axis=-1)
+        return a
+
+    def _integrate(self, w, history):
+        """Undo :meth:`_difference` for ``w [n, h]`` following ``history [n, n_history_]``."""
+        m = self._season
+        if self.d:
+            seasonal = history[:, m:] - history[:, :-m] if self.D else history
+            w = np.cumsum(w, axis=1) + seasonal[:, -1:]
+        if self.D:
+            y = np.concatenate([history[:, -m:], np.empty_like(w)], axis=1)
+            for j in range(w.shape[1]):
+                y[:, m + j] = w[:, j] + y[:, j]
+            w = y[:, m:]
+        return w
+
+    def _window_stats(self, win):
+        """Each window's location and scale ``([n], [n])`` under ``scaling``."""
+        n = len(win)
+        if self.scaling_ == "global":
+            return np.full(n, self.mean_), np.full(n, self.scale_)
+        if self.scaling_ == "window":
+            loc, size = win.mean(axis=1), win.std(axis=1)
+        elif self.scaling_ == "last":
+            loc, size = win[:, -1], np.abs(win[:, -1])
+        else:  # "mean"
+            loc, size = np.zeros(n), np.abs(win).mean(axis=1)
+        # A window without spread (or a zero last value) falls back to the series' scale.
+        flat = size <= 1e-8 * np.maximum(1.0, np.abs(win).max(axis=1))
+        return loc, np.where(flat, self.scale_, size)
+
+    def _inputs(self, z, zx):
+        """Network inputs ``[n, lookback, features]`` for the last ``lookback`` steps of ``z``.
+
+        ``z [n, >= lookback + season]`` is the scaled, differenced series;
+        ``zx [n, lookback, k]`` the scaled exogenous features or None.
+        """
+        L, m = self.lookback, self._season
+        cols = [z[:, -L:]]
+        if m:
+            cols.append(z[:, -L - m : z.shape[1] - m])
+        X = np.stack(cols, axis=2)
+        return X if zx is None else np.concatenate([X, zx], axis=2)
+
+    # -- fitting -----------------------------------------------------------------
 
     def fit(self, y, exog=None):
         """Fit on the series ``y`` (and extra features ``exog`` per step).
@@ -184,68 +302,133 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         from fastrnn._estimators import RNNRegressor
 
         self._validate_params()
+        if self.D and not self._season:
+            raise ValueError("D=1 differences by the season: give seasonal_period > 1")
         y = _series(y)
         ex = _exog(exog, len(y))
-        self.mean_, self.scale_ = y.mean(), float(_scale(y))
+        need, steps = self.n_history_, (self.horizon if self.strategy == "direct" else 1)
+        if len(y) < need + max(steps, self.horizon):
+            raise ValueError(
+                f"the series has {len(y)} values; lookback={self.lookback}"
+                + (f", the season of {self._season}" if self._season else "")
+                + (" and the differencing" if self.d or self.D else "")
+                + f" plus horizon={self.horizon} needs at least {need + self.horizon} values"
+            )
+        w = self._difference(y)
+        self.mean_, self.scale_ = float(w.mean()), float(_scale(w))
         self.exog_mean_ = None if ex is None else ex.mean(axis=0)
         self.exog_scale_ = None if ex is None else _scale(ex)
-        z, zx = self._scale(y, ex)
-        steps = self.horizon if self.strategy == "direct" else 1
-        X, Y = make_windows(z, self.lookback, steps, exog=zx)
-        base = self.estimator if self.estimator is not None else RNNRegressor()
-        est = clone(base)
-        if self.estimator is None:
-            est.set_params(random_state=self.random_state)
-        self.estimator_ = est.fit(X, Y)
         self.n_exog_ = 0 if ex is None else ex.shape[1]
-        self.history_, self.exog_history_ = (
-            y[-self.lookback :],
-            (None if ex is None else ex[-self.lookback :]),
-        )
-        self.residual_quantiles_ = self._residual_quantiles(z, zx)
+
+        if self.estimator is None:
+            est = RNNRegressor(**_DEFAULT_ESTIMATOR, random_state=self.random_state)
+        else:
+            est = clone(self.estimator)
+        self.history_ = y[-need:]
+        self.exog_history_ = None if ex is None else ex[-need:]
+        early = bool(getattr(est, "early_stopping", False))
+        if not early and self.scaling != "auto":
+            self.scaling_ = self.scaling
+            self.estimator_ = est.fit(*self._training_windows(y, ex, steps))
+            self.residual_quantiles_ = self._quantiles(self._errors(y, ex))
+            return self
+        # Hold out the newest windows (early stopping does): a model fitted
+        # without them says how wrong a forecast is on data it has not seen
+        # (in-sample errors are too small: the intervals would cover too
+        # little), which scaling forecasts better ("auto"), and how many
+        # epochs to train; the model kept is then trained that long on every
+        # window, the newest included.
+        held_out = est.validation_fraction if early else _DEFAULT_ESTIMATOR["validation_fraction"]
+        probe = clone(est).set_params(early_stopping=True, validation_fraction=held_out)
+        best = None
+        for scaling in _AUTO_SCALINGS if self.scaling == "auto" else (self.scaling,):
+            self.scaling_ = scaling
+            X, Y = self._training_windows(y, ex, steps)
+            self.estimator_ = clone(probe).fit(X, Y)
+            errors, mae = self._errors(y, ex, held_out)
+            epochs = int(np.argmin(self.estimator_.validation_loss_curve_)) + 1
+            if best is None or mae < best[0]:
+                best = (mae, scaling, self._quantiles((errors, mae)), epochs, X, Y)
+        _, self.scaling_, quantiles, epochs, X, Y = best
+        if early:
+            est.set_params(early_stopping=False, max_iter=epochs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the point
+            self.estimator_ = est.fit(X, Y)
+        self.residual_quantiles_ = quantiles if early else self._quantiles(self._errors(y, ex))
         return self
 
-    def _scale(self, y, ex):
-        z = (y - self.mean_) / self.scale_
-        zx = None if ex is None else (ex - self.exog_mean_) / self.exog_scale_
-        return z, zx
+    def _training_windows(self, y, ex, steps):
+        """Scaled inputs ``[n, lookback, features]`` and targets ``[n, steps]``."""
+        need = self.n_history_
+        starts = np.arange(len(y) - need - steps + 1)
+        raw = y[starts[:, None] + np.arange(need + steps)]
+        w = self._difference(raw)  # [n, season + lookback + steps]
+        loc, scale = self._window_stats(w[:, -self.lookback - steps : w.shape[1] - steps])
+        z = (w - loc[:, None]) / scale[:, None]
+        zx = None
+        if ex is not None:
+            rows = starts[:, None] + need - self.lookback + np.arange(self.lookback)
+            zx = (ex[rows] - self.exog_mean_) / self.exog_scale_
+        Y = z[:, -steps:]
+        return self._inputs(z[:, :-steps], zx), (Y[:, 0] if steps == 1 else Y)
 
-    def _forecast(self, windows, future_exog=None):
-        """Scaled forecasts ``[n, horizon]`` from scaled windows ``[n, lookback, features]``."""
-        if self.strategy == "direct":
-            return self.estimator_.predict(windows).reshape(len(windows), self.horizon)
-        out = np.empty((len(windows), self.horizon))
-        w = windows.copy()
-        for h in range(self.horizon):
-            out[:, h] = self.estimator_.predict(w)
-            nxt = np.empty((len(w), 1, w.shape[2]))
-            nxt[:, 0, 0] = out[:, h]
-            if w.shape[2] > 1:
-                if h < self.horizon - 1:
-                    nxt[:, 0, 1:] = future_exog[:, h]
-                else:
-                    break
-            w = np.concatenate([w[:, 1:], nxt], axis=1)
-        return out
+    def _errors(self, y, ex, held_out=None):
+        """Forecast errors ``[n, horizon]`` in units of each window's scale, and their
+        mean absolute value in the series' units.
 
-    def _residual_quantiles(self, z, zx):
-        """Quantiles of the in-sample errors per step ahead (original units)."""
-        X, Y = make_windows(z, self.lookback, self.horizon, exog=zx)
-        Y = Y.reshape(len(X), self.horizon)
-        future = None
-        if self.strategy == "recursive" and zx is not None:
-            idx = np.arange(len(X))[:, None] + self.lookback + np.arange(self.horizon - 1)
-            future = zx[idx]
-        errors = (Y - self._forecast(X, future)) * self.scale_
+        Over every window, or the last ``held_out`` share of them (the
+        windows a model fitted with early stopping did not train on).
+        """
+        need, H = self.n_history_, self.horizon
+        starts = np.arange(len(y) - need - H + 1)
+        if held_out is not None:
+            starts = starts[-max(1, int(round(held_out * len(starts)))) :]
+        hist = y[starts[:, None] + np.arange(need)]
+        truth = y[starts[:, None] + need + np.arange(H)]
+        hist_ex = future = None
+        if ex is not None:
+            hist_ex = ex[starts[:, None] + np.arange(need)]
+            if self.strategy == "recursive" and H > 1:
+                future = ex[starts[:, None] + need + np.arange(H - 1)]
+        forecast, scale = self._forecast(hist, hist_ex, future)
+        return (truth - forecast) / scale[:, None], float(np.mean(np.abs(truth - forecast)))
+
+    def _quantiles(self, errors):
+        """The interval's quantiles ``[2, horizon]`` of :meth:`_errors`' scaled errors."""
         alpha = (1 - self.interval) / 2
-        return np.quantile(errors, [alpha, 1 - alpha], axis=0)
+        return np.quantile(errors[0], [alpha, 1 - alpha], axis=0)
+
+    # -- forecasting ---------------------------------------------------------------
+
+    def _forecast(self, hist, hist_ex=None, future_ex=None):
+        """Forecasts ``[n, horizon]`` in the series' units after each row of ``hist``
+        ``[n, n_history_]``, and each window's scale ``[n]``."""
+        L, H = self.lookback, self.horizon
+        w = self._difference(hist)
+        loc, scale = self._window_stats(w[:, -L:])
+        z = (w - loc[:, None]) / scale[:, None]
+        zx = None
+        if hist_ex is not None:
+            zx = (hist_ex[:, -L:] - self.exog_mean_) / self.exog_scale_
+        if self.strategy == "direct":
+            out = self.estimator_.predict(self._inputs(z, zx)).reshape(len(z), H)
+        else:
+            out = np.empty((len(z), H))
+            for h in range(H):
+                out[:, h] = self.estimator_.predict(self._inputs(z, zx))
+                z = np.concatenate([z, out[:, h : h + 1]], axis=1)
+                if zx is not None and h < H - 1:
+                    fx = (future_ex[:, h] - self.exog_mean_) / self.exog_scale_
+                    zx = np.concatenate([zx[:, 1:], fx[:, None]], axis=1)
+        return self._integrate(out * scale[:, None] + loc[:, None], hist), scale
 
     def predict(self, history=None, exog_history=None, future_exog=None, return_interval=False):
         """Forecast the ``horizon`` values after ``history``.
 
         Parameters
         ----------
-        history : array-like of shape (>= lookback,), optional
+        history : array-like of shape (>= n_history_,), optional
             Recent values of the series; default the end of the series fitted.
         exog_history : array-like of shape (len(history), k), optional
             Their extra features (models fitted with ``exog``).
@@ -261,24 +444,24 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             With ``return_interval``: the interval of coverage ``interval``.
         """
         check_is_fitted(self, "estimator_")
+        need = self.n_history_
         if history is None:
             if exog_history is not None:
                 raise ValueError("exog_history goes with history: pass both or neither")
             history, exog_history = self.history_, self.exog_history_
         else:
             history = _series(history, "history")
-            if len(history) < self.lookback:
-                raise ValueError(f"history has {len(history)} values; lookback is {self.lookback}")
+            if len(history) < need:
+                raise ValueError(
+                    f"history has {len(history)} values; the model needs the last {need} "
+                    "(lookback, season and differencing)"
+                )
             exog_history = _exog(exog_history, len(history), "exog_history")
         if (exog_history is None) != (self.n_exog_ == 0):
             raise ValueError(
                 f"the model was fitted with {self.n_exog_} exogenous features; "
                 "pass exog_history with history exactly when it has some"
             )
-        z, zx = self._scale(history[-self.lookback :], None)
-        if exog_history is not None:
-            zx = (exog_history[-self.lookback :] - self.exog_mean_) / self.exog_scale_
-        window = (z[:, None] if zx is None else np.column_stack([z, zx]))[None]
         future = None
         if self.strategy == "recursive" and self.n_exog_ and self.horizon > 1:
             if future_exog is None:
@@ -286,12 +469,13 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
                     "the recursive strategy with exog needs future_exog: the extra features "
                     f"of the next {self.horizon - 1} steps"
                 )
-            fx = _exog(future_exog, self.horizon - 1, "future_exog")
-            future = ((fx - self.exog_mean_) / self.exog_scale_)[None]
-        forecast = self._forecast(window, future)[0] * self.scale_ + self.mean_
+            future = _exog(future_exog, self.horizon - 1, "future_exog")[None]
+        hist_ex = None if exog_history is None else exog_history[-need:][None]
+        forecast, scale = self._forecast(history[-need:][None], hist_ex, future)
+        forecast = forecast[0]
         if not return_interval:
             return forecast
-        lower, upper = self.residual_quantiles_
+        lower, upper = self.residual_quantiles_ * scale[0]
         return forecast, forecast + lower, forecast + upper
 
     # -- model files ----------------------------------------------------------
@@ -314,6 +498,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             "mean_": float(self.mean_),
             "scale_": float(self.scale_),
             "n_exog_": int(self.n_exog_),
+            "scaling_": self.scaling_,
         }
         arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
         for key in self._SAVED_ARRAYS:
@@ -331,18 +516,34 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         est = cls(**fields["params"], estimator=clone(inner))
         est._validate_params()
         fitted = fields["fitted"]
-        if not isinstance(fitted, dict) or set(fitted) != {"mean_", "scale_", "n_exog_"}:
-            raise ValueError("the forecaster's fitted fields are not mean_, scale_, n_exog_")
+        if not isinstance(fitted, dict) or set(fitted) != {
+            "mean_",
+            "scale_",
+            "n_exog_",
+            "scaling_",
+        }:
+            raise ValueError(
+                "the forecaster's fitted fields are not mean_, scale_, n_exog_, scaling_"
+            )
+        if fitted["scaling_"] not in SCALINGS[1:] or est.scaling not in (
+            "auto",
+            fitted["scaling_"],
+        ):
+            raise ValueError(
+                f"scaling_ {fitted['scaling_']!r} does not fit scaling={est.scaling!r}"
+            )
         mean, scale, k = fitted["mean_"], fitted["scale_"], fitted["n_exog_"]
         numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
         if not numbers_ok or scale <= 0:
             raise ValueError("the forecaster's scaling is not two finite numbers with scale_ > 0")
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError("n_exog_ is not a count")
-        L, H = est.lookback, est.horizon
-        shapes = {"history_": (L,), "residual_quantiles_": (2, H)}
+        if est.D and not est._season:
+            raise ValueError("D=1 without a seasonal_period")
+        need, H = est.n_history_, est.horizon
+        shapes = {"history_": (need,), "residual_quantiles_": (2, H)}
         if k:
-            shapes.update(exog_history_=(L, k), exog_mean_=(k,), exog_scale_=(k,))
+            shapes.update(exog_history_=(need, k), exog_mean_=(k,), exog_scale_=(k,))
         if set(shapes) != {key for key in cls._SAVED_ARRAYS if key in arrays}:
             raise ValueError("the forecaster's arrays do not match its exogenous features")
         for key, shape in shapes.items():
@@ -352,11 +553,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         if k and not np.all(arrays["exog_scale_"] > 0):
             raise ValueError("exog_scale_ is not positive")
         outputs = H if est.strategy == "direct" else 1
-        if inner._step_features != 1 + k or inner._n_outputs != outputs:
+        if inner._step_features != 1 + (est._season > 0) + k or inner._n_outputs != outputs:
             raise ValueError(
                 "the forecaster's model does not fit its lookback, horizon and features"
             )
         est.estimator_, est.mean_, est.scale_, est.n_exog_ = inner, float(mean), float(scale), k
+        est.scaling_ = fitted["scaling_"]
         for key in cls._SAVED_ARRAYS:
             setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
         return est

@@ -16,7 +16,9 @@ and how it is rebuilt from a file (:class:`SavedModel`: ``_to_file`` and
 scikit-learn's ``Pipeline`` of such steps is described here, as it is not
 ours to change.
 
-Format versions: 1 (fastrnn 0.1). Files of every released version are kept
+Format versions: 1 (the first); 2 (a forecaster's scaling, season and
+differencing; a version-1 forecaster reads as ``scaling="global"``). Files
+of every version are kept
 in ``tests/data/`` and must keep loading: a new version adds a step to
 ``_UPGRADES`` that turns a file of the version before into one of the new,
 so the models only ever read the current version.
@@ -39,12 +41,40 @@ from fastrnn import _validation as val
 from fastrnn._kernels import GATES
 
 FORMAT = "fastrnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
-# _UPGRADES[v](config, arrays) -> (config, arrays) of version v + 1. Empty
-# while version 1 is the only one; load applies every step from a file's
-# version up to FORMAT_VERSION before a model reads it.
-_UPGRADES = {}
+
+def _forecasters(config, arrays, prefix=""):
+    """``(config, arrays prefix)`` of each forecaster in a file (alone, or a pipeline's step)."""
+    if config.get("estimator") == "RNNForecaster":
+        yield config, prefix
+    for i, step in enumerate(config.get("steps", ())):
+        yield from _forecasters(step, arrays, f"{prefix}step{i}.")
+
+
+def _v1_to_v2(config, arrays):
+    """Version 2 scales a forecaster's windows (``scaling``, season, differencing).
+
+    A version-1 forecaster scaled the whole series once: it becomes
+    ``scaling="global"`` without season or differencing, and its interval
+    quantiles, stored in the series' units, are stored in units of that
+    scale, as version 2 keeps them.
+    """
+    for forecaster, prefix in _forecasters(config, arrays):
+        params = forecaster["params"]
+        params.update(scaling="global", seasonal_period=None, d=0, D=0)
+        if isinstance(forecaster.get("fitted"), dict):
+            forecaster["fitted"]["scaling_"] = "global"
+        key = prefix + "residual_quantiles_"
+        if key in arrays:
+            arrays[key] = arrays[key] / forecaster["fitted"]["scale_"]
+    return config, arrays
+
+
+# _UPGRADES[v](config, arrays) -> (config, arrays) of version v + 1; load
+# applies every step from a file's version up to FORMAT_VERSION before a
+# model reads it, so the models only ever read the current version.
+_UPGRADES = {1: _v1_to_v2}
 
 # The classes a file may name: name -> (module, class), imported when a file
 # names one (the models import this module, not it them). A new model is a row
@@ -301,9 +331,9 @@ def load(path, *, key=None, trust_patterns=False):
             signature, _digest(config, arrays, key)
         ):
             raise ValueError(f"{path} is not signed with this key")
-    for step in range(version, FORMAT_VERSION):
-        config, arrays = _UPGRADES[step](config, arrays)
     try:
+        for step in range(version, FORMAT_VERSION):
+            config, arrays = _UPGRADES[step](config, arrays)
         return rebuild(config, arrays, trust_patterns)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{path} holds an inconsistent model: {exc}") from exc

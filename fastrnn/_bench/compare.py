@@ -242,6 +242,12 @@ def parse_args(argv=None, prog=None):
         f"count. For a fair run on these machines: {FAIR_COMMAND}",
     )
     p.add_argument(
+        "--forecast",
+        action="store_true",
+        help="instead: forecasts against seasonal naive, ETS, Theta, ARIMA and a PyTorch "
+        "LSTM on real series (--forecast --help for its options)",
+    )
+    p.add_argument(
         "--threads",
         type=parse_threads,
         default=default_threads(),
@@ -497,6 +503,12 @@ def main(argv=None, prog=None):
         Exit status: 0, 1 when an engine's results did not match the
         reference, 2 when ``--plot`` cannot be drawn (matplotlib missing).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--forecast" in argv:  # the other benchmark: forecasts against the baselines
+        from fastrnn._bench.forecast import main as forecast_main
+
+        argv.remove("--forecast")
+        return forecast_main(argv, prog=f"{prog or 'bench/compare.py'} --forecast")
     args = parse_args(argv, prog)
     problem = _require_matplotlib(args.plot)
     if problem:

@@ -92,40 +92,46 @@ def test_golden_files_exist():
 
 
 def test_older_format_versions_go_through_the_upgrade_chain(monkeypatch, tmp_path):
-    # As if format version 2 renamed the regressor's "y_scale": load upgrades
-    # a version 1 file step by step before the model reads it, and reads a
-    # version 2 file as it is.
+    # As if the next format version renamed the regressor's "y_scale": load
+    # takes a version 1 file through every step, in order, before the model
+    # reads it, and reads a file of the newest version as it is.
     from fastrnn import _persistence
+
+    current = _persistence.FORMAT_VERSION
+    model = fastrnn.load(os.path.join(DATA, "golden_v1_regressor.npz"))
+    steps = []
+
+    def step(version, upgrade):
+        def logged(config, arrays):
+            steps.append(version)
+            return upgrade(config, arrays)
+
+        return logged
 
     def rename_y_scale(config, arrays):
         return config, {("y_std" if k == "y_scale" else k): v for k, v in arrays.items()}
 
-    model = fastrnn.load(os.path.join(DATA, "golden_v1_regressor.npz"))
-    upgraded = []
-
-    def one_to_two(config, arrays):
-        upgraded.append(config["format_version"])
-        return rename_y_scale(config, arrays)
-
+    chain = {v: step(v, up) for v, up in _persistence._UPGRADES.items()}
+    chain[current] = step(current, rename_y_scale)
     real_to_file, real_from_file = RNNRegressor._targets_to_file, RNNRegressor._targets_from_file
 
-    def writes_y_std(self, fitted, arrays):  # version 2's writer and reader
+    def writes_y_std(self, fitted, arrays):  # the next version's writer and reader
         real_to_file(self, fitted, arrays)
         arrays["y_std"] = arrays.pop("y_scale")
 
     def reads_y_std(self, fitted, arrays):
         real_from_file(self, fitted, {**arrays, "y_scale": arrays["y_std"]})
 
-    monkeypatch.setattr(_persistence, "FORMAT_VERSION", 2)
-    monkeypatch.setattr(_persistence, "_UPGRADES", {1: one_to_two})
+    monkeypatch.setattr(_persistence, "FORMAT_VERSION", current + 1)
+    monkeypatch.setattr(_persistence, "_UPGRADES", chain)
     monkeypatch.setattr(RNNRegressor, "_targets_to_file", writes_y_std)
     monkeypatch.setattr(RNNRegressor, "_targets_from_file", reads_y_std)
     old = fastrnn.load(os.path.join(DATA, "golden_v1_regressor.npz"))
-    assert upgraded == [1]
+    assert steps == list(range(1, current + 1))
     np.testing.assert_array_equal(old._y_scale, model._y_scale)
-    fastrnn.save(old, tmp_path / "v2.npz")
-    new = fastrnn.load(tmp_path / "v2.npz")
-    assert upgraded == [1]  # a current file takes no step
+    fastrnn.save(old, tmp_path / "newest.npz")
+    new = fastrnn.load(tmp_path / "newest.npz")
+    assert steps == list(range(1, current + 1))  # a file of the newest version takes no step
     np.testing.assert_array_equal(new._y_scale, model._y_scale)
 
 

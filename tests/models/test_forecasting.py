@@ -102,24 +102,43 @@ def test_history_shorter_than_lookback_is_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         f = RNNForecaster(lookback=5, estimator=RNNRegressor(max_iter=1)).fit(np.arange(30.0))
-    with pytest.raises(ValueError, match="lookback is 5"):
+    with pytest.raises(ValueError, match="history has 3 values; the model needs the last 5"):
         f.predict(np.arange(3.0))
 
 
-@pytest.mark.parametrize("with_exog", [False, True])
-def test_save_and_load_round_trip(tmp_path, with_exog):
+@pytest.mark.parametrize(
+    "with_exog, options",
+    [
+        (False, {}),
+        (True, {}),
+        (False, dict(scaling="last", seasonal_period=6, D=1, d=1)),
+        (True, dict(scaling="mean", seasonal_period=4, strategy="recursive")),
+        (False, dict(scaling="global", d=1)),
+    ],
+)
+def test_save_and_load_round_trip(tmp_path, with_exog, options):
     import fastrnn
 
-    y = np.sin(np.arange(120) / 4)
+    y = np.sin(np.arange(120) / 4) + 2
     exog = np.cos(np.arange(120) / 4) if with_exog else None
     f = RNNForecaster(
-        lookback=8, horizon=3, estimator=RNNRegressor(hidden_size=6, max_iter=5, random_state=0)
+        lookback=8,
+        horizon=3,
+        estimator=RNNRegressor(hidden_size=6, max_iter=5, random_state=0),
+        **options,
     )
+    future = np.ones((2, 1)) if options.get("strategy") == "recursive" and with_exog else None
     f.fit(y, exog)
     f.save(tmp_path / "f.npz")
     g = fastrnn.load(tmp_path / "f.npz")
     assert g.get_params()["estimator"].get_params() == f.estimator_.get_params()
-    for a, b in zip(g.predict(return_interval=True), f.predict(return_interval=True)):
+    assert g.get_params(deep=False).keys() == f.get_params(deep=False).keys()
+    for key, value in options.items():
+        assert getattr(g, key) == value
+    for a, b in zip(
+        g.predict(future_exog=future, return_interval=True),
+        f.predict(future_exog=future, return_interval=True),
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -169,3 +188,83 @@ def test_a_constant_series_forecasts_the_constant():
     f = RNNForecaster(lookback=4, horizon=2, estimator=est).fit(y)
     assert f.scale_ == 1.0
     np.testing.assert_allclose(f.predict(), 0.1, atol=0.02)
+
+
+def _quick(**options):
+    est = RNNRegressor(hidden_size=8, max_iter=30, random_state=0)
+    return RNNForecaster(estimator=est, **options)
+
+
+@pytest.mark.parametrize("scaling", ["window", "last", "mean"])
+def test_window_scaling_inverts_exactly(scaling):
+    # Each window is scaled by its own size (and, for "window", its own mean):
+    # the forecast from a scaled (and shifted) history is the scaled (and
+    # shifted) forecast, intervals too, with the same network.
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.standard_normal(150)) + 50
+    a, b = 3.5, (-20.0 if scaling == "window" else 0.0)
+    f = _quick(lookback=10, horizon=4, scaling=scaling).fit(y)
+    moved = f.predict(a * y + b, return_interval=True)
+    for got, want in zip(moved, f.predict(y, return_interval=True)):
+        np.testing.assert_allclose(got, a * want + b, rtol=1e-6)
+
+
+def test_a_trend_and_a_season_are_forecast_with_the_defaults():
+    t = np.arange(240.0)
+    # A trend the network never saw the level of: window scaling follows it.
+    trend = 5 + 0.8 * t
+    f = RNNForecaster(horizon=6, random_state=0).fit(trend[:200])
+    assert f.scaling_ == "window"  # what "auto" chose: the global scale fails on a trend
+    np.testing.assert_allclose(f.predict(), trend[200:206], rtol=0.01)
+    # A pure season with a trend, 12 steps a season.
+    season = 10 * np.sin(2 * np.pi * t / 12) + 0.1 * t
+    f = RNNForecaster(lookback=24, horizon=12, seasonal_period=12, random_state=0)
+    error = f.fit(season[:216]).predict() - season[216:228]
+    assert np.sqrt(np.mean(error**2)) < 0.1 * np.std(season)
+
+
+def test_differencing_integrates_back():
+    # d=1 and D=1 on a series that is exactly linear plus a fixed season: the
+    # differenced series is constant, and the forecast is the continuation.
+    t = np.arange(120.0)
+    y = 2 * t + np.tile([3.0, -1.0, 4.0, 0.0], 30)
+    f = _quick(lookback=6, horizon=8, seasonal_period=4, d=1, D=1).fit(y)
+    assert f.n_history_ == 6 + 4 + 1 + 4
+    t2 = np.arange(120.0, 128.0)
+    np.testing.assert_allclose(f.predict(), 2 * t2 + np.tile([3.0, -1.0, 4.0, 0.0], 2), atol=0.05)
+
+
+def test_the_intervals_come_from_windows_the_model_did_not_train_on():
+    rng = np.random.default_rng(1)
+    y = np.sin(np.arange(300) / 5) + 0.3 * rng.standard_normal(300)
+    f = RNNForecaster(lookback=20, horizon=5, interval=0.8, random_state=0).fit(y[:250])
+    # The default estimator stops early on the newest windows, then the kept
+    # model trains that many epochs on every window.
+    assert not f.estimator_.early_stopping and f.estimator_.max_iter >= 1
+    hits = []
+    for origin in range(250, 295, 5):
+        g = RNNForecaster(lookback=20, horizon=5, interval=0.8, random_state=0)
+        forecast, lower, upper = g.fit(y[:origin]).predict(return_interval=True)
+        truth = y[origin : origin + 5]
+        hits.append(np.mean((truth >= lower) & (truth <= upper)))
+        assert np.all(lower <= forecast) and np.all(forecast <= upper)
+    assert 0.6 <= np.mean(hits) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "options, y, match",
+    [
+        (dict(D=1), np.arange(50.0), "D=1 differences by the season"),
+        (
+            dict(lookback=10, horizon=5, seasonal_period=12),
+            np.arange(25.0),
+            "needs at least 27 values",
+        ),
+        (dict(scaling="robust"), np.arange(50.0), "scaling"),
+        (dict(d=2), np.arange(50.0), "'d'"),
+        ({}, np.r_[np.arange(30.0), np.nan, np.arange(5.0)], "NaN or infinity"),
+    ],
+)
+def test_bad_forecaster_options_and_series_are_refused(options, y, match):
+    with pytest.raises(ValueError, match=match):
+        _quick(**options).fit(y)
