@@ -35,6 +35,13 @@ def _series(y, name="y"):
     return arr
 
 
+def _panel(y):
+    """``(list of series, True)`` for a list of series, ``([series], False)`` for one."""
+    if isinstance(y, (list, tuple)) and len(y) and not np.isscalar(y[0]):
+        return [_series(s, f"y[{i}]") for i, s in enumerate(y)], True
+    return [_series(y)], False
+
+
 def _exog(exog, n, name="exog"):
     """``exog`` as a finite float64 ``[n, k]`` array, or None."""
     if exog is None:
@@ -257,11 +264,13 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             w = y[:, m:]
         return w
 
-    def _window_stats(self, win):
-        """Each window's location and scale ``([n], [n])`` under ``scaling``."""
+    def _window_stats(self, win, idx):
+        """Each window's location and scale ``([n], [n])`` under ``scaling_``; ``idx``:
+        the series each window is from (whose scale "global" uses, and a flat window)."""
         n = len(win)
+        series_mean, series_scale = np.atleast_1d(self.mean_), np.atleast_1d(self.scale_)
         if self.scaling_ == "global":
-            return np.full(n, self.mean_), np.full(n, self.scale_)
+            return series_mean[idx], series_scale[idx]
         if self.scaling_ == "window":
             loc, size = win.mean(axis=1), win.std(axis=1)
         elif self.scaling_ == "last":
@@ -270,7 +279,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             loc, size = np.zeros(n), np.abs(win).mean(axis=1)
         # A window without spread (or a zero last value) falls back to the series' scale.
         flat = size <= 1e-8 * np.maximum(1.0, np.abs(win).max(axis=1))
-        return loc, np.where(flat, self.scale_, size)
+        return loc, np.where(flat, series_scale[idx], size)
 
     def _inputs(self, z, zx):
         """Network inputs ``[n, lookback, features]`` for the last ``lookback`` steps of ``z``.
@@ -292,8 +301,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
 
         Parameters
         ----------
-        y : array-like of shape (n,)
+        y : array-like of shape (n,), or a list of them
+            One series, or many (of any lengths that hold a window and a
+            horizon): one network learns from the windows of every series
+            (a global model), each window scaled on its own.
         exog : array-like of shape (n,) or (n, k), optional
+            With one series only.
 
         Returns
         -------
@@ -304,33 +317,44 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         self._validate_params()
         if self.D and not self._season:
             raise ValueError("D=1 differences by the season: give seasonal_period > 1")
-        y = _series(y)
-        ex = _exog(exog, len(y))
-        need, steps = self.n_history_, (self.horizon if self.strategy == "direct" else 1)
-        if len(y) < need + max(steps, self.horizon):
+        series, panel = _panel(y)
+        if panel and exog is not None:
             raise ValueError(
-                f"the series has {len(y)} values; lookback={self.lookback}"
-                + (f", the season of {self._season}" if self._season else "")
-                + (" and the differencing" if self.d or self.D else "")
-                + f" plus horizon={self.horizon} needs at least {need + self.horizon} values"
+                "exog goes with one series; for many, fit them without exog (or one "
+                "forecaster per series)"
             )
-        w = self._difference(y)
-        self.mean_, self.scale_ = float(w.mean()), float(_scale(w))
+        exogs = None if exog is None else [_exog(exog, len(series[0]))]
+        need, steps = self.n_history_, (self.horizon if self.strategy == "direct" else 1)
+        for i, s in enumerate(series):
+            if len(s) < need + self.horizon:
+                raise ValueError(
+                    f"{f'series {i}' if panel else 'the series'} has {len(s)} values; "
+                    f"lookback={self.lookback}"
+                    + (f", the season of {self._season}" if self._season else "")
+                    + (" and the differencing" if self.d or self.D else "")
+                    + f" plus horizon={self.horizon} needs at least {need + self.horizon} values"
+                )
+        diffs = [self._difference(s) for s in series]
+        mean = np.array([w.mean() for w in diffs])
+        scale = np.array([float(_scale(w)) for w in diffs])
+        self.mean_, self.scale_ = (mean, scale) if panel else (float(mean[0]), float(scale[0]))
+        ex = None if exogs is None else exogs[0]
         self.exog_mean_ = None if ex is None else ex.mean(axis=0)
         self.exog_scale_ = None if ex is None else _scale(ex)
         self.n_exog_ = 0 if ex is None else ex.shape[1]
+        self.n_series_ = len(series) if panel else None
 
         if self.estimator is None:
             est = RNNRegressor(**_DEFAULT_ESTIMATOR, random_state=self.random_state)
         else:
             est = clone(self.estimator)
-        self.history_ = y[-need:]
+        self.history_ = np.stack([s[-need:] for s in series]) if panel else series[0][-need:]
         self.exog_history_ = None if ex is None else ex[-need:]
         early = bool(getattr(est, "early_stopping", False))
         if not early and self.scaling != "auto":
             self.scaling_ = self.scaling
-            self.estimator_ = est.fit(*self._training_windows(y, ex, steps))
-            self.residual_quantiles_ = self._quantiles(self._errors(y, ex))
+            self.estimator_ = est.fit(*self._training_windows(series, exogs, steps))
+            self.residual_quantiles_ = self._quantiles(self._errors(series, exogs))
             return self
         # Hold out the newest windows (early stopping does): a model fitted
         # without them says how wrong a forecast is on data it has not seen
@@ -343,9 +367,9 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         best = None
         for scaling in _AUTO_SCALINGS if self.scaling == "auto" else (self.scaling,):
             self.scaling_ = scaling
-            X, Y = self._training_windows(y, ex, steps)
+            X, Y = self._training_windows(series, exogs, steps)
             self.estimator_ = clone(probe).fit(X, Y)
-            errors, mae = self._errors(y, ex, held_out)
+            errors, mae = self._errors(series, exogs, held_out)
             epochs = int(np.argmin(self.estimator_.validation_loss_curve_)) + 1
             if best is None or mae < best[0]:
                 best = (mae, scaling, self._quantiles((errors, mae)), epochs, X, Y)
@@ -355,25 +379,46 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the point
             self.estimator_ = est.fit(X, Y)
-        self.residual_quantiles_ = quantiles if early else self._quantiles(self._errors(y, ex))
+        if not early:
+            quantiles = self._quantiles(self._errors(series, exogs))
+        self.residual_quantiles_ = quantiles
         return self
 
-    def _training_windows(self, y, ex, steps):
+    def _rows(self, series, exogs, length, held_out=None):
+        """Every stretch of ``length`` values of every series, oldest first.
+
+        Returns ``(raw [n, length], exog rows [n, length, k] or None, series
+        index [n])``, ordered by how far each stretch ends from its series'
+        end, farthest first: the last rows are the newest of every series
+        (the ones early stopping holds out). ``held_out``: only the last
+        share of them.
+        """
+        raws, exs, idx, ages = [], [], [], []
+        for i, y in enumerate(series):
+            starts = np.arange(len(y) - length + 1)
+            raws.append(y[starts[:, None] + np.arange(length)])
+            if exogs is not None:
+                exs.append(exogs[i][starts[:, None] + np.arange(length)])
+            idx.append(np.full(len(starts), i))
+            ages.append(starts[::-1])
+        order = np.argsort(-np.concatenate(ages), kind="stable")
+        if held_out is not None:
+            order = order[-max(1, int(round(held_out * len(order)))) :]
+        ex = None if exogs is None else np.concatenate(exs)[order]
+        return np.concatenate(raws)[order], ex, np.concatenate(idx)[order]
+
+    def _training_windows(self, series, exogs, steps):
         """Scaled inputs ``[n, lookback, features]`` and targets ``[n, steps]``."""
-        need = self.n_history_
-        starts = np.arange(len(y) - need - steps + 1)
-        raw = y[starts[:, None] + np.arange(need + steps)]
+        need, L = self.n_history_, self.lookback
+        raw, xr, idx = self._rows(series, exogs, need + steps)
         w = self._difference(raw)  # [n, season + lookback + steps]
-        loc, scale = self._window_stats(w[:, -self.lookback - steps : w.shape[1] - steps])
+        loc, scale = self._window_stats(w[:, -L - steps : w.shape[1] - steps], idx)
         z = (w - loc[:, None]) / scale[:, None]
-        zx = None
-        if ex is not None:
-            rows = starts[:, None] + need - self.lookback + np.arange(self.lookback)
-            zx = (ex[rows] - self.exog_mean_) / self.exog_scale_
+        zx = None if xr is None else (xr[:, need - L : need] - self.exog_mean_) / self.exog_scale_
         Y = z[:, -steps:]
         return self._inputs(z[:, :-steps], zx), (Y[:, 0] if steps == 1 else Y)
 
-    def _errors(self, y, ex, held_out=None):
+    def _errors(self, series, exogs, held_out=None):
         """Forecast errors ``[n, horizon]`` in units of each window's scale, and their
         mean absolute value in the series' units.
 
@@ -381,18 +426,18 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         windows a model fitted with early stopping did not train on).
         """
         need, H = self.n_history_, self.horizon
-        starts = np.arange(len(y) - need - H + 1)
-        if held_out is not None:
-            starts = starts[-max(1, int(round(held_out * len(starts)))) :]
-        hist = y[starts[:, None] + np.arange(need)]
-        truth = y[starts[:, None] + need + np.arange(H)]
+        raw, xr, idx = self._rows(series, exogs, need + H, held_out)
+        hist, truth = raw[:, :need], raw[:, need:]
         hist_ex = future = None
-        if ex is not None:
-            hist_ex = ex[starts[:, None] + np.arange(need)]
+        if xr is not None:
+            hist_ex = xr[:, :need]
             if self.strategy == "recursive" and H > 1:
-                future = ex[starts[:, None] + need + np.arange(H - 1)]
-        forecast, scale = self._forecast(hist, hist_ex, future)
-        return (truth - forecast) / scale[:, None], float(np.mean(np.abs(truth - forecast)))
+                future = xr[:, need : need + H - 1]
+        forecast, scale = self._forecast(hist, idx, hist_ex, future)
+        # The mean error in each series' own scale: comparable across scalings and series.
+        series_scale = np.atleast_1d(self.scale_)[idx]
+        mae = float(np.mean(np.abs(truth - forecast) / series_scale[:, None]))
+        return (truth - forecast) / scale[:, None], mae
 
     def _quantiles(self, errors):
         """The interval's quantiles ``[2, horizon]`` of :meth:`_errors`' scaled errors."""
@@ -401,12 +446,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
 
     # -- forecasting ---------------------------------------------------------------
 
-    def _forecast(self, hist, hist_ex=None, future_ex=None):
+    def _forecast(self, hist, idx, hist_ex=None, future_ex=None):
         """Forecasts ``[n, horizon]`` in the series' units after each row of ``hist``
-        ``[n, n_history_]``, and each window's scale ``[n]``."""
+        ``[n, n_history_]`` (of the series ``idx [n]``), and each window's scale ``[n]``."""
         L, H = self.lookback, self.horizon
         w = self._difference(hist)
-        loc, scale = self._window_stats(w[:, -L:])
+        loc, scale = self._window_stats(w[:, -L:], idx)
         z = (w - loc[:, None]) / scale[:, None]
         zx = None
         if hist_ex is not None:
@@ -430,6 +475,8 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         ----------
         history : array-like of shape (>= n_history_,), optional
             Recent values of the series; default the end of the series fitted.
+            A model fitted on many series takes a list of them, one per
+            series, in the order of ``fit``.
         exog_history : array-like of shape (len(history), k), optional
             Their extra features (models fitted with ``exog``).
         future_exog : array-like of shape (horizon - 1, k), optional
@@ -439,24 +486,33 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
 
         Returns
         -------
-        forecast : ndarray of shape (horizon,)
-        lower, upper : ndarray of shape (horizon,)
+        forecast : ndarray of shape (horizon,), or (n_series, horizon)
+            for a model fitted on many series
+        lower, upper : ndarray of the same shape
             With ``return_interval``: the interval of coverage ``interval``.
         """
         check_is_fitted(self, "estimator_")
-        need = self.n_history_
+        need, panel = self.n_history_, self.n_series_ is not None
         if history is None:
             if exog_history is not None:
                 raise ValueError("exog_history goes with history: pass both or neither")
-            history, exog_history = self.history_, self.exog_history_
+            hist, exog_history = np.atleast_2d(self.history_), self.exog_history_
         else:
-            history = _series(history, "history")
-            if len(history) < need:
+            series, given_panel = _panel(history)
+            if given_panel != panel or (panel and len(series) != self.n_series_):
                 raise ValueError(
-                    f"history has {len(history)} values; the model needs the last {need} "
-                    "(lookback, season and differencing)"
+                    f"history must be a list of {self.n_series_} series, as fitted"
+                    if panel
+                    else "history must be one series, as fitted"
                 )
-            exog_history = _exog(exog_history, len(history), "exog_history")
+            for i, s in enumerate(series):
+                if len(s) < need:
+                    raise ValueError(
+                        f"history{f'[{i}]' if panel else ''} has {len(s)} values; the model "
+                        f"needs the last {need} (lookback, season and differencing)"
+                    )
+            hist = np.stack([s[-need:] for s in series])
+            exog_history = _exog(exog_history, len(series[0]), "exog_history")
         if (exog_history is None) != (self.n_exog_ == 0):
             raise ValueError(
                 f"the model was fitted with {self.n_exog_} exogenous features; "
@@ -471,12 +527,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
                 )
             future = _exog(future_exog, self.horizon - 1, "future_exog")[None]
         hist_ex = None if exog_history is None else exog_history[-need:][None]
-        forecast, scale = self._forecast(history[-need:][None], hist_ex, future)
-        forecast = forecast[0]
-        if not return_interval:
-            return forecast
-        lower, upper = self.residual_quantiles_ * scale[0]
-        return forecast, forecast + lower, forecast + upper
+        forecast, scale = self._forecast(hist, np.arange(len(hist)), hist_ex, future)
+        lower = forecast + self.residual_quantiles_[0] * scale[:, None]
+        upper = forecast + self.residual_quantiles_[1] * scale[:, None]
+        if not panel:
+            forecast, lower, upper = forecast[0], lower[0], upper[0]
+        return (forecast, lower, upper) if return_interval else forecast
 
     # -- model files ----------------------------------------------------------
 
@@ -495,10 +551,11 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         inner, inner_arrays = files.describe(self.estimator_)
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "estimator"}
         fitted = {
-            "mean_": float(self.mean_),
-            "scale_": float(self.scale_),
+            "mean_": files.json_value(self.mean_.tolist() if self.n_series_ else self.mean_),
+            "scale_": files.json_value(self.scale_.tolist() if self.n_series_ else self.scale_),
             "n_exog_": int(self.n_exog_),
             "scaling_": self.scaling_,
+            "n_series_": self.n_series_,
         }
         arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
         for key in self._SAVED_ARRAYS:
@@ -516,32 +573,33 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         est = cls(**fields["params"], estimator=clone(inner))
         est._validate_params()
         fitted = fields["fitted"]
-        if not isinstance(fitted, dict) or set(fitted) != {
-            "mean_",
-            "scale_",
-            "n_exog_",
-            "scaling_",
-        }:
-            raise ValueError(
-                "the forecaster's fitted fields are not mean_, scale_, n_exog_, scaling_"
-            )
-        if fitted["scaling_"] not in SCALINGS[1:] or est.scaling not in (
-            "auto",
-            fitted["scaling_"],
+        keys = {"mean_", "scale_", "n_exog_", "scaling_", "n_series_"}
+        if not isinstance(fitted, dict) or set(fitted) != keys:
+            raise ValueError(f"the forecaster's fitted fields are not {sorted(keys)}")
+        scaling, n_series, k = fitted["scaling_"], fitted["n_series_"], fitted["n_exog_"]
+        if scaling not in SCALINGS[1:] or est.scaling not in ("auto", scaling):
+            raise ValueError(f"scaling_ {scaling!r} does not fit scaling={est.scaling!r}")
+        if n_series is not None and (
+            isinstance(n_series, bool) or not isinstance(n_series, int) or n_series < 1
         ):
-            raise ValueError(
-                f"scaling_ {fitted['scaling_']!r} does not fit scaling={est.scaling!r}"
-            )
-        mean, scale, k = fitted["mean_"], fitted["scale_"], fitted["n_exog_"]
-        numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
-        if not numbers_ok or scale <= 0:
-            raise ValueError("the forecaster's scaling is not two finite numbers with scale_ > 0")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError("n_exog_ is not a count")
+            raise ValueError("n_series_ is not a count")
+        count = 1 if n_series is None else n_series
+        mean, scale = (
+            np.atleast_1d(np.asarray(fitted[key], dtype=np.float64)) for key in ("mean_", "scale_")
+        )
+        if mean.shape != (count,) or scale.shape != (count,):
+            raise ValueError(f"mean_ and scale_ are not {count} numbers each")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("the forecaster's scaling is not finite numbers with scale_ > 0")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or (k and n_series):
+            raise ValueError("n_exog_ is not a count (of one series' features)")
         if est.D and not est._season:
             raise ValueError("D=1 without a seasonal_period")
         need, H = est.n_history_, est.horizon
-        shapes = {"history_": (need,), "residual_quantiles_": (2, H)}
+        shapes = {
+            "history_": (need,) if n_series is None else (n_series, need),
+            "residual_quantiles_": (2, H),
+        }
         if k:
             shapes.update(exog_history_=(need, k), exog_mean_=(k,), exog_scale_=(k,))
         if set(shapes) != {key for key in cls._SAVED_ARRAYS if key in arrays}:
@@ -557,8 +615,10 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             raise ValueError(
                 "the forecaster's model does not fit its lookback, horizon and features"
             )
-        est.estimator_, est.mean_, est.scale_, est.n_exog_ = inner, float(mean), float(scale), k
-        est.scaling_ = fitted["scaling_"]
+        est.estimator_, est.n_exog_, est.scaling_, est.n_series_ = inner, k, scaling, n_series
+        est.mean_, est.scale_ = (
+            (mean, scale) if n_series is not None else (float(mean[0]), float(scale[0]))
+        )
         for key in cls._SAVED_ARRAYS:
             setattr(est, key, arrays[key].astype(np.float64) if key in arrays else None)
         return est

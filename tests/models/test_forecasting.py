@@ -268,3 +268,51 @@ def test_the_intervals_come_from_windows_the_model_did_not_train_on():
 def test_bad_forecaster_options_and_series_are_refused(options, y, match):
     with pytest.raises(ValueError, match=match):
         _quick(**options).fit(y)
+
+
+def test_one_model_over_many_series():
+    # Series of different lengths, levels and scales: one network, windows
+    # scaled each on its own; a forecast per series, in the order given.
+    t = np.arange(200.0)
+    series = [
+        100 + 20 * np.sin(2 * np.pi * t[:150] / 12),
+        0.5 * np.sin(2 * np.pi * t[:90] / 12 + 1) - 3,
+        5 + 0.2 * t[:120] + np.sin(2 * np.pi * t[:120] / 12),
+    ]
+    f = RNNForecaster(lookback=24, horizon=6, random_state=0).fit(series)
+    assert f.n_series_ == 3 and f.history_.shape == (3, 24)
+    forecast, lower, upper = f.predict(return_interval=True)
+    assert forecast.shape == lower.shape == upper.shape == (3, 6)
+    assert np.all(lower <= forecast) and np.all(forecast <= upper)
+    truths = [
+        100 + 20 * np.sin(2 * np.pi * np.arange(150, 156) / 12),
+        0.5 * np.sin(2 * np.pi * np.arange(90, 96) / 12 + 1) - 3,
+        5 + 0.2 * np.arange(120, 126) + np.sin(2 * np.pi * np.arange(120, 126) / 12),
+    ]
+    for got, want, s in zip(forecast, truths, series):
+        assert np.sqrt(np.mean((got - want) ** 2)) < 0.25 * np.std(s)
+    # Explicit histories, one per series, give the same forecasts.
+    np.testing.assert_allclose(f.predict([s + 0 for s in series]), forecast)
+    with pytest.raises(ValueError, match="list of 3 series"):
+        f.predict(series[0])
+    with pytest.raises(ValueError, match=r"history\[1\] has 5 values"):
+        f.predict([series[0], series[1][:5], series[2]])
+    with pytest.raises(ValueError, match="series 1 has 20 values"):
+        RNNForecaster(lookback=24, horizon=6).fit([series[0], series[1][:20]])
+    with pytest.raises(ValueError, match="exog goes with one series"):
+        RNNForecaster(lookback=24, horizon=6).fit(series, exog=np.ones(150))
+
+
+def test_a_many_series_model_saves_and_loads(tmp_path):
+    import fastrnn
+
+    t = np.arange(80.0)
+    series = [np.sin(t / 3) + 10, 2 * np.cos(t[:60] / 3)]
+    est = RNNRegressor(hidden_size=6, max_iter=5, random_state=0)
+    f = RNNForecaster(lookback=8, horizon=3, estimator=est, scaling="global").fit(series)
+    f.save(tmp_path / "panel.npz")
+    g = fastrnn.load(tmp_path / "panel.npz")
+    assert g.n_series_ == 2 and g.scaling_ == "global"
+    np.testing.assert_array_equal(g.mean_, f.mean_)
+    for a, b in zip(g.predict(return_interval=True), f.predict(return_interval=True)):
+        np.testing.assert_array_equal(a, b)
