@@ -196,13 +196,27 @@ def torch_lstm(y, m, h, seed=0):
     return forecast, forecast + lo, forecast + hi
 
 
+# Options of the "fastrnn" row beyond its defaults (``--fastrnn key=value,...``).
+FASTRNN_OPTIONS = {}
+
+
 def fastrnn_defaults(y, m, h):
     """:class:`~fastrnn.RNNForecaster` with its defaults: only the horizon (and the
-    intervals' level) set. (``seasonal_period=m`` measured worse on this panel.)"""
+    intervals' level) set, plus :data:`FASTRNN_OPTIONS`."""
     from fastrnn import RNNForecaster
 
-    f = RNNForecaster(horizon=h, interval=LEVEL, random_state=0).fit(y)
+    options = {k: (m if v == "m" else v) for k, v in FASTRNN_OPTIONS.items()}
+    f = RNNForecaster(horizon=h, interval=LEVEL, random_state=0, **options).fit(y)
     return f.predict(return_interval=True)
+
+
+def _options(text):
+    """``"scaling=global,lookback=24"`` -> ``{"scaling": "global", "lookback": 24}``."""
+    options = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    return options
 
 
 MODELS = {
@@ -284,6 +298,13 @@ def main(argv=None, prog=None):
     parser.add_argument("--origins", type=int, default=3, help="forecast origins per series")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     parser.add_argument("--series", default=None, help="comma-separated subset of the panel")
+    parser.add_argument(
+        "--fastrnn",
+        type=_options,
+        default={},
+        help="RNNForecaster options for the fastrnn row, e.g. scaling=global,lookback=24 "
+        "(seasonal_period=m: each series' season)",
+    )
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--markdown", help="write the table here")
     args = parser.parse_args(argv)
@@ -293,6 +314,8 @@ def main(argv=None, prog=None):
         parser.error(
             f"unknown model or series {unknown[0]!r}: models {list(MODELS)}, series {list(PANEL)}"
         )
+    FASTRNN_OPTIONS.clear()
+    FASTRNN_OPTIONS.update(args.fastrnn)
     models = {k: MODELS[k] for k in args.models.split(",")}
     panel = PANEL if args.series is None else {k: PANEL[k] for k in args.series.split(",")}
     rows = evaluate(panel, models, args.origins)

@@ -40,3 +40,11 @@ def test_unknown_names_are_refused(capsys):
 
     with pytest.raises(SystemExit):
         main(["--forecast", "--series", "m4"])  # `fastrnn bench --forecast` routes here
+
+
+def test_the_fastrnn_row_takes_options():
+    assert fb._options("scaling=global,lookback=24,seasonal_period=m") == {
+        "scaling": "global",
+        "lookback": 24,
+        "seasonal_period": "m",
+    }
