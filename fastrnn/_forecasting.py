@@ -624,28 +624,56 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         return est
 
 
+def mase(y_train, y_test, forecast, m=1):
+    """Mean absolute scaled error: the forecast's mean absolute error over that of the
+    in-sample seasonal-naive forecast (``m`` steps back; 1: the naive one)."""
+    scale = np.mean(np.abs(y_train[m:] - y_train[:-m]))
+    return float(np.mean(np.abs(y_test - forecast)) / scale)
+
+
+def smape(y_test, forecast):
+    """Symmetric mean absolute percentage error, as a fraction in [0, 2] (M4's, over 100)."""
+    denominator = np.abs(y_test) + np.abs(forecast)
+    ratio = np.divide(
+        2 * np.abs(y_test - forecast),
+        denominator,
+        where=denominator > 0,
+        out=np.zeros_like(denominator),
+    )
+    return float(np.mean(ratio))
+
+
 def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):
     """Score ``forecaster`` on successive origins (scikit-learn's ``TimeSeriesSplit``).
 
     For each split the forecaster is fitted (a clone) on the series up to the
-    split and forecasts the next ``horizon`` values.
+    split and forecasts the next ``horizon`` values, with its interval.
 
     Returns
     -------
-    dict
-        ``"mae"`` and ``"rmse"``: arrays of shape (n_splits,), one per origin.
+    dict of ndarray of shape (n_splits,), one value per origin
+        ``"mae"``, ``"rmse"``; ``"mase"`` (over the in-sample seasonal-naive
+        error, ``seasonal_period`` steps back, or the naive one); ``"smape"``
+        (a fraction in [0, 2]); ``"coverage"``: the share of the values
+        inside the forecast's interval (nominal: ``interval``).
     """
     forecaster._validate_params()
     y = _series(y)
     ex = _exog(exog, len(y))
     splits = TimeSeriesSplit(n_splits=n_splits, test_size=forecaster.horizon)
-    mae, rmse = [], []
+    m = forecaster.seasonal_period or 1
+    scores = {key: [] for key in ("mae", "rmse", "mase", "smape", "coverage")}
     for train, test in splits.split(y):
         f = clone(forecaster).fit(y[train], None if ex is None else ex[train])
         future = None
         if f.strategy == "recursive" and ex is not None and f.horizon > 1:
             future = ex[test[:-1]]
-        err = f.predict(future_exog=future) - y[test]
-        mae.append(float(np.mean(np.abs(err))))
-        rmse.append(float(np.sqrt(np.mean(err**2))))
-    return {"mae": np.array(mae), "rmse": np.array(rmse)}
+        forecast, lower, upper = f.predict(future_exog=future, return_interval=True)
+        truth = y[test]
+        err = forecast - truth
+        scores["mae"].append(float(np.mean(np.abs(err))))
+        scores["rmse"].append(float(np.sqrt(np.mean(err**2))))
+        scores["mase"].append(mase(y[train], truth, forecast, m))
+        scores["smape"].append(smape(truth, forecast))
+        scores["coverage"].append(float(np.mean((truth >= lower) & (truth <= upper))))
+    return {key: np.array(values) for key, values in scores.items()}

@@ -21,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from fastrnn._forecasting import mase
+
 LEVEL = 0.8  # the intervals' nominal coverage
 
 
@@ -77,22 +79,6 @@ PANEL = {
     "cpi, log (quarterly)": (_macro("cpi", True), 4, 8),
     "unemp (quarterly)": (_macro("unemp", False), 4, 8),
 }
-
-
-def _seasonal_naive_errors(y, m):
-    return np.abs(y[m:] - y[:-m])
-
-
-def mase(y_train, y_test, forecast, m):
-    """Mean absolute error over that of the in-sample seasonal-naive forecast."""
-    scale = np.mean(_seasonal_naive_errors(y_train, m))
-    return float(np.mean(np.abs(y_test - forecast)) / scale)
-
-
-def _quantile_interval(y, fitted_errors, forecast):
-    """An interval from the quantiles of in-sample errors (one width for every step)."""
-    lo, hi = np.quantile(fitted_errors, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return forecast + lo, forecast + hi
 
 
 # -- the baselines ------------------------------------------------------------

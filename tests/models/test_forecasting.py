@@ -94,8 +94,19 @@ def test_cross_validation_uses_successive_origins():
         lookback=10, horizon=3, estimator=RNNRegressor(hidden_size=8, max_iter=20, random_state=0)
     )
     scores = cross_validate_forecast(f, y, n_splits=3)
-    assert scores["mae"].shape == scores["rmse"].shape == (3,)
+    assert set(scores) == {"mae", "rmse", "mase", "smape", "coverage"}
+    assert all(v.shape == (3,) for v in scores.values())
     assert np.all(scores["mae"] <= scores["rmse"] + 1e-12)
+    assert np.all((0 <= scores["coverage"]) & (scores["coverage"] <= 1))
+    assert np.all((0 <= scores["smape"]) & (scores["smape"] <= 2))
+
+
+def test_mase_and_smape():
+    from fastrnn._forecasting import mase, smape
+
+    train = np.array([1.0, 3.0, 2.0, 4.0, 3.0])  # seasonal-naive errors, 2 back: 1, 1, 1
+    assert mase(train, np.array([5.0, 4.0]), np.array([4.0, 4.0]), m=2) == pytest.approx(0.5)
+    assert smape(np.array([1.0, 0.0]), np.array([3.0, 0.0])) == pytest.approx(0.5)
 
 
 def test_history_shorter_than_lookback_is_refused():
