@@ -35,6 +35,40 @@ def _series(y, name="y"):
     return arr
 
 
+def _time_index(y, name="y"):
+    """``{"kind", "freq", "end"}`` of a pandas Series' DatetimeIndex or PeriodIndex, or None.
+
+    The forecast of a series with one comes back indexed by the periods that
+    follow its end; the index must have a regular frequency to name them.
+    """
+    index = getattr(y, "index", None)
+    kind = type(index).__name__
+    if kind not in ("DatetimeIndex", "PeriodIndex"):
+        return None
+    import pandas as pd
+
+    freq = index.freqstr if index.freq is not None else None
+    if freq is None and kind == "DatetimeIndex" and len(index) >= 3:
+        freq = pd.infer_freq(index)
+    if freq is None:
+        raise ValueError(
+            f"{name}'s {kind} has no regular frequency: give it one (e.g. y.asfreq('MS')) "
+            "or pass the values alone"
+        )
+    return {"kind": kind, "freq": freq, "end": str(index[-1])}
+
+
+def _future_index(time_index, horizon):
+    """The ``horizon`` periods after ``time_index``'s end, as a pandas index."""
+    import pandas as pd
+
+    if time_index["kind"] == "PeriodIndex":
+        end = pd.Period(time_index["end"], freq=time_index["freq"])
+        return pd.period_range(end + 1, periods=horizon, freq=time_index["freq"])
+    end = pd.Timestamp(time_index["end"])
+    return pd.date_range(end, periods=horizon + 1, freq=time_index["freq"])[1:]
+
+
 def _panel(y):
     """``(list of series, True)`` for a list of series, ``([series], False)`` for one."""
     if isinstance(y, (list, tuple)) and len(y) and not np.isscalar(y[0]):
@@ -175,8 +209,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         The end of the training series that a forecast starts from
         (:attr:`n_history_` values).
     residual_quantiles_ : ndarray of shape (2, horizon)
-        Lower and upper quantiles of the in-sample errors at each step
-        ahead, in units of each window's scale.
+        Lower and upper quantiles of the errors at each step ahead (on the
+        held-out windows, or in-sample), in units of each window's scale.
+    n_series_ : int or None
+        The number of series of a many-series fit; None for one series.
+    time_index_ : dict or None
+        The kind, frequency and end of the fitted pandas Series' time index.
 
     Examples
     --------
@@ -304,7 +342,9 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         y : array-like of shape (n,), or a list of them
             One series, or many (of any lengths that hold a window and a
             horizon): one network learns from the windows of every series
-            (a global model), each window scaled on its own.
+            (a global model), each window scaled on its own. A pandas Series
+            with a DatetimeIndex or PeriodIndex (of a regular frequency) gets
+            its forecasts indexed by the periods that follow it.
         exog : array-like of shape (n,) or (n, k), optional
             With one series only.
 
@@ -318,6 +358,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         if self.D and not self._season:
             raise ValueError("D=1 differences by the season: give seasonal_period > 1")
         series, panel = _panel(y)
+        self.time_index_ = None if panel else _time_index(y)
         if panel and exog is not None:
             raise ValueError(
                 "exog goes with one series; for many, fit them without exog (or one "
@@ -487,18 +528,22 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         Returns
         -------
         forecast : ndarray of shape (horizon,), or (n_series, horizon)
-            for a model fitted on many series
+            for a model fitted on many series; a pandas Series indexed by the
+            next periods when the series (``history``, or the one fitted, if
+            no history is given) had a DatetimeIndex or PeriodIndex
         lower, upper : ndarray of the same shape
             With ``return_interval``: the interval of coverage ``interval``.
         """
         check_is_fitted(self, "estimator_")
         need, panel = self.n_history_, self.n_series_ is not None
+        time_index = self.time_index_
         if history is None:
             if exog_history is not None:
                 raise ValueError("exog_history goes with history: pass both or neither")
             hist, exog_history = np.atleast_2d(self.history_), self.exog_history_
         else:
             series, given_panel = _panel(history)
+            time_index = None if given_panel else _time_index(history, "history")
             if given_panel != panel or (panel and len(series) != self.n_series_):
                 raise ValueError(
                     f"history must be a list of {self.n_series_} series, as fitted"
@@ -532,6 +577,14 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         upper = forecast + self.residual_quantiles_[1] * scale[:, None]
         if not panel:
             forecast, lower, upper = forecast[0], lower[0], upper[0]
+        if time_index is not None:  # a pandas series in: its future periods out
+            import pandas as pd
+
+            future_index = _future_index(time_index, self.horizon)
+            forecast, lower, upper = (
+                pd.Series(a, index=future_index, name=name)
+                for a, name in ((forecast, "forecast"), (lower, "lower"), (upper, "upper"))
+            )
         return (forecast, lower, upper) if return_interval else forecast
 
     # -- model files ----------------------------------------------------------
@@ -556,6 +609,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             "n_exog_": int(self.n_exog_),
             "scaling_": self.scaling_,
             "n_series_": self.n_series_,
+            "time_index_": self.time_index_,
         }
         arrays = {f"estimator.{k}": v for k, v in inner_arrays.items()}
         for key in self._SAVED_ARRAYS:
@@ -573,7 +627,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         est = cls(**fields["params"], estimator=clone(inner))
         est._validate_params()
         fitted = fields["fitted"]
-        keys = {"mean_", "scale_", "n_exog_", "scaling_", "n_series_"}
+        keys = {"mean_", "scale_", "n_exog_", "scaling_", "n_series_", "time_index_"}
         if not isinstance(fitted, dict) or set(fitted) != keys:
             raise ValueError(f"the forecaster's fitted fields are not {sorted(keys)}")
         scaling, n_series, k = fitted["scaling_"], fitted["n_series_"], fitted["n_exog_"]
@@ -615,6 +669,20 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             raise ValueError(
                 "the forecaster's model does not fit its lookback, horizon and features"
             )
+        time_index = fitted["time_index_"]
+        if time_index is not None:
+            kind = time_index.get("kind") if isinstance(time_index, dict) else None
+            if kind not in ("DatetimeIndex", "PeriodIndex") or set(time_index) != {
+                "kind",
+                "freq",
+                "end",
+            }:
+                raise ValueError("time_index_ is not a DatetimeIndex's or PeriodIndex's end")
+            try:
+                _future_index(time_index, 1)
+            except (TypeError, ValueError, ImportError) as exc:
+                raise ValueError(f"time_index_ does not name periods: {exc}") from exc
+        est.time_index_ = time_index
         est.estimator_, est.n_exog_, est.scaling_, est.n_series_ = inner, k, scaling, n_series
         est.mean_, est.scale_ = (
             (mean, scale) if n_series is not None else (float(mean[0]), float(scale[0]))

@@ -64,7 +64,7 @@ def _v1_to_v2(config, arrays):
         params = forecaster["params"]
         params.update(scaling="global", seasonal_period=None, d=0, D=0)
         if isinstance(forecaster.get("fitted"), dict):
-            forecaster["fitted"].update(scaling_="global", n_series_=None)
+            forecaster["fitted"].update(scaling_="global", n_series_=None, time_index_=None)
         key = prefix + "residual_quantiles_"
         if key in arrays:
             arrays[key] = arrays[key] / forecaster["fitted"]["scale_"]

@@ -327,3 +327,38 @@ def test_a_many_series_model_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(g.mean_, f.mean_)
     for a, b in zip(g.predict(return_interval=True), f.predict(return_interval=True)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["datetime", "period"])
+def test_a_time_indexed_series_gets_its_forecast_indexed_by_the_next_periods(tmp_path, kind):
+    pd = pytest.importorskip("pandas")
+    import fastrnn
+
+    values = np.sin(np.arange(60) / 3) + 5
+    if kind == "datetime":
+        index = pd.date_range("2020-01-01", periods=60, freq="MS")
+        future = pd.date_range("2025-01-01", periods=4, freq="MS")
+    else:
+        index = pd.period_range("2010Q1", periods=60, freq="Q")
+        future = pd.period_range("2025Q1", periods=4, freq="Q")
+    y = pd.Series(values, index=index)
+    f = _quick(lookback=8, horizon=4).fit(y)
+    forecast, lower, upper = f.predict(return_interval=True)
+    assert isinstance(forecast, pd.Series) and forecast.index.equals(future)
+    assert lower.index.equals(future) and upper.index.equals(future)
+    np.testing.assert_array_equal(forecast.to_numpy(), f.predict(values))  # plain values in
+    # A later history: the periods after its own end.
+    later = f.predict(y.iloc[:50])
+    assert later.index[0] == index[50]
+    f.save(tmp_path / "f.npz")
+    assert fastrnn.load(tmp_path / "f.npz").predict().index.equals(future)
+
+
+def test_an_irregular_time_index_is_refused():
+    pd = pytest.importorskip("pandas")
+    stamps = pd.to_datetime(["2020-01-01", "2020-01-05", "2020-02-17"]).append(
+        pd.date_range("2021-01-01", periods=57, freq="D")
+    )
+    y = pd.Series(np.arange(60.0), index=stamps)
+    with pytest.raises(ValueError, match="no regular frequency"):
+        _quick(lookback=8, horizon=2).fit(y)
