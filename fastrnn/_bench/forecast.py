@@ -192,6 +192,9 @@ def fastrnn_defaults(y, m, h):
     from fastrnn import RNNForecaster
 
     options = {k: (m if v == "m" else v) for k, v in FASTRNN_OPTIONS.items()}
+    if options.get("seasonal_period") == 1:  # a series without a season: no seasonal options
+        options.pop("seasonal_period")
+        options.pop("D", None)
     f = RNNForecaster(horizon=h, interval=LEVEL, random_state=0, **options).fit(y)
     return f.predict(return_interval=True)
 
@@ -289,7 +292,7 @@ def main(argv=None, prog=None):
         type=_options,
         default={},
         help="RNNForecaster options for the fastrnn row, e.g. scaling=global,lookback=24 "
-        "(seasonal_period=m: each series' season)",
+        "(seasonal_period=m: each series' season; with D=1, only where it has one)",
     )
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--markdown", help="write the table here")

@@ -48,3 +48,26 @@ def test_the_fastrnn_row_takes_options():
         "lookback": 24,
         "seasonal_period": "m",
     }
+
+
+def test_seasonal_options_are_dropped_for_a_series_without_a_season(monkeypatch):
+    seen = {}
+
+    class Recorder:
+        def __init__(self, **options):
+            seen.update(options)
+
+        def fit(self, y):
+            return self
+
+        def predict(self, return_interval):
+            return np.zeros(2), np.zeros(2), np.zeros(2)
+
+    import fastrnn
+
+    monkeypatch.setattr(fastrnn, "RNNForecaster", Recorder)
+    monkeypatch.setattr(fb, "FASTRNN_OPTIONS", {"seasonal_period": "m", "D": 1})
+    fb.fastrnn_defaults(np.arange(30.0), 1, 2)
+    assert "seasonal_period" not in seen and "D" not in seen
+    fb.fastrnn_defaults(np.arange(30.0), 12, 2)
+    assert seen["seasonal_period"] == 12 and seen["D"] == 1
