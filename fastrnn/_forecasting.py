@@ -352,6 +352,17 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         -------
         self
         """
+        # A fit that raises leaves a fitted forecaster as it was (the fit sets
+        # fields one by one; the old regressor is never refitted, only replaced).
+        before = dict(self.__dict__)
+        try:
+            return self._fit(y, exog)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, y, exog):
         from fastrnn._estimators import RNNRegressor
 
         self._validate_params()

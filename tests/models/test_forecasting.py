@@ -362,3 +362,22 @@ def test_an_irregular_time_index_is_refused():
     y = pd.Series(np.arange(60.0), index=stamps)
     with pytest.raises(ValueError, match="no regular frequency"):
         _quick(lookback=8, horizon=2).fit(y)
+
+
+def test_a_failed_refit_leaves_the_forecaster_as_it_was():
+    pd = pytest.importorskip("pandas")
+    y = pd.Series(np.sin(np.arange(60) / 3), index=pd.date_range("2020", periods=60, freq="MS"))
+    f = _quick(lookback=8, horizon=3).fit(y)
+    before = f.predict(return_interval=True)
+    state = dict(f.__dict__)
+    for bad, exog in (
+        ([np.arange(40.0), np.arange(40.0)], np.ones(40)),  # many series with exog
+        (np.r_[np.arange(30.0), np.nan], None),
+        (np.arange(5.0), None),  # too short
+    ):
+        with pytest.raises(ValueError):
+            f.fit(bad, exog)
+        assert f.__dict__.keys() == state.keys()
+        assert all(f.__dict__[k] is state[k] for k in state)
+    for a, b in zip(f.predict(return_interval=True), before):
+        pd.testing.assert_series_equal(a, b)
