@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from fastrnn._forecasting import mase
+from fastrnn._forecasting import make_windows, mase
 
 LEVEL = 0.8  # the intervals' nominal coverage
 
@@ -144,10 +144,8 @@ def torch_lstm(y, m, h, seed=0):
 
     torch.manual_seed(seed)
     lookback = max(2 * m, 2 * h)
-    n = len(y) - lookback - h + 1
-    idx = np.arange(n)[:, None]
-    X = y[idx + np.arange(lookback)]
-    Y = y[idx + lookback + np.arange(h)]
+    X, Y = make_windows(y, lookback, h)
+    X, Y = X[:, :, 0], Y.reshape(len(X), h)
     last = X[:, -1:]
     last = np.where(np.abs(last) < 1e-8, 1.0, last)
     Xs = torch.tensor((X / last - 1)[:, :, None], dtype=torch.float32)
