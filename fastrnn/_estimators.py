@@ -7,6 +7,7 @@ flat buffer) and train it with the minibatch loop of ``_training``.
 
 import contextlib
 import copy
+import functools
 import inspect
 import numbers
 import warnings
@@ -31,7 +32,7 @@ from sklearn.utils.validation import (
 from fastrnn import _constraints as constraints
 from fastrnn import _persistence as files
 from fastrnn import _validation as val
-from fastrnn._losses import LOSSES, log_softmax
+from fastrnn._losses import LOSSES, gaussian_std, log_softmax
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
     ArrayData,
@@ -408,7 +409,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             held_out = self._validation_part(validation_data)
         batch_size = self._batch_size(len(train))
         monitor = None if incremental else Monitor(self.tol, self.n_iter_no_change)
-        loss_fn = LOSSES[self._loss_name]
+        loss_fn = self._loss_fn()
 
         def run_epoch():
             loss = train_epoch(
@@ -493,6 +494,10 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         Xv, lv = self._validate_X(validation_data[0], reset=False)
         yv = self._encode_y(validation_data[1], Xv.shape[:2], lv, fit=False)
         return ArrayData(Xv, lv, yv, None)
+
+    def _loss_fn(self):
+        """The loss: ``(pred, y, w) -> (value, d value / d pred)`` (see ``_losses``)."""
+        return LOSSES[self._loss_name]
 
     def _validation_loss_and_score(self, net, data, loss_fn):
         pred, y, sw, lengths = data.outputs(net)
@@ -660,6 +665,8 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             params["embedding_weights"] = files.finite_array(
                 arrays["param.embedding_weights"], "embedding_weights"
             )
+        if isinstance(params.get("quantiles"), list):  # a tuple, as given, before JSON
+            params["quantiles"] = tuple(params["quantiles"])
         est = cls(**params)
         est._validate_params()
         fitted = fields["fitted"]
@@ -803,6 +810,15 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         and Keras' default) or, with False, before it (Keras
         ``reset_after=False``, ONNX ``linear_before_reset=0``); see
         :class:`fastrnn.nn.GRU`.
+    loss : {"squared_error", "huber", "quantile", "gaussian"}, default="squared_error"
+        "quantile": one output per level of ``quantiles`` for each target,
+        trained with the pinball loss (:meth:`predict_quantiles`).
+        "gaussian": a mean and a standard deviation (softplus) per target,
+        trained with the Gaussian negative log-likelihood
+        (``predict(X, return_std=True)``). Both with ``output="last"``; such
+        a model cannot be streamed or exported to ONNX.
+    quantiles : array-like of float, default=(0.1, 0.5, 0.9)
+        Increasing levels in (0, 1), for ``loss="quantile"``.
 
     Attributes
     ----------
@@ -843,10 +859,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
     _parameter_constraints = {
         **_BaseRNN._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "huber"})],
+        "loss": [StrOptions({"squared_error", "huber", "quantile", "gaussian"})],
+        "quantiles": ["array-like"],
     }
 
-    __init__ = _storing_init({"loss": "squared_error"})
+    __init__ = _storing_init({"loss": "squared_error", "quantiles": (0.1, 0.5, 0.9)})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -856,6 +873,29 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     @property
     def _loss_name(self):
         return self.loss
+
+    def _levels(self):
+        """``quantiles`` as a checked float64 array."""
+        q = np.asarray(self.quantiles, dtype=np.float64)
+        if q.ndim != 1 or len(q) < 1 or not np.all((q > 0) & (q < 1)) or np.any(np.diff(q) <= 0):
+            raise ValueError(
+                "quantiles must be increasing levels strictly between 0 and 1, "
+                f"got {self.quantiles!r}"
+            )
+        return q
+
+    @property
+    def _copies(self):
+        """Network outputs per target: a quantile each, mean and spread, or the value."""
+        if self.loss == "quantile":
+            return len(self._levels())
+        return 2 if self.loss == "gaussian" else 1
+
+    def _loss_fn(self):
+        if self.loss != "quantile":
+            return LOSSES[self.loss]
+        levels = np.tile(self._levels(), self._n_outputs // self._copies)
+        return functools.partial(LOSSES["quantile"], levels=levels)
 
     def _encode_y(self, y, shape, lengths, fit):
         """Targets as the network learns them; ``shape`` is X's ``(samples, steps)``."""
@@ -888,6 +928,16 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
                 self._y_2d = yp.ndim == 2
             yp = yp.reshape(len(yp), -1)
             flat = yp
+        copies = self._copies
+        if copies > 1:
+            if self.output == "sequence":
+                raise ValueError(f"loss={self.loss!r} needs output='last'")
+            # Each target repeated per output that predicts it (target-major
+            # for quantiles: [t0 q0, t0 q1, ..., t1 q0, ...]; a Gaussian head's
+            # means then spreads): the network, its files and exports see
+            # plain outputs, with the target's scaling on each.
+            yp = np.repeat(yp, copies, axis=1) if self.loss == "quantile" else np.tile(yp, 2)
+            flat = yp
         if fit:
             self._n_outputs = yp.shape[-1]
             self._y_mean = flat.mean(axis=0)
@@ -895,7 +945,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
             self._y_scale = np.where(scale > 0, scale, 1.0)
         elif yp.shape[-1] != self._n_outputs:
             raise ValueError(
-                f"y has {yp.shape[-1]} outputs, the model was fitted with {self._n_outputs}"
+                f"y has {yp.shape[-1] // copies} outputs, the model was fitted with "
+                f"{self._n_outputs // copies}"
             )
         return ((yp - self._y_mean) / self._y_scale).astype(dtype)
 
@@ -916,6 +967,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         self._y_mean, self._y_scale = y_mean, y_scale
 
     def _score_raw(self, pred, y, lengths):
+        if self.loss == "gaussian":  # the means; the spreads' columns repeat y
+            k = pred.shape[1] // 2
+            pred, y = pred[:, :k], y[:, :k]
         if self.output == "sequence":
             mask = step_mask(lengths, pred.shape[1])
             pred, y = (
@@ -1004,15 +1058,38 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         """One epoch over ``(X, y)``, continuing from the current weights."""
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X, return_std=False):
         """Predict targets.
+
+        Parameters
+        ----------
+        X : array-like, as for :meth:`fit`
+        return_std : bool, default=False
+            Also return the predicted standard deviation (``loss="gaussian"``
+            only), as scikit-learn's ``GaussianProcessRegressor``.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs); with
             ``output="sequence"`` (n_samples, n_timesteps[, n_outputs]), or a
-            list of per-sample arrays for ragged X.
+            list of per-sample arrays for ragged X. With ``loss="quantile"``
+            the quantile nearest the median (all of them:
+            :meth:`predict_quantiles`); with ``loss="gaussian"`` the mean.
+        y_std : ndarray of the same shape
+            With ``return_std``.
         """
+        if return_std and self.loss != "gaussian":
+            raise ValueError("return_std needs loss='gaussian'")
+        if self._copies > 1:
+            out, _ = self._raw_predict(X)
+            out = out.astype(np.float64)
+            if self.loss == "quantile":
+                y = self._quantiles_of(out)[..., np.argmin(np.abs(self._levels() - 0.5))]
+                return y
+            k = self._n_outputs // 2
+            y = self._squeezed(out[:, :k] * self._y_scale[:k] + self._y_mean[:k])
+            std = self._squeezed(gaussian_std(out[:, k:]) * self._y_scale[:k])
+            return (y, std) if return_std else y
         out, lengths = self._raw_predict(X)
         y = out.astype(np.float64) * self._y_scale + self._y_mean
         if self._one_target():
@@ -1022,6 +1099,30 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
                 y[~step_mask(lengths, y.shape[1])] = 0
             return self._sequence_outputs(y, lengths)
         return y
+
+    def predict_quantiles(self, X):
+        """Predict every quantile of ``quantiles`` (``loss="quantile"``).
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_quantiles), or (n_samples,
+            n_outputs, n_quantiles) for 2-D ``y``; increasing along the last
+            axis (sorted: separately trained outputs can cross).
+        """
+        if self.loss != "quantile":
+            raise ValueError("predict_quantiles needs loss='quantile'")
+        out, _ = self._raw_predict(X)
+        return self._quantiles_of(out.astype(np.float64))
+
+    def _quantiles_of(self, out):
+        """Raw quantile outputs ``[N, k * Q]`` as sorted values ``[N, (k,) Q]``."""
+        Q = self._copies
+        y = (out * self._y_scale + self._y_mean).reshape(len(out), -1, Q)
+        y = np.sort(y, axis=-1)
+        return y if self._y_2d else y[:, 0]
+
+    def _squeezed(self, y):
+        return y if self._y_2d else y[:, 0]
 
     def _one_target(self):
         """Whether predictions drop their last axis (a single target)."""

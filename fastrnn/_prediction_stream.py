@@ -26,6 +26,8 @@ class PredictionStream(Stream):
     def __init__(self, estimator, batch_size=1):
         net = estimator.network_
         self._classes = getattr(estimator, "classes_", None)
+        if getattr(estimator, "loss", None) in ("quantile", "gaussian"):
+            raise ValueError(f"a model with loss={estimator.loss!r} cannot be streamed")
         if self._classes is None:  # regressor: targets mapped back in float64
             affine = (estimator._y_scale, estimator._y_mean)
             self._squeeze = estimator._one_target()
