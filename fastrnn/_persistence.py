@@ -41,7 +41,7 @@ from fastrnn import _validation as val
 from fastrnn._kernels import GATES
 
 FORMAT = "fastrnn-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _forecasters(config, arrays, prefix=""):
@@ -71,10 +71,32 @@ def _v1_to_v2(config, arrays):
     return config, arrays
 
 
+def _v2_to_v3(config, arrays):
+    """Version 3 names the one-network strategy "mimo" (version 2's "direct"), holds a
+    forecaster's regressors as a list (``inners``, arrays ``estimator{j}.``) and
+    adds season features, series ids and distribution heads, which a version-2
+    forecaster did not have."""
+    for forecaster, prefix in _forecasters(config, arrays):
+        params = forecaster["params"]
+        if params.get("strategy") == "direct":
+            params["strategy"] = "mimo"
+        params.update(season_features=False, series_id=False, uncertainty="residuals")
+        fitted = forecaster.get("fitted")
+        if isinstance(fitted, dict):
+            n = fitted.get("n_series_")
+            start = 0 if n is None else [0] * n
+            fitted.update(cycles_=[], series_ids_=None, history_start_=start)
+        forecaster["inners"] = [forecaster.pop("inner")]
+        old, new = prefix + "estimator.", prefix + "estimator0."
+        for key in [k for k in arrays if k.startswith(old)]:
+            arrays[new + key[len(old) :]] = arrays.pop(key)
+    return config, arrays
+
+
 # _UPGRADES[v](config, arrays) -> (config, arrays) of version v + 1; load
 # applies every step from a file's version up to FORMAT_VERSION before a
 # model reads it, so the models only ever read the current version.
-_UPGRADES = {1: _v1_to_v2}
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
 
 # The classes a file may name: name -> (module, class), imported when a file
 # names one (the models import this module, not it them). A new model is a row
