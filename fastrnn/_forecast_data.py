@@ -164,10 +164,7 @@ def _long(df, id_col, time_col, target_col, name):
         freq, kind = None, "integer"
     else:
         kind = type(times).__name__
-        longest = max(groups, key=len)
-        freq = _freq_of(
-            times[longest] if len(longest) >= 3 else times[:0], f"{name}'s {time_col!r}"
-        )
+        freq = _shared_freq([times[rows] for rows in groups], f"{name}'s {time_col!r}")
     out, starts, ends = [], [], []
     for i, rows in enumerate(groups):
         try:
@@ -187,6 +184,17 @@ def _long(df, id_col, time_col, target_col, name):
         ends.append(int(end) if integer else str(end))
     time = {"kind": kind, "freq": freq, "end": ends}
     return Panel(out, "long", np.array(starts, np.int64), time, [_plain(i) for i in ids])
+
+
+def _shared_freq(indexes, name):
+    """The frequency of the first of ``indexes`` (longest first) that has a regular one
+    (a series with a gap has none; the check per series then names it)."""
+    for index in sorted(indexes, key=len, reverse=True):
+        try:
+            return _freq_of(index, name)
+        except ValueError:
+            continue
+    return _freq_of(indexes[0][:0], name)  # none: the error says how to give one
 
 
 def _plain(value):

@@ -37,6 +37,13 @@ def main():
             horizon=3,
             estimator=fastrnn.RNNRegressor(hidden_size=5, max_iter=3, random_state=0),
         ).fit(series),
+        "forecaster_panel": lambda: fastrnn.RNNForecaster(
+            lookback=6,
+            horizon=3,
+            seasonal_period=4,
+            d=1,
+            estimator=fastrnn.RNNRegressor(hidden_size=5, max_iter=3, random_state=0),
+        ).fit([series, series[:50] * 2 + 1]),
     }
     for name, make in models.items():
         stem = os.path.join(HERE, f"golden_v{FORMAT_VERSION}_{name}")
@@ -52,7 +59,7 @@ def expected(name, model, X):
     if name == "language_model":
         prompts = np.array(["the cat", "a dog on", ""])
         return {"X": prompts, "predicted": model.predict_proba(list(prompts))}
-    if name == "forecaster":
+    if name.startswith("forecaster"):
         return {"X": np.zeros(0), "predicted": np.stack(model.predict(return_interval=True))}
     predicted = model.predict_proba(X) if name == "classifier" else model.predict(X)
     return {"X": X, "predicted": predicted}

@@ -44,7 +44,7 @@ def sunspots():
     return datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float)
 
 
-@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+@pytest.mark.parametrize("strategy", ["mimo", "recursive"])
 def test_sunspots_five_years_ahead_beat_naive_forecasts(sunspots, strategy):
     H, L, test = 5, 22, 50
     train = sunspots[:-test]
@@ -125,6 +125,8 @@ def test_history_shorter_than_lookback_is_refused():
         (False, dict(scaling="last", seasonal_period=6, D=1, d=1)),
         (True, dict(scaling="mean", seasonal_period=4, strategy="recursive")),
         (False, dict(scaling="global", d=1)),
+        (False, dict(strategy="direct", uncertainty="quantile", seasonal_period=6)),
+        (True, dict(uncertainty="gaussian", season_features=False, seasonal_period=6)),
     ],
 )
 def test_save_and_load_round_trip(tmp_path, with_exog, options):
@@ -178,6 +180,11 @@ def _edit(path, change):
         lambda c, a: c["params"].update(lookback=9),
         lambda c, a: a.update(residual_quantiles_=np.zeros((2, 1))),
         lambda c, a: a.update(history_=np.full(8, np.nan)),
+        lambda c, a: c.update(inners=c["inners"] * 2),
+        lambda c, a: c["fitted"].update(cycles_=["12"]),
+        lambda c, a: c["fitted"].update(history_start_=1.5),
+        lambda c, a: c["fitted"].update(series_ids_=["a"]),
+        lambda c, a: c["params"].update(uncertainty="quantile"),
     ],
 )
 def test_an_edited_forecaster_file_is_refused(tmp_path, change):
