@@ -86,7 +86,16 @@ def fit_main(argv=None, prog="fastrnn fit"):
     p.add_argument("--features", help="comma-separated extra CSV columns (exogenous)")
     p.add_argument("--lookback", type=int, default=12)
     p.add_argument("--horizon", type=int, default=1)
-    p.add_argument("--strategy", choices=["direct", "recursive"], default="direct")
+    p.add_argument("--strategy", choices=["mimo", "direct", "recursive"], default="mimo")
+    p.add_argument(
+        "--seasonal-period", type=int, help="the season's length in steps (12: monthly data)"
+    )
+    p.add_argument(
+        "--uncertainty",
+        choices=["residuals", "quantile", "gaussian"],
+        default="residuals",
+        help="where the forecast's interval comes from",
+    )
     p.add_argument("--tokenizer", choices=["char", "word"], default="char")
     p.add_argument("--cell", choices=ESTIMATOR_CELLS, default="lstm")
     p.add_argument("--hidden-size", type=int, default=32)
@@ -99,6 +108,8 @@ def fit_main(argv=None, prog="fastrnn fit"):
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
     for name in ("lookback", "horizon", "hidden_size", "num_layers", "max_iter"):
+        if getattr(args, name, 1) is None:
+            continue
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.learning_rate <= 0:
@@ -139,6 +150,8 @@ def _fit(args):
             lookback=args.lookback,
             horizon=args.horizon,
             strategy=args.strategy,
+            seasonal_period=args.seasonal_period,
+            uncertainty=args.uncertainty,
             estimator=fastrnn.RNNRegressor(early_stopping=True, **common),
         )
         fit_args = (columns[args.target], exog)

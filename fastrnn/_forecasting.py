@@ -139,8 +139,10 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
     d : {0, 1}, default=0
         Difference the series once before windowing (forecasts are
         integrated back).
-    D : {0, 1}, default=0
-        Difference it by ``seasonal_period`` first.
+    D : {0, 1, "auto"}, default="auto"
+        Difference it by ``seasonal_period`` first. "auto" (with a season):
+        fit with and without, keep the one with the smaller error on the
+        newest windows, held out (see :attr:`D_`); without a season, 0.
     season_features : bool, default=True
         Show each step's position in its cycles as a sine and a cosine: the
         calendar's (a month's place in the year; a day's in the week and the
@@ -174,6 +176,8 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         The first of them.
     scaling_ : str
         The scaling used ("auto" chooses one).
+    D_ : int
+        The seasonal differencing used.
     mean_, scale_ : float, or ndarray of shape (n_series,)
         Mean and standard deviation of each (differenced) training series:
         the scaling of "global", and the fallback of a window with no spread.
@@ -218,7 +222,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         "scaling": [StrOptions(set(SCALINGS))],
         "seasonal_period": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "d": [Interval(numbers.Integral, 0, 1, closed="both")],
-        "D": [Interval(numbers.Integral, 0, 1, closed="both")],
+        "D": [Interval(numbers.Integral, 0, 1, closed="both"), StrOptions({"auto"})],
         "season_features": ["boolean"],
         "series_id": ["boolean"],
         "uncertainty": [StrOptions(set(UNCERTAINTIES))],
@@ -235,7 +239,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         scaling="auto",
         seasonal_period=None,
         d=0,
-        D=0,
+        D="auto",
         season_features=True,
         series_id=False,
         uncertainty="residuals",
@@ -267,12 +271,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
     def n_history_(self):
         """Raw values a forecast needs: the window, the season before it, the differencing."""
         m = self._season
-        return self.lookback + m + self.d + self.D * m
+        return self.lookback + m + self.d + self.D_ * m
 
     @property
     def _shortest_history(self):
         """The fewest values a history of one of many series may have: one step to read."""
-        return self.d + self.D * self._season + 1
+        return self.d + self.D_ * self._season + 1
 
     def _n_features(self, n_exog, cycles, n_series):
         """Features per step: the value, its season-back lag, exog, phases, series id."""
@@ -282,7 +286,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
     def _difference(self, a):
         """``a [..., n]`` differenced (``D`` by the season, then ``d``) along its last axis."""
         m = self._season
-        if self.D:
+        if self.D_:
             a = a[..., m:] - a[..., :-m]
         if self.d:
             a = np.diff(a, axis=-1)
@@ -292,9 +296,9 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         """Undo :meth:`_difference` for ``w [n, h]`` following ``history [n, n_history_]``."""
         m = self._season
         if self.d:
-            seasonal = history[:, m:] - history[:, :-m] if self.D else history
+            seasonal = history[:, m:] - history[:, :-m] if self.D_ else history
             w = np.cumsum(w, axis=1) + seasonal[:, -1:]
-        if self.D:
+        if self.D_:
             y = np.concatenate([history[:, -m:], np.empty_like(w)], axis=1)
             for j in range(w.shape[1]):
                 y[:, m + j] = w[:, j] + y[:, j]
@@ -407,7 +411,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
 
     def _fit(self, y, exog, columns):
         self._validate_params()
-        if self.D and not self._season:
+        if self.D == 1 and not self._season:
             raise ValueError("D=1 differences by the season: give seasonal_period > 1")
         if self.strategy == "recursive" and self.uncertainty != "residuals":
             raise ValueError(
@@ -424,26 +428,20 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         if self.series_id and not many:
             raise ValueError("series_id tells many series apart: fit a list or a long DataFrame")
         exogs = None if exog is None else [data.exog(exog, len(series[0]))]
-        need, H = self.n_history_, self.horizon
-        steps = H if self.strategy != "recursive" else 1
-        least = (self._shortest_history if many else need) + H
-        reads = ", the differencing" if self.d or self.D else ""
-        if many:  # a short one is padded; one step to read is the least
-            reads = f"one step to read{reads}"
+        # The seasonal differencings to try: D, or with "auto" none and (where
+        # every series is long enough for it) one.
+        if self.D != "auto":
+            differencings = [self.D]
         else:
-            season = f", the season of {self._season}" if self._season else ""
-            reads = f"lookback={self.lookback}{season}{reads}"
-        for i, s in enumerate(series):
-            if len(s) < least:
-                name = "the series" if not many else f"series {(panel.ids or range(i + 1))[i]!r}"
-                raise ValueError(
-                    f"{name} has {len(s)} values; {reads} plus horizon={H} needs at least "
-                    f"{least} values"
-                )
-        diffs = [self._difference(s) for s in series]
-        mean = np.array([w.mean() for w in diffs])
-        scale = np.array([float(_scale(w)) for w in diffs])
-        self.mean_, self.scale_ = (mean, scale) if many else (float(mean[0]), float(scale[0]))
+            differencings = [0] + [1] * bool(self._season)
+        self.D_ = differencings[0]
+        self._check_lengths(series, panel.ids, many)
+        if len(differencings) > 1:
+            try:
+                self.D_ = 1
+                self._check_lengths(series, panel.ids, many)
+            except ValueError:
+                differencings = [0]
         ex = None if exogs is None else exogs[0]
         self.exog_mean_ = None if ex is None else ex.mean(axis=0)
         self.exog_scale_ = None if ex is None else _scale(ex)
@@ -452,17 +450,15 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         self.series_ids_ = panel.ids
         self.time_index_ = panel.time
         self.cycles_ = self._cycles(panel.time)
-        history = np.stack([_padded(s, need) for s in series])
-        start = panel.starts + np.array([len(s) for s in series]) - need
-        self.history_ = history if many else history[0]
-        self.history_start_ = start if many else int(start[0])
-        self.exog_history_ = None if ex is None else ex[-need:]
         starts = panel.starts
+        steps = self.horizon if self.strategy != "recursive" else 1
 
         est = self._template()
         early = bool(getattr(est, "early_stopping", False))
-        if not early and self.scaling != "auto":
+        scalings = _AUTO_SCALINGS if self.scaling == "auto" else (self.scaling,)
+        if not early and len(scalings) == 1 and len(differencings) == 1:
             self.scaling_ = self.scaling
+            self._set_differencing(differencings[0], series, panel, ex)
             X, Y = self._training_windows(series, exogs, starts, steps)
             self._set_networks(self._fit_networks(est, X, Y))
             self.residual_quantiles_ = self._quantiles(self._errors(series, exogs, starts))
@@ -470,26 +466,64 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         # Hold out the newest windows (early stopping does): a model fitted
         # without them says how wrong a forecast is on data it has not seen
         # (in-sample errors are too small: the intervals would cover too
-        # little), which scaling forecasts better ("auto"), and how many
-        # epochs to train; the model kept is then trained that long on every
-        # window, the newest included.
+        # little), which scaling and differencing forecast better ("auto"),
+        # and how many epochs to train; the model kept is then trained that
+        # long on every window, the newest included. Seasonal differencing is
+        # tried with window scaling only (a third fit, not a fourth).
         held_out = est.validation_fraction if early else _DEFAULT_ESTIMATOR["validation_fraction"]
         probe = clone(est).set_params(early_stopping=True, validation_fraction=held_out)
+        candidates = [(sc, 0 if len(differencings) > 1 else differencings[0]) for sc in scalings]
+        if len(differencings) > 1:
+            candidates.append((scalings[0], 1))
         best = None
-        for scaling in _AUTO_SCALINGS if self.scaling == "auto" else (self.scaling,):
+        for scaling, D in candidates:
             self.scaling_ = scaling
+            self._set_differencing(D, series, panel, ex)
             X, Y = self._training_windows(series, exogs, starts, steps)
             self._set_networks(self._fit_networks(probe, X, Y))
             errors, mae = self._errors(series, exogs, starts, held_out)
             epochs = [int(np.argmin(e.validation_loss_curve_)) + 1 for e in self.estimators_]
             if best is None or mae < best[0]:
-                best = (mae, scaling, self._quantiles((errors, mae)), epochs, X, Y)
-        _, self.scaling_, quantiles, epochs, X, Y = best
+                best = (mae, scaling, D, self._quantiles((errors, mae)), epochs, X, Y)
+        _, self.scaling_, D, quantiles, epochs, X, Y = best
+        self._set_differencing(D, series, panel, ex)
         self._set_networks(self._fit_networks(est, X, Y, epochs if early else None))
         if not early:
             quantiles = self._quantiles(self._errors(series, exogs, starts))
         self.residual_quantiles_ = quantiles
         return self
+
+    def _check_lengths(self, series, ids, many):
+        """Refuse a series too short for a window (one of many: for one step) and a horizon."""
+        need, H = self.n_history_, self.horizon
+        least = (self._shortest_history if many else need) + H
+        reads = ", the differencing" if self.d or self.D_ else ""
+        if many:  # a short one is padded; one step to read is the least
+            reads = f"one step to read{reads}"
+        else:
+            season = f", the season of {self._season}" if self._season else ""
+            reads = f"lookback={self.lookback}{season}{reads}"
+        for i, s in enumerate(series):
+            if len(s) < least:
+                name = "the series" if not many else f"series {(ids or range(i + 1))[i]!r}"
+                raise ValueError(
+                    f"{name} has {len(s)} values; {reads} plus horizon={H} needs at least "
+                    f"{least} values"
+                )
+
+    def _set_differencing(self, D, series, panel, ex):
+        """Set ``D_`` and what depends on it: each series' scaling, the history kept."""
+        self.D_ = D
+        need, many = self.n_history_, panel.form != "one"
+        diffs = [self._difference(s) for s in series]
+        mean = np.array([w.mean() for w in diffs])
+        scale = np.array([float(_scale(w)) for w in diffs])
+        self.mean_, self.scale_ = (mean, scale) if many else (float(mean[0]), float(scale[0]))
+        history = np.stack([_padded(s, need) for s in series])
+        start = panel.starts + np.array([len(s) for s in series]) - need
+        self.history_ = history if many else history[0]
+        self.history_start_ = start if many else int(start[0])
+        self.exog_history_ = None if ex is None else ex[-need:]
 
     def _cycles(self, time):
         """The cycles whose phases the steps show (``season_features``)."""
@@ -800,6 +834,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         "scale_",
         "n_exog_",
         "scaling_",
+        "D_",
         "n_series_",
         "time_index_",
         "cycles_",
@@ -822,6 +857,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             "scale_": files.json_value(self.scale_.tolist() if many else self.scale_),
             "n_exog_": int(self.n_exog_),
             "scaling_": self.scaling_,
+            "D_": int(self.D_),
             "n_series_": self.n_series_,
             "time_index_": self.time_index_,
             "cycles_": [float(c) for c in self.cycles_],
@@ -873,8 +909,12 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             raise ValueError("the forecaster's scaling is not finite numbers with scale_ > 0")
         if not _is_count(k, 0) or (k and many):
             raise ValueError("n_exog_ is not a count (of one series' features)")
-        if est.D and not est._season:
+        D = fitted["D_"]
+        if D not in (0, 1) or isinstance(D, bool) or est.D not in ("auto", D):
+            raise ValueError(f"D_ {D!r} does not fit D={est.D!r}")
+        if D and not est._season:
             raise ValueError("D=1 without a seasonal_period")
+        est.D_ = D
         cycles = fitted["cycles_"]
         if not isinstance(cycles, list) or not all(
             isinstance(c, float) and np.isfinite(c) and c > 1 for c in cycles

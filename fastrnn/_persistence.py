@@ -74,8 +74,9 @@ def _v1_to_v2(config, arrays):
 def _v2_to_v3(config, arrays):
     """Version 3 names the one-network strategy "mimo" (version 2's "direct"), holds a
     forecaster's regressors as a list (``inners``, arrays ``estimator{j}.``) and
-    adds season features, series ids and distribution heads, which a version-2
-    forecaster did not have."""
+    adds season features, series ids, distribution heads and a chosen seasonal
+    differencing (``D_``), which a version-2 forecaster did not have (its ``D``
+    was the one used)."""
     for forecaster, prefix in _forecasters(config, arrays):
         params = forecaster["params"]
         if params.get("strategy") == "direct":
@@ -86,6 +87,7 @@ def _v2_to_v3(config, arrays):
             n = fitted.get("n_series_")
             start = 0 if n is None else [0] * n
             fitted.update(cycles_=[], series_ids_=None, history_start_=start)
+            fitted["D_"] = params.get("D", 0)
         forecaster["inners"] = [forecaster.pop("inner")]
         old, new = prefix + "estimator.", prefix + "estimator0."
         for key in [k for k in arrays if k.startswith(old)]:

@@ -198,11 +198,17 @@ def fastrnn_defaults(y, m, h):
 
 
 def _options(text):
-    """``"scaling=global,lookback=24"`` -> ``{"scaling": "global", "lookback": 24}``."""
+    """``"scaling=global,lookback=24,series_id=true"`` -> ``{"scaling": "global",
+    "lookback": 24, "series_id": True}``."""
     options = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
-        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+        value = value.strip()
+        if value.lstrip("-").isdigit():
+            value = int(value)
+        elif value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        options[key.strip()] = value
     return options
 
 
@@ -222,7 +228,7 @@ def evaluate(panel, models, origins):
     for name, (load, m, h) in panel.items():
         y = np.asarray(load(), dtype=np.float64)
         for model, forecast in models.items():
-            scores, covered, seconds = [], [], []
+            scores, covered, seconds, last = [], [], [], None
             for k in range(origins, 0, -1):
                 cut = len(y) - k * h
                 train, test = y[:cut], y[cut : cut + h]
@@ -233,6 +239,13 @@ def evaluate(panel, models, origins):
                 seconds.append(time.perf_counter() - tic)
                 scores.append(mase(train, test, point, m))
                 covered.append(float(np.mean((test >= lower) & (test <= upper))))
+                last = {
+                    "history": train[-4 * h :].tolist(),
+                    "truth": test.tolist(),
+                    "forecast": point.tolist(),
+                    "lower": lower.tolist(),
+                    "upper": upper.tolist(),
+                }
             rows.append(
                 {
                     "series": name,
@@ -240,6 +253,7 @@ def evaluate(panel, models, origins):
                     "mase": float(np.mean(scores)),
                     "coverage": float(np.mean(covered)),
                     "fit_s": float(np.mean(seconds)),
+                    "last_origin": last,
                 }
             )
             print(
@@ -248,6 +262,127 @@ def evaluate(panel, models, origins):
                 flush=True,
             )
     return rows
+
+
+# -- many short series: one global model against a model per series ---------------
+
+MANY_HORIZON = 6
+
+
+def fertility_panel(least=24):
+    """The World Bank's fertility rates (births per woman), one yearly series per country
+    (statsmodels' ``fertility``): each country's last stretch without a gap, if it has
+    at least ``least`` years."""
+    from statsmodels.datasets import fertility
+
+    df = fertility.load_pandas().data
+    years = [c for c in df.columns if str(c).isdigit()]
+    panel = {}
+    for _, row in df.iterrows():
+        values = row[years].to_numpy(dtype=np.float64)
+        valid = np.flatnonzero(~np.isnan(values))
+        if len(valid) == 0:
+            continue
+        end = valid[-1] + 1
+        gaps = np.flatnonzero(np.isnan(values[:end]))
+        start = gaps[-1] + 1 if len(gaps) else 0
+        if end - start >= least:
+            panel[row["Country Name"]] = values[start:end]
+    return panel
+
+
+def _fastrnn_global(trains, h, **options):
+    from fastrnn import RNNForecaster
+
+    f = RNNForecaster(horizon=h, interval=LEVEL, random_state=0, **options).fit(trains)
+    return f.predict(return_interval=True)
+
+
+def _each(method):
+    """A one-series forecaster applied to every series: ``(trains, h) -> [n, h]`` x 3."""
+
+    def run(trains, h):
+        outs = [method(y, 1, h) for y in trains]
+        return tuple(np.array([o[i] for o in outs]) for i in range(3))
+
+    return run
+
+
+MANY_MODELS = {
+    "naive": _each(seasonal_naive),
+    "ETS": _each(ets),
+    "Theta": _each(theta),
+    "fastrnn, a model per series": _each(fastrnn_defaults),
+    "fastrnn, one global model": _fastrnn_global,
+    "fastrnn, global + series ids": lambda trains, h: _fastrnn_global(trains, h, series_id=True),
+}
+
+
+def evaluate_many(panel, models, origins, h=MANY_HORIZON):
+    """Rows ``{model, mase, coverage, fit_s}``: MASE averaged over the series and
+    ``origins`` origins (the last ``h`` values, the ``h`` before them...), the
+    total fit time of each origin averaged."""
+    series = list(panel.values())
+    rows = []
+    for model, forecast in models.items():
+        scores, covered, seconds = [], [], []
+        for k in range(origins, 0, -1):
+            trains = [y[: len(y) - k * h] for y in series]
+            tests = [y[len(y) - k * h : len(y) - k * h + h] for y in series]
+            tic = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                point, lower, upper = (np.asarray(a, np.float64) for a in forecast(trains, h))
+            seconds.append(time.perf_counter() - tic)
+            for i, (train, test) in enumerate(zip(trains, tests)):
+                scores.append(mase(train, test, point[i], 1))
+                covered.append(float(np.mean((test >= lower[i]) & (test <= upper[i]))))
+        rows.append(
+            {
+                "series": f"fertility, {len(series)} countries (yearly)",
+                "model": model,
+                "mase": float(np.mean(scores)),
+                "coverage": float(np.mean(covered)),
+                "fit_s": float(np.mean(seconds)),
+            }
+        )
+        print(
+            f"{model:30s} MASE {rows[-1]['mase']:.3f}  coverage {rows[-1]['coverage']:.2f}  "
+            f"{rows[-1]['fit_s']:.2f} s",
+            flush=True,
+        )
+    return rows
+
+
+def plot(rows, path, models=("fastrnn", "ETS"), count=4):
+    """Draw the last origin's forecasts and 80% intervals of ``models`` on the first
+    ``count`` series (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [s for s in dict.fromkeys(r["series"] for r in rows)][:count]
+    cell = {(r["series"], r["model"]): r for r in rows if r.get("last_origin")}
+    fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.6 * len(series)), squeeze=False)
+    for ax, name in zip(axes[:, 0], series):
+        drawn = [m for m in models if (name, m) in cell]
+        if not drawn:
+            continue
+        last = cell[name, drawn[0]]["last_origin"]
+        n_hist, h = len(last["history"]), len(last["truth"])
+        t_hist, t_future = np.arange(n_hist), np.arange(n_hist, n_hist + h)
+        ax.plot(t_hist, last["history"], color="black", lw=1, label="history")
+        ax.plot(t_future, last["truth"], color="black", lw=1, ls="--", label="held out")
+        for m, color in zip(drawn, ("tab:blue", "tab:orange", "tab:green")):
+            o = cell[name, m]["last_origin"]
+            ax.plot(t_future, o["forecast"], color=color, label=m)
+            ax.fill_between(t_future, o["lower"], o["upper"], color=color, alpha=0.2)
+        ax.set_title(name, fontsize=10)
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def markdown(rows):
@@ -292,6 +427,13 @@ def main(argv=None, prog=None):
         help="RNNForecaster options for the fastrnn row, e.g. scaling=global,lookback=24 "
         "(seasonal_period=m: each series' season; with D=1, only where it has one)",
     )
+    parser.add_argument(
+        "--many",
+        action="store_true",
+        help="the many-series panel instead: one global model against a model per series "
+        f"and the classical baselines ({MANY_HORIZON} years ahead)",
+    )
+    parser.add_argument("--plot", help="draw a few forecasts with their intervals here (PNG)")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--markdown", help="write the table here")
     args = parser.parse_args(argv)
@@ -303,10 +445,16 @@ def main(argv=None, prog=None):
         )
     FASTRNN_OPTIONS.clear()
     FASTRNN_OPTIONS.update(args.fastrnn)
-    models = {k: MODELS[k] for k in args.models.split(",")}
-    panel = PANEL if args.series is None else {k: PANEL[k] for k in args.series.split(",")}
-    rows = evaluate(panel, models, args.origins)
-    table = markdown(rows)
+    if args.many:
+        rows = evaluate_many(fertility_panel(), MANY_MODELS, args.origins)
+        table = markdown(rows)
+    else:
+        models = {k: MODELS[k] for k in args.models.split(",")}
+        panel = PANEL if args.series is None else {k: PANEL[k] for k in args.series.split(",")}
+        rows = evaluate(panel, models, args.origins)
+        table = markdown(rows)
+        if args.plot:
+            plot(rows, args.plot)
     print(table)
     if args.json:
         with open(args.json, "w") as f:
