@@ -76,7 +76,7 @@ def _v2_to_v3(config, arrays):
     forecaster's regressors as a list (``inners``, arrays ``estimator{j}.``) and
     adds season features, series ids, distribution heads and a chosen seasonal
     differencing (``D_``), which a version-2 forecaster did not have (its ``D``
-    was the one used)."""
+    was the one used); its ``residual_quantiles_`` are ``interval_offsets_``."""
     for forecaster, prefix in _forecasters(config, arrays):
         params = forecaster["params"]
         if params.get("strategy") == "direct":
@@ -89,6 +89,9 @@ def _v2_to_v3(config, arrays):
             fitted.update(cycles_=[], series_ids_=None, history_start_=start)
             fitted["D_"] = params.get("D", 0)
         forecaster["inners"] = [forecaster.pop("inner")]
+        key = prefix + "residual_quantiles_"  # what the interval adds: more than quantiles now
+        if key in arrays:
+            arrays[prefix + "interval_offsets_"] = arrays.pop(key)
         old, new = prefix + "estimator.", prefix + "estimator0."
         for key in [k for k in arrays if k.startswith(old)]:
             arrays[new + key[len(old) :]] = arrays.pop(key)

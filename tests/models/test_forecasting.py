@@ -178,13 +178,13 @@ def _edit(path, change):
         lambda c, a: c["fitted"].update(scale_="x"),
         lambda c, a: c["fitted"].update(n_exog_=2),
         lambda c, a: c["params"].update(lookback=9),
-        lambda c, a: a.update(residual_quantiles_=np.zeros((2, 1))),
+        lambda c, a: a.update(interval_offsets_=np.zeros((2, 1))),
         lambda c, a: a.update(history_=np.full(8, np.nan)),
         lambda c, a: c.update(inners=c["inners"] * 2),
         lambda c, a: c["fitted"].update(cycles_=["12"]),
         lambda c, a: c["fitted"].update(history_start_=1.5),
         lambda c, a: c["fitted"].update(series_ids_=["a"]),
-        lambda c, a: c["params"].update(uncertainty="quantile"),
+        lambda c, a: c["params"].update(uncertainty="gaussian"),
     ],
 )
 def test_an_edited_forecaster_file_is_refused(tmp_path, change):

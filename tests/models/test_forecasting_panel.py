@@ -162,3 +162,17 @@ def test_distribution_heads_give_ordered_intervals(uncertainty):
 def test_a_recursive_distribution_head_is_refused():
     with pytest.raises(ValueError, match="needs the mimo or direct strategy"):
         _small(strategy="recursive", uncertainty="quantile").fit(np.arange(50.0))
+
+
+def test_one_training_window_is_refused_by_name():
+    with pytest.raises(ValueError, match="1 training window; holding out the newest"):
+        RNNForecaster(lookback=12, horizon=6).fit(np.arange(18.0))
+
+
+def test_a_long_dataframe_model_saves_and_loads(tmp_path):
+    df = _long(_panel(), ids=(7, 8, 9))  # integer ids survive the file too
+    f = _small(lookback=12, horizon=3, seasonal_period=12).fit(df)
+    f.save(tmp_path / "f.npz")
+    g = fastrnn.load(tmp_path / "f.npz")
+    assert g.series_ids_ == [7, 8, 9] and g.time_index_ == f.time_index_
+    pd.testing.assert_frame_equal(g.predict(return_interval=True), f.predict(return_interval=True))

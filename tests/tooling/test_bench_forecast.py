@@ -71,3 +71,41 @@ def test_seasonal_options_are_dropped_for_a_series_without_a_season(monkeypatch)
     assert "seasonal_period" not in seen and "D" not in seen
     fb.fastrnn_defaults(np.arange(30.0), 12, 2)
     assert seen["seasonal_period"] == 12 and seen["D"] == 1
+
+
+def test_the_one_fit_row_fixes_scaling_and_differencing(monkeypatch):
+    seen = {}
+
+    def record(y, m, h, **extra):
+        seen.update(extra)
+
+    monkeypatch.setattr(fb, "fastrnn_defaults", record)
+    fb.fastrnn_one_fit(np.arange(30.0), 12, 2)
+    assert seen == {"scaling": "window", "D": 0}
+
+
+def test_options_read_booleans():
+    assert fb._options("series_id=true,season_features=False") == {
+        "series_id": True,
+        "season_features": False,
+    }
+
+
+def test_many_series_rows_compare_a_global_model_with_the_baselines():
+    t = np.arange(40.0)
+    panel = {f"s{i}": (i + 1) * (1 + 0.05 * t) + np.sin(t + i) for i in range(5)}
+    models = {k: fb.MANY_MODELS[k] for k in ("naive", "fastrnn (one global model)")}
+    rows = fb.evaluate_many(panel, models, origins=1, h=3)
+    assert [r["model"] for r in rows] == list(models)
+    assert all(np.isfinite(r["mase"]) and 0 <= r["coverage"] <= 1 for r in rows)
+    assert rows[0]["series"] == "fertility, 5 countries (yearly)"
+
+
+def test_the_plot_draws_the_last_origin(tmp_path):
+    pytest.importorskip("matplotlib")
+    t = np.arange(80.0)
+    panel = {"trend": (lambda: 0.5 * t + np.sin(t), 1, 4)}
+    rows = fb.evaluate(panel, {"seasonal naive": fb.seasonal_naive}, origins=1)
+    assert len(rows[0]["last_origin"]["forecast"]) == 4
+    fb.plot(rows, tmp_path / "f.png", models=("seasonal naive",))
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
