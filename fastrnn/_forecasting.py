@@ -828,6 +828,14 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
                 else "history must be one series, as fitted"
             )
         values, starts = panel.values, panel.starts
+        if self.cycles_ and (panel.time is None) != (self.time_index_ is None):
+            # The phases count periods on the time axis fitted: another axis
+            # would show the network the wrong place in the season.
+            raise ValueError(
+                "the model was fitted on "
+                + ("times: pass history with them" if panel.time is None else "plain values: ")
+                + ("" if panel.time is None else "pass history's values without their times")
+            )
         if panel.form == "long":
             if self.series_ids_ is None or set(panel.ids) != set(self.series_ids_):
                 raise ValueError(

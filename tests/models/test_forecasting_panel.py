@@ -176,3 +176,14 @@ def test_a_long_dataframe_model_saves_and_loads(tmp_path):
     g = fastrnn.load(tmp_path / "f.npz")
     assert g.series_ids_ == [7, 8, 9] and g.time_index_ == f.time_index_
     pd.testing.assert_frame_equal(g.predict(return_interval=True), f.predict(return_interval=True))
+
+
+def test_a_history_on_another_time_axis_is_refused():
+    y = _panel(lengths=(72,))[0]
+    monthly = pd.Series(y, index=pd.period_range("2000-01", periods=72, freq="M"))
+    f = _small(lookback=12).fit(monthly)
+    with pytest.raises(ValueError, match="fitted on times: pass history with them"):
+        f.predict(y)
+    g = _small(lookback=12, seasonal_period=12).fit(y)
+    with pytest.raises(ValueError, match="fitted on plain values"):
+        g.predict(monthly)
