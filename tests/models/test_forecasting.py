@@ -260,7 +260,7 @@ def test_the_intervals_come_from_windows_the_model_did_not_train_on():
     # model trains that many epochs on every window.
     assert not f.estimator_.early_stopping and f.estimator_.max_iter >= 1
     hits = []
-    for origin in range(250, 295, 5):
+    for origin in range(250, 295, 9):
         g = RNNForecaster(lookback=20, horizon=5, interval=0.8, random_state=0)
         forecast, lower, upper = g.fit(y[:origin]).predict(return_interval=True)
         truth = y[origin : origin + 5]
