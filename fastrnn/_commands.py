@@ -103,7 +103,12 @@ def fit_main(argv=None, prog="fastrnn fit"):
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--learning-rate", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", "-o", required=True, help="the model file to write (.npz)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="the model file to write (an .npz archive, written at exactly this path)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="save the loss curve (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
@@ -159,7 +164,7 @@ def _fit(args):
         model.fit(*fit_args)
     except ValueError as exc:  # too short a series, an empty corpus, ...
         raise CommandError(str(exc)) from exc
-    output = args.output if args.output.endswith(".npz") else args.output + ".npz"
+    output = args.output
     try:
         model.save(output)
     except OSError as exc:

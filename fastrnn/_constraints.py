@@ -37,7 +37,7 @@ TRAINING = {
     "max_iter": _at_least(1),
     "alpha": [Interval(numbers.Real, 0, None, closed="left")],
     "clip_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
-    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "tol": [Interval(numbers.Real, 0, None, closed="left"), None],
     "n_iter_no_change": _at_least(1),
     "random_state": ["random_state"],
     "verbose": ["verbose"],

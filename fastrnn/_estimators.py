@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -38,6 +38,7 @@ from fastrnn._training import (
     ArrayData,
     Monitor,
     as_generator,
+    check_callbacks,
     head_loss,
     progress_bar,
     raise_kept,
@@ -132,6 +133,7 @@ _DEFAULTS = dict(
     head_dropout=0.0,
     forget_bias=None,
     reset_after=True,
+    callbacks=None,
 )
 
 
@@ -162,6 +164,20 @@ def _storing_init(own):
 class _BaseRNN(files.SavedModel, BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
+    def _validate_params(self):
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            if isinstance(self.learning_rate, numbers.Real) and not isinstance(
+                self.learning_rate, bool
+            ):  # a Keras or PyTorch habit: the rate is learning_rate_init
+                raise InvalidParameterError(
+                    f"{str(exc).rstrip('.')}. The learning rate itself is learning_rate_init "
+                    "(default 0.01); "
+                    "learning_rate is its schedule, as in scikit-learn's MLP"
+                ) from exc
+            raise
+
     _parameter_constraints = {
         **constraints.NETWORK,
         **constraints.TRAINING,
@@ -182,6 +198,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         "freeze_embedding": ["boolean"],
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "forget_bias": [numbers.Real, None],
+        "callbacks": "no_validation",  # checked at fit (check_callbacks): any iterable
     }
 
     def __sklearn_tags__(self):
@@ -382,6 +399,13 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         first_call = not (incremental or self.warm_start) or not hasattr(self, "network_")
+        if first_call and self.dropout and self.num_layers == 1:
+            warnings.warn(  # (PyTorch warns the same)
+                f"dropout={self.dropout} acts between recurrent layers: with num_layers=1 it "
+                "does nothing. A Keras Dropout layer after the recurrent one is head_dropout.",
+                UserWarning,
+                stacklevel=5,
+            )
         data = self._training_data(X, y, sample_weight, reset=first_call, fit=first_call)
         n = len(data)
         # A loaded model has no optimizer state or generator yet: start fresh ones.
@@ -408,7 +432,11 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         if validation_data is not None:
             held_out = self._validation_part(validation_data)
         batch_size = self._batch_size(len(train))
-        monitor = None if incremental else Monitor(self.tol, self.n_iter_no_change)
+        # tol=None: no stop on the training loss (Keras' epochs); early
+        # stopping then stops on any validation loss that does not improve.
+        tol = 0.0 if self.tol is None and self.early_stopping else self.tol
+        monitor = None if incremental else Monitor(tol, self.n_iter_no_change)
+        callbacks = check_callbacks(self.callbacks)
         loss_fn = self._loss_fn()
 
         def run_epoch():
@@ -429,12 +457,12 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             self.loss_curve_.append(loss)
             self.best_loss_ = min(self.best_loss_, loss)
             if held_out is None:
-                return loss, {"loss": f"{loss:.4g}", "val": "-"}
+                return loss, {"loss": loss}
             val_loss, score = self._validation_loss_and_score(net, held_out, loss_fn)
             self.validation_loss_curve_.append(val_loss)
             self.validation_scores_.append(score)
             watched = val_loss if self.early_stopping else loss
-            return watched, {"loss": f"{loss:.4g}", "val": f"{score:.4g}"}
+            return watched, {"loss": loss, "val_loss": val_loss, f"val_{self._score_name}": score}
 
         epochs = 1 if incremental else self.max_iter
         with limit_threads(self.n_threads, net):
@@ -448,11 +476,13 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
                 progress=self._progress(epochs),
                 hint="Lower learning_rate_init or scale X and y.",
                 stacklevel=5,
+                callbacks=callbacks,
+                owner=self,
             )
         if not (run.diverged or run.interrupted or monitor is None):
             if self.early_stopping and held_out is not None and monitor.best_params is not None:
                 net.flat_params[:] = monitor.best_params  # early stopping keeps the best epoch
-            elif not run.stopped:
+            elif not run.stopped and self.tol is not None:  # None: max_iter was the ask
                 warnings.warn(
                     f"{type(self).__name__}: max_iter={self.max_iter} reached and the "
                     "optimization hasn't converged yet.",
@@ -655,7 +685,8 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         self._targets_to_file(fitted, arrays)
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
-        params = {k: files.json_value(v) for k, v in self.get_params().items()}
+        # Callbacks are code: not saved (a loaded model has none).
+        params = {k: files.json_value(v) for k, v in self.get_params().items() if k != "callbacks"}
         return {"params": params, "fitted": fitted}, arrays
 
     @classmethod
@@ -765,8 +796,13 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         epoch.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
-    tol : float, default=1e-4
-        Improvement of the (validation or training) loss that counts.
+    tol : float or None, default=1e-4
+        Improvement of the (validation or training) loss that counts: without
+        ``early_stopping``, training also stops once the training loss has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
+        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
+        one of ``max_iter`` epochs (Keras' ``epochs``), without a
+        ``ConvergenceWarning``.
     shuffle : bool, default=True
         Shuffle the samples every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -775,7 +811,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     warm_start : bool, default=False
         Continue from the current weights on the next ``fit``.
     verbose : bool, default=False
-        Show a progress bar (tqdm) with loss, validation score and epoch time.
+        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
+        validation score (``val_r2`` or ``val_accuracy``) and seconds.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     n_threads : int or None, default=None
@@ -819,18 +856,36 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         a model cannot be streamed or exported to ONNX.
     quantiles : array-like of float, default=(0.1, 0.5, 0.9)
         Increasing levels in (0, 1), for ``loss="quantile"``.
+    callbacks : object or list of objects, optional
+        Called at each epoch, as Keras' and skorch's callbacks:
+        ``on_epoch_begin(model, epoch, optimizer)`` (may set
+        ``optimizer.learning_rate``: see
+        :class:`fastrnn.callbacks.LearningRateScheduler`) and
+        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
+        ``val_loss``, ``val_r2`` or ``val_accuracy``, ``learning_rate``;
+        return True to stop training), either or both. Not saved in model
+        files.
 
     Attributes
     ----------
     network_ : fastrnn.nn.SequenceNetwork
         The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
     loss_curve_ : list of float
-        Training loss (in standardised target units) after each epoch.
+        Training loss after each epoch, the mean over the epoch's minibatches
+        of the loss on the *standardised* targets (each output minus its
+        mean, over its standard deviation): for ``"squared_error"`` half the
+        mean squared error, ``0.5 * MSE / var(y)`` for one output — Keras'
+        ``history["loss"]`` with ``loss="mse"`` is ``2 * var(y)`` times it.
+        Comparable across data sets of any scale; 0.5 is a constant
+        prediction of the mean.
     validation_scores_ : list of float
-        R² on the hold-out after each epoch (``early_stopping`` only).
+        R² on the held-out rows after each epoch (with ``early_stopping`` or
+        ``validation_data``).
     validation_loss_curve_ : list of float
-        Loss on the hold-out after each epoch (``early_stopping`` only).
+        The loss on the held-out rows after each epoch, in the units of
+        ``loss_curve_`` (with ``early_stopping`` or ``validation_data``).
     best_loss_ : float
+        The smallest of ``loss_curve_``.
     n_iter_ : int
         Epochs run.
     t_ : int
@@ -869,6 +924,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+    _score_name = "r2"
 
     @property
     def _loss_name(self):
@@ -1174,6 +1231,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     __init__ = _storing_init({"class_weight": None})
 
     _loss_name = "cross_entropy"
+    _score_name = "accuracy"
 
     def _encode_y(self, y, shape, lengths, fit):
         """Class indices; ``shape`` is X's ``(samples, steps)``."""

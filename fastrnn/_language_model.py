@@ -192,7 +192,7 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
             if not np.isfinite(loss):
                 return None, None
             loss_curve.append(loss)
-            return loss, {"loss": f"{loss:.4f} nats/token"}
+            return loss, {"loss": loss}  # nats per token
 
         with limit_threads(self.n_threads, net):
             run = run_epochs(

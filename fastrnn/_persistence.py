@@ -180,7 +180,9 @@ def save(estimator, path, *, key=None):
     estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster,
         or a fitted Pipeline of TextTokenizer steps ending in a regressor or classifier
     path : str or path-like
-        Usually ending in ``.npz`` (added if missing, as numpy does).
+        Written exactly there, whatever its suffix (``.npz`` is usual: the
+        file is a NumPy ``.npz`` archive; ``m.save("m.keras")`` writes
+        ``m.keras``).
     key : str or bytes, optional
         Sign the file with this secret (HMAC-SHA256 over everything in it),
         for files that cross a trust boundary: ``load(path, key=...)`` then
@@ -218,8 +220,6 @@ def save(estimator, path, *, key=None):
 def _write_atomically(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
     directory = os.path.dirname(os.path.abspath(path))
     mode = 0o666 & ~_UMASK  # what a new file gets; an old regular file keeps its own
     try:
@@ -318,6 +318,8 @@ def load(path, *, key=None, trust_patterns=False):
         the README on what the checksum does and does not protect), comes
         from a newer format version, or declares more than it holds.
     """
+    if not os.path.exists(path) and os.path.exists(os.fspath(path) + ".npz"):
+        path = os.fspath(path) + ".npz"  # what save() wrote for this path before 0.1
     try:
         arrays = _read_members(path)
     except ValueError:

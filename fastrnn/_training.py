@@ -192,8 +192,10 @@ class Monitor:
 
     Parameters
     ----------
-    tol : float
-        An epoch improves only if its loss is below ``best - tol``.
+    tol : float or None
+        An epoch improves only if its loss is below ``best - tol``. None:
+        never stop on this loss (run every epoch asked for, as Keras'
+        ``epochs``); the best weights are still tracked.
     n_iter_no_change : int
         Epochs without improvement before the optimizer is asked whether to
         stop (:meth:`fastrnn.optim.Optimizer.trigger_stopping`: the
@@ -211,6 +213,9 @@ class Monitor:
         """Record one epoch's loss; return True when training should stop."""
         if loss < self.best_loss:
             self.best_params = params.copy()
+        if self.tol is None:  # no stopping: only the best weights
+            self.best_loss = min(self.best_loss, loss)
+            return False
         if loss > self.best_loss - self.tol:
             self.no_improvement += 1
         else:
@@ -242,13 +247,18 @@ def run_epochs(
     progress=None,
     hint="Lower learning_rate_init.",
     stacklevel=2,
+    callbacks=None,
+    owner=None,
 ):
     """The epoch loop of every model, around its own epoch ``run_epoch``.
 
-    ``run_epoch()`` trains one epoch and returns ``(watched, postfix)``: the
-    loss :class:`Monitor` watches and the progress bar's fields, or
-    ``(None, None)`` when the loss became NaN or infinite (before that
-    batch's update). Before each epoch the optimizer's schedule is told the
+    ``run_epoch()`` trains one epoch and returns ``(watched, logs)``: the
+    loss :class:`Monitor` watches and the epoch's numbers by name (the
+    progress bar's fields, the callbacks' ``logs``), or ``(None, None)``
+    when the loss became NaN or infinite (before that batch's update).
+    ``callbacks`` (see :func:`check_callbacks`) are called with ``owner``,
+    the model, before and after each epoch; one whose ``on_epoch_end``
+    returns True stops training. Before each epoch the optimizer's schedule is told the
     epoch's number (``first_epoch`` onwards, over a model's whole training);
     ``monitor`` (None for one epoch of ``partial_fit``) decides when to stop.
 
@@ -270,18 +280,28 @@ def run_epochs(
     n_iter, stopped, diverged, interrupted = 0, False, False, None
     try:
         for i in range(epochs):
-            optimizer.epoch_starts(first_epoch + i)
+            epoch = first_epoch + i
+            optimizer.epoch_starts(epoch)
+            for callback in callbacks or ():
+                if hasattr(callback, "on_epoch_begin"):
+                    callback.on_epoch_begin(owner, epoch, optimizer)
             tic = time.perf_counter()
-            watched, postfix = run_epoch()
+            watched, logs = run_epoch()
             if watched is None:
                 diverged = True
                 break
             n_iter += 1
+            logs = {**logs, "learning_rate": float(optimizer.learning_rate)}
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(**postfix, s=f"{time.perf_counter() - tic:.2f}")
+                fields = {k: f"{v:.4g}" for k, v in logs.items() if k != "learning_rate"}
+                progress.set_postfix(**fields, s=f"{time.perf_counter() - tic:.2f}")
             if monitor is not None and monitor.update(watched, net.flat_params, optimizer):
                 stopped = True
+            for callback in callbacks or ():
+                if hasattr(callback, "on_epoch_end") and callback.on_epoch_end(owner, epoch, logs):
+                    stopped = True
+            if stopped:
                 break
     except KeyboardInterrupt as exc:
         interrupted = exc
@@ -306,6 +326,29 @@ def run_epochs(
             stacklevel=stacklevel + 1,
         )
     return EpochsRun(n_iter, stopped, diverged, interrupted)
+
+
+def check_callbacks(callbacks):
+    """``callbacks`` as a list, each checked to have ``on_epoch_begin`` or ``on_epoch_end``.
+
+    The protocol (Keras' and skorch's, without their base classes): an
+    object with ``on_epoch_begin(model, epoch, optimizer)`` (it may set
+    ``optimizer.learning_rate``) and/or ``on_epoch_end(model, epoch, logs)``
+    (``logs``: the epoch's ``loss``, ``val_loss`` and validation score by
+    name, and ``learning_rate``; return True to stop training).
+    """
+    if callbacks is None:
+        return []
+    if hasattr(callbacks, "on_epoch_end") or hasattr(callbacks, "on_epoch_begin"):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not (hasattr(callback, "on_epoch_end") or hasattr(callback, "on_epoch_begin")):
+            raise TypeError(
+                f"callback {callback!r} has neither on_epoch_begin(model, epoch, optimizer) "
+                "nor on_epoch_end(model, epoch, logs)"
+            )
+    return callbacks
 
 
 def raise_kept(interrupted):

@@ -62,6 +62,7 @@ import copy
 import time
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fastrnn._estimators import RNNClassifier, RNNRegressor, _storing_init
@@ -553,7 +554,13 @@ class DaskRNNRegressor(_DaskMixin, RNNRegressor):
     """
 
     _local_class = RNNRegressor
-    _parameter_constraints = {**RNNRegressor._parameter_constraints, "client": "no_validation"}
+    _parameter_constraints = {
+        **RNNRegressor._parameter_constraints,
+        # The workers' loss takes no quantile levels: the distribution losses stay local.
+        "loss": [StrOptions({"squared_error", "huber"})],
+        "client": "no_validation",
+    }
+    _parameter_constraints.pop("quantiles")
     __init__ = _storing_init({"loss": "squared_error", "client": None})
 
 

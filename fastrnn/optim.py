@@ -5,7 +5,7 @@ NumPy operations — no Python loop over parameter arrays — which is what the
 flat layout of :class:`fastrnn.nn.RNNBase` is for. One verb,
 ``update(params, grad)``, as the ``update_params`` of scikit-learn's
 ``_stochastic_optimizers``; it is ``torch.optim``'s ``step()`` with the
-buffers named::
+buffers named (and, like it, keeps its moments per array updated)::
 
     net = fastrnn.nn.SequenceNetwork("lstm", 1, 50, 1)
     opt = fastrnn.optim.Adam(learning_rate=0.01)  # torch.optim.Adam(params, lr=0.01)
@@ -56,10 +56,30 @@ class Optimizer:
         self.learning_rate = learning_rate
         self.schedule = schedule
         self.power_t = power_t
+        self._states = []
 
     def update(self, params, grad):
         """Take one step on ``params`` in place, given ``grad``."""
         raise NotImplementedError
+
+    def _state(self, params, grad):
+        """The running state (moments, step count) of the array ``params``.
+
+        One per array updated, as ``torch.optim`` keeps one per parameter: an
+        optimizer stepping two arrays never mixes their moments.
+        """
+        if np.shape(grad) != np.shape(params):
+            raise ValueError(
+                f"grad has shape {np.shape(grad)}, params {np.shape(params)}: one gradient "
+                "per parameter"
+            )
+        # A list searched by identity, not a dict keyed by id(): ids change
+        # when a model is pickled or copied, identities within it do not.
+        for array, state in self._states:
+            if array is params:
+                return state
+        self._states.append((params, {}))
+        return self._states[-1][1]
 
     def epoch_starts(self, epoch):
         """Set the learning rate of epoch ``epoch`` (counted from 0 over the fit)."""
@@ -92,16 +112,16 @@ class SGD(Optimizer):
         super().__init__(learning_rate, schedule, power_t)
         self.momentum = momentum
         self.nesterov = nesterov
-        self.velocity = None
 
     def update(self, params, grad):
         """Take one step: ``params -= lr * direction``, in place."""
+        state = self._state(params, grad)
         if not self.momentum:
             params -= self.learning_rate * grad
             return
-        if self.velocity is None:
-            self.velocity = np.zeros_like(params)
-        v = self.velocity
+        if "velocity" not in state:
+            state["velocity"] = np.zeros_like(params)
+        v = state["velocity"]
         v *= self.momentum
         v -= self.learning_rate * grad
         if self.nesterov:
@@ -136,22 +156,22 @@ class Adam(Optimizer):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.t = 0
-        self.m = self.v = None
 
     def update(self, params, grad):
         """Take one step on ``params`` in place."""
-        if self.m is None:
-            self.m, self.v = np.zeros_like(params), np.zeros_like(params)
-        self.t += 1
-        self.m *= self.beta_1
-        self.m += (1 - self.beta_1) * grad
-        self.v *= self.beta_2
-        self.v += (1 - self.beta_2) * grad * grad
-        step = self.learning_rate / (1 - self.beta_1**self.t)
-        denom = np.sqrt(self.v / (1 - self.beta_2**self.t))
+        state = self._state(params, grad)
+        if "m" not in state:
+            state.update(t=0, m=np.zeros_like(params), v=np.zeros_like(params))
+        state["t"] += 1
+        t, m, v = state["t"], state["m"], state["v"]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * grad
+        v *= self.beta_2
+        v += (1 - self.beta_2) * grad * grad
+        step = self.learning_rate / (1 - self.beta_1**t)
+        denom = np.sqrt(v / (1 - self.beta_2**t))
         denom += self.epsilon
-        params -= step * self.m / denom
+        params -= step * m / denom
 
 
 class RMSprop(Optimizer):
@@ -173,15 +193,16 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, schedule, power_t)
         self.rho = rho
         self.epsilon = epsilon
-        self.square_avg = None
 
     def update(self, params, grad):
         """Take one step on ``params`` in place."""
-        if self.square_avg is None:
-            self.square_avg = np.zeros_like(params)
-        self.square_avg *= self.rho
-        self.square_avg += (1 - self.rho) * grad * grad
-        params -= self.learning_rate * grad / (np.sqrt(self.square_avg) + self.epsilon)
+        state = self._state(params, grad)
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(params)
+        square_avg = state["square_avg"]
+        square_avg *= self.rho
+        square_avg += (1 - self.rho) * grad * grad
+        params -= self.learning_rate * grad / (np.sqrt(square_avg) + self.epsilon)
 
 
 # The estimators' ``solver`` names: the one table their parameter constraints

@@ -249,14 +249,23 @@ def test_save_replaces_a_link_at_the_path_without_following_it(models, tmp_path)
     fastrnn.load(link)
 
 
-def test_save_keeps_the_mode_and_adds_the_suffix(models, tmp_path):
-    model, _ = models["regressor"]
-    model.save(tmp_path / "m")
+def test_save_writes_exactly_where_asked_and_keeps_the_mode(models, tmp_path):
+    model, X = models["regressor"]
+    for name in ("m.keras", "m"):  # no suffix added: load finds what save wrote
+        model.save(tmp_path / name)
+        assert (tmp_path / name).exists() and not (tmp_path / f"{name}.npz").exists()
+        np.testing.assert_array_equal(fastrnn.load(tmp_path / name).predict(X), model.predict(X))
     path = tmp_path / "m.npz"
-    assert path.exists()
+    model.save(path)
     os.chmod(path, 0o640)
     model.save(path)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_file_an_earlier_save_suffixed_still_loads_by_the_name_given(models, tmp_path):
+    model, X = models["regressor"]
+    model.save(tmp_path / "old.npz")  # what save("old") wrote before
+    np.testing.assert_array_equal(fastrnn.load(tmp_path / "old").predict(X), model.predict(X))
 
 
 def test_concurrent_saves_and_reads_never_see_half_a_file(models, tmp_path):
