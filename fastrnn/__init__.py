@@ -1,4 +1,27 @@
-"""fastrnn: fast recurrent neural networks (RNN, LSTM, GRU) on the CPU."""
+"""fastrnn: fast recurrent neural networks (RNN, LSTM, GRU) on the CPU.
+
+Cell steps and backpropagation through time run in compiled kernels over
+contiguous buffers; around them:
+
+- scikit-learn estimators: :class:`RNNRegressor`, :class:`RNNClassifier`
+  (Pipelines, grid searches, pickle; ``callbacks=`` as Keras);
+- :class:`RNNForecaster` (one series or many, intervals), :func:`make_windows`,
+  :func:`cross_validate_forecast`;
+- :class:`RNNLanguageModel` and :class:`TextTokenizer`;
+- :mod:`fastrnn.nn`: PyTorch-like layers (``RNN``, ``LSTM``, ``GRU``, cells,
+  streams) exact to ``torch.nn``'s numbers, and :mod:`fastrnn.optim`;
+- :func:`save` / :func:`load`: a versioned model file without pickle;
+- :mod:`fastrnn.callbacks`, :mod:`fastrnn.onnx` (export), :mod:`fastrnn.dask`
+  (data-parallel training), :mod:`fastrnn.text`;
+- the ``fastrnn`` command: ``fastrnn demo``, ``fit``, ``predict``,
+  ``generate``, ``bench``, ``info``.
+
+>>> import numpy as np, fastrnn
+>>> X = np.random.default_rng(0).standard_normal((100, 8, 1))
+>>> model = fastrnn.RNNRegressor(hidden_size=8, max_iter=5, tol=None).fit(X, X.sum(axis=(1, 2)))
+>>> model.predict(X[:3]).shape
+(3,)
+"""
 
 from fastrnn import nn, optim
 from fastrnn._kernels import backends

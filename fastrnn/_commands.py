@@ -78,38 +78,53 @@ def fit_main(argv=None, prog="fastrnn fit"):
         prog=prog,
         description="Fit a model and save it: a forecaster on a CSV series (--target), or a "
         "language model on a text file (--text).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("data", help="a CSV file with a header row, or a text file with --text")
     task = p.add_mutually_exclusive_group(required=True)
     task.add_argument("--target", help="the CSV column to forecast")
     task.add_argument("--text", action="store_true", help="fit a language model on the file")
     p.add_argument("--features", help="comma-separated extra CSV columns (exogenous)")
-    p.add_argument("--lookback", type=int, default=12)
-    p.add_argument("--horizon", type=int, default=1)
-    p.add_argument("--strategy", choices=["mimo", "direct", "recursive"], default="mimo")
+    p.add_argument("--lookback", type=int, default=12, help="forecaster: past steps it reads")
+    p.add_argument("--horizon", type=int, default=1, help="forecaster: steps ahead it forecasts")
+    p.add_argument(
+        "--strategy",
+        choices=["mimo", "direct", "recursive"],
+        default="mimo",
+        help="forecaster: one network for every step ahead, one per step, or one step fed back",
+    )
     p.add_argument(
         "--seasonal-period", type=int, help="the season's length in steps (12: monthly data)"
     )
     p.add_argument(
         "--uncertainty",
-        choices=["residuals", "quantile", "gaussian"],
-        default="residuals",
-        help="where the forecast's interval comes from",
+        choices=["auto", "quantile", "gaussian", "residuals"],
+        default="auto",
+        help="forecaster: where the interval comes from (auto: a quantile head; residuals "
+        "with --strategy recursive)",
     )
-    p.add_argument("--tokenizer", choices=["char", "word"], default="char")
-    p.add_argument("--cell", choices=ESTIMATOR_CELLS, default="lstm")
-    p.add_argument("--hidden-size", type=int, default=32)
-    p.add_argument("--num-layers", type=int, default=1)
-    p.add_argument("--max-iter", type=int, default=200)
-    p.add_argument("--learning-rate", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tokenizer", choices=["char", "word"], default="char", help="language model: tokens"
+    )
+    p.add_argument("--cell", choices=ESTIMATOR_CELLS, default="lstm", help="the recurrent cell")
+    p.add_argument("--hidden-size", type=int, default=32, help="units of each recurrent layer")
+    p.add_argument("--num-layers", type=int, default=1, help="stacked recurrent layers")
+    p.add_argument(
+        "--max-iter", type=int, default=200, help="epochs at most (early stopping may end sooner)"
+    )
+    p.add_argument("--learning-rate", type=float, default=0.01, help="Adam's step size")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
     p.add_argument(
         "--output",
         "-o",
         required=True,
         help="the model file to write (an .npz archive, written at exactly this path)",
     )
-    p.add_argument("--plot", metavar="FILE.png", help="save the loss curve (needs matplotlib)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="save the training and validation loss curves (needs matplotlib)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
     for name in ("lookback", "horizon", "hidden_size", "num_layers", "max_iter"):
@@ -169,29 +184,36 @@ def _fit(args):
         model.save(output)
     except OSError as exc:
         raise CommandError(f"cannot write {output}: {exc}") from exc
-    curve = model.loss_curve_ if args.text else model.estimator_.loss_curve_
+    trained = model if args.text else model.estimator_
+    curve = trained.loss_curve_
+    validation = getattr(model, "validation_loss_curve_", None) or getattr(
+        trained, "validation_loss_curve_", []
+    )
     print(
         f"fitted {type(model).__name__} in {len(curve)} epochs, final loss {curve[-1]:.4g}; "
         f"saved to {output}"
     )
     if args.plot:
         try:
-            _plot_loss(curve, args.plot)
+            _plot_loss(curve, validation, args.plot)
         except (OSError, ValueError) as exc:  # no such folder, an unknown image format
             raise CommandError(f"cannot write the plot {args.plot}: {exc}") from exc
         print(f"loss curve saved to {args.plot}")
 
 
-def _plot_loss(curve, path):
+def _plot_loss(curve, validation, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(1, len(curve) + 1), curve)
+    ax.plot(np.arange(1, len(curve) + 1), curve, label="training")
+    if validation:
+        ax.plot(np.arange(1, len(validation) + 1), validation, label="validation (held out)")
+        ax.legend()
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("loss")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -248,10 +270,24 @@ def _predict(args):
         return
     if not args.data:
         raise CommandError(f"{name} predicts rows: give a CSV file of them")
-    if not features:
-        raise CommandError("--features names the CSV columns to predict from, in order")
+    if not features:  # the columns the model was fitted on, by name, when it has them
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            raise CommandError(
+                "--features names the CSV columns to predict from, in order (the model was "
+                "fitted on an array, whose columns have no names)"
+            )
+        features = [str(n) for n in names]
     columns = read_csv(args.data, features)
     X = np.column_stack([columns[c] for c in features])
+    fitted = getattr(model, "n_features_in_", None)
+    if getattr(model, "_fitted_2d", False) and X.shape[1] != fitted:
+        # A recurrent model reads any number of steps: a short row would be
+        # predicted, wrongly, without a word.
+        raise CommandError(
+            f"the model was fitted on {fitted} columns (one per step); --features names "
+            f"{X.shape[1]}"
+        )
     try:
         pred = model.predict(X)
     except ValueError as exc:

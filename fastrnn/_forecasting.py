@@ -189,6 +189,10 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         The scaling used ("auto" chooses one).
     D_ : int
         The seasonal differencing used.
+    validation_loss_curve_ : list of float
+        The held-out windows' loss per epoch in the fit that chose the
+        scaling, differencing and number of epochs (the first network's;
+        empty without holding out).
     mean_, scale_ : float, or ndarray of shape (n_series,)
         Mean and standard deviation of each (differenced) training series:
         the scaling of "global", and the fallback of a window with no spread.
@@ -484,6 +488,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             X, Y = self._training_windows(series, exogs, starts, steps)
             self._set_networks(self._fit_networks(est, X, Y))
             self.interval_offsets_ = self._offsets(self._errors(series, exogs, starts))
+            self.validation_loss_curve_ = []
             return self
         # Hold out the newest windows (early stopping does): a model fitted
         # without them says how wrong a forecast is on data it has not seen
@@ -514,8 +519,9 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             mae = errors[1]
             epochs = [int(np.argmin(e.validation_loss_curve_)) + 1 for e in self.estimators_]
             if best is None or mae < best[0]:
-                best = (mae, scaling, D, self._offsets(errors), epochs, X, Y)
-        _, self.scaling_, D, quantiles, epochs, X, Y = best
+                curve = [float(v) for v in self.estimators_[0].validation_loss_curve_]
+                best = (mae, scaling, D, self._offsets(errors), epochs, X, Y, curve)
+        _, self.scaling_, D, quantiles, epochs, X, Y, self.validation_loss_curve_ = best
         self._set_differencing(D, series, panel, ex)
         self._set_networks(self._fit_networks(est, X, Y, epochs if early else None))
         if not early:
@@ -894,6 +900,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         "cycles_",
         "series_ids_",
         "history_start_",
+        "validation_loss_curve_",
     }
 
     def _to_file(self):
@@ -916,6 +923,7 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             "time_index_": self.time_index_,
             "cycles_": [float(c) for c in self.cycles_],
             "series_ids_": self.series_ids_,
+            "validation_loss_curve_": [float(v) for v in self.validation_loss_curve_],
             "history_start_": (
                 [int(s) for s in self.history_start_] if many else int(self.history_start_)
             ),
@@ -1029,6 +1037,13 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         time_index = fitted["time_index_"]
         if time_index is not None:
             _check_time_index(time_index, n_series if ids is not None else None)
+        curve = fitted["validation_loss_curve_"]
+        if not isinstance(curve, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+            for v in curve
+        ):
+            raise ValueError("validation_loss_curve_ is not a list of numbers")
+        est.validation_loss_curve_ = [float(v) for v in curve]
         est.time_index_, est.cycles_, est.series_ids_ = time_index, tuple(cycles), ids
         est._set_networks(networks)
         est.n_exog_, est.scaling_, est.n_series_ = k, scaling, n_series

@@ -86,7 +86,9 @@ def _v2_to_v3(config, arrays):
         if isinstance(fitted, dict):
             n = fitted.get("n_series_")
             start = 0 if n is None else [0] * n
-            fitted.update(cycles_=[], series_ids_=None, history_start_=start)
+            fitted.update(
+                cycles_=[], series_ids_=None, history_start_=start, validation_loss_curve_=[]
+            )
             fitted["D_"] = params.get("D", 0)
         forecaster["inners"] = [forecaster.pop("inner")]
         key = prefix + "residual_quantiles_"  # what the interval adds: more than quantiles now

@@ -185,7 +185,11 @@ def test_spreadsheet_csv_and_output_name(workdir):
         cwd=workdir,
     )
     assert code == 0, err
-    assert "saved to excel.npz" in out and (workdir / "excel.npz").exists()
+    # Written at exactly the name given, as save() does; predict reads it back.
+    assert "saved to excel\n" in out and (workdir / "excel").exists()
+    assert not (workdir / "excel.npz").exists()
+    code, out, err = _fastrnn("predict", "excel", cwd=workdir)
+    assert code == 0, err
 
 
 def test_info_and_the_plot(workdir):
@@ -217,3 +221,36 @@ def test_the_version_is_the_one_the_build_declares():
 
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert f'version = "{fastrnn.__version__}"' in re.findall(r"^version = .*$", text, re.M)
+
+
+def test_a_regressors_rows_read_its_columns_by_name_and_count(workdir):
+    import pandas as pd
+
+    import fastrnn
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((40, 4)), columns=["s0", "s1", "s2", "s3"])
+    fastrnn.RNNRegressor(hidden_size=4, max_iter=1, tol=None).fit(X, X.sum(axis=1)).save(
+        workdir / "named.npz"
+    )
+    fastrnn.RNNRegressor(hidden_size=4, max_iter=1, tol=None).fit(X.to_numpy(), X.sum(axis=1)).save(
+        workdir / "plain.npz"
+    )
+    rows = ["s0,s1,s2,s3,extra"] + [",".join(map(str, r)) + ",9" for r in X.to_numpy()[:3]]
+    (workdir / "rows.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = _fastrnn("predict", "named.npz", "rows.csv", cwd=workdir)
+    assert code == 0, err  # no --features: the columns it was fitted on, by name
+    assert out.splitlines()[0] == "prediction" and len(out.splitlines()) == 4
+    code, out, err = _fastrnn(
+        "predict", "plain.npz", "rows.csv", "--features", "s0,s1", cwd=workdir
+    )
+    assert code == 1 and "fitted on 4 columns (one per step); --features names 2" in err
+    code, out, err = _fastrnn("predict", "plain.npz", "rows.csv", cwd=workdir)
+    assert code == 1 and "--features names the CSV columns" in err
+
+
+def test_fit_help_shows_every_default(workdir):
+    code, out, err = _fastrnn("fit", "--help", cwd=workdir)
+    assert code == 0
+    for text in ("(default: 12)", "(default: mimo)", "(default: auto)", "(default: 0.01)"):
+        assert text in " ".join(out.split()), text

@@ -5,12 +5,15 @@ import doctest
 import numpy as np
 import pytest
 
-from fastrnn import _estimators, _forecasting, _language_model, text
+import fastrnn
+from fastrnn import _estimators, _forecasting, _language_model, callbacks, text
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(
-    "module", [_estimators, _language_model, _forecasting, text], ids=lambda m: m.__name__
+    "module",
+    [fastrnn, _estimators, _language_model, _forecasting, callbacks, text],
+    ids=lambda m: m.__name__,
 )
 def test_estimator_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
