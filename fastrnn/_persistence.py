@@ -263,9 +263,13 @@ _UMASK = _umask()  # read once, at import: os.umask sets it to read it
 
 def describe(model):
     """``(config, arrays)`` of a fitted model: its name, JSON-able fields and named arrays."""
+    from fastrnn import _sklearn_steps
+
     name = type(model).__name__
     if name == "Pipeline":
         return _describe_pipeline(model)
+    if _sklearn_steps.is_step(model):
+        return _sklearn_steps.describe(model)
     if _model_class(name) is not type(model):
         known = ", ".join(_MODELS)
         raise TypeError(f"save() takes a fitted fastrnn estimator ({known}), got {name}")
@@ -275,9 +279,13 @@ def describe(model):
 
 def rebuild(config, arrays, trust_patterns=False):
     """The model ``config`` (of the current format version) and ``arrays`` describe."""
+    from fastrnn import _sklearn_steps
+
     name = config["estimator"]
     if name == "Pipeline":
         return _rebuild_pipeline(config, arrays, trust_patterns)
+    if name in _sklearn_steps.STEPS:
+        return _sklearn_steps.rebuild(config, arrays)
     cls = _model_class(name)
     if cls is None:
         raise ValueError(f"unknown estimator {name!r}")
@@ -464,18 +472,24 @@ def copy_params(net, params):
 
 
 def _describe_pipeline(pipeline):
-    """A Pipeline of saved transformers (TextTokenizer) ending in a saved model.
+    """A Pipeline of saved transformers (TextTokenizer, scikit-learn's code-free
+    scalers and imputer) ending in a saved model.
 
     Step ``i``'s fields go in ``steps[i]`` with its name, its arrays under
     ``step{i}.``.
     """
+    from fastrnn import _sklearn_steps
+
     steps, arrays = [], {}
     *transformers, last = pipeline.steps
     for name, step in transformers:
-        if _model_class(type(step).__name__) is not type(step) or not hasattr(step, "transform"):
+        ours = _model_class(type(step).__name__) is type(step) and hasattr(step, "transform")
+        if not (ours or _sklearn_steps.is_step(step)):
             raise TypeError(
-                f"save() stores pipelines of TextTokenizer steps and a fastrnn estimator; "
-                f"step {name!r} is a {type(step).__name__}"
+                "save() stores pipelines of TextTokenizer steps or scikit-learn's "
+                f"{', '.join(_sklearn_steps.STEPS)} (NaN as the missing value, no indicator), "
+                f"ending in a fastrnn estimator; step {name!r} is a {type(step).__name__} "
+                "(pickle or skops.io store any step)"
             )
     if type(last[1]).__name__ == "Pipeline":
         raise TypeError("save() stores one pipeline, not a pipeline inside a pipeline")
@@ -489,9 +503,13 @@ def _describe_pipeline(pipeline):
 def _rebuild_pipeline(config, arrays, trust_patterns):
     from sklearn.pipeline import Pipeline
 
+    from fastrnn import _sklearn_steps
+
     steps = []
     *transformers, last = config["steps"]
     for step in transformers:
+        if step["estimator"] in _sklearn_steps.STEPS:
+            continue
         cls = _model_class(step["estimator"])
         if cls is None or not hasattr(cls, "transform"):
             raise ValueError(f"unknown pipeline step {step['estimator']!r}")

@@ -1,0 +1,111 @@
+"""scikit-learn's code-free preprocessing steps in pickle-free Pipeline files."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    RobustScaler,
+    StandardScaler,
+)
+
+import fastrnn
+from fastrnn import RNNRegressor, _persistence
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _data():
+    X = np.random.default_rng(0).standard_normal((40, 6)) * 3 + 1
+    X[3, 2] = np.nan
+    return X, np.nansum(X, axis=1)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [SimpleImputer(), StandardScaler()],
+        [SimpleImputer(strategy="median"), StandardScaler(with_mean=False)],
+        [SimpleImputer(strategy="most_frequent"), MinMaxScaler(feature_range=(-1, 1), clip=True)],
+        [SimpleImputer(strategy="constant", fill_value=0), MaxAbsScaler()],
+        [SimpleImputer(keep_empty_features=True), RobustScaler(quantile_range=(10, 90))],
+    ],
+    ids=lambda steps: "+".join(type(s).__name__ for s in steps),
+)
+def test_a_preprocessed_pipeline_saves_and_predicts_the_same(tmp_path, steps):
+    X, y = _data()
+    model = make_pipeline(*steps, RNNRegressor(hidden_size=4, max_iter=2, random_state=0))
+    model.fit(X, y)
+    fastrnn.save(model, tmp_path / "p.npz")
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    for before, after in zip(model.steps[:-1], loaded.steps[:-1]):
+        assert type(after[1]) is type(before[1])
+        assert after[1].get_params() == before[1].get_params()
+
+
+def test_a_dataframe_pipeline_keeps_its_column_names(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(6)])
+    model = make_pipeline(
+        SimpleImputer(), StandardScaler(), RNNRegressor(max_iter=1, hidden_size=4)
+    )
+    model.fit(frame, y)
+    fastrnn.save(model, tmp_path / "p.npz")
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    assert list(loaded[0].feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+@pytest.mark.parametrize(
+    "step, name",
+    [
+        (FunctionTransformer(np.log1p), "FunctionTransformer"),
+        (SimpleImputer(add_indicator=True), "SimpleImputer"),
+    ],
+)
+def test_a_step_holding_code_or_estimators_is_refused_by_name(tmp_path, step, name):
+    X, y = _data()
+    model = make_pipeline(step, RNNRegressor(max_iter=1, hidden_size=4)).fit(
+        np.nan_to_num(np.abs(X)), y
+    )
+    with pytest.raises(TypeError, match=f"is a {name}.*skops"):
+        fastrnn.save(model, tmp_path / "p.npz")
+
+
+def _edit(path, change):
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    config = json.loads(str(arrays.pop("config")))
+    config.pop("sha256")
+    change(config, arrays)
+    config["sha256"] = _persistence._digest(config, arrays)
+    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c, a: a.update({"step1.scale_": np.full(3, 1.0)}),
+        lambda c, a: a.update({"step1.scale_": np.full(6, np.inf)}),
+        lambda c, a: c["steps"][1]["params"].update(with_mean="yes"),
+        lambda c, a: c["steps"][1]["params"].pop("copy"),
+        lambda c, a: c["steps"][1].update(n_features_in_=0),
+        lambda c, a: a.update({"step0.statistics_": np.full(6, 1.0), "step0.extra": np.zeros(1)}),
+    ],
+)
+def test_an_edited_step_is_refused(tmp_path, change):
+    X, y = _data()
+    model = make_pipeline(
+        SimpleImputer(), StandardScaler(), RNNRegressor(max_iter=1, hidden_size=4)
+    )
+    fastrnn.save(model.fit(X, y), tmp_path / "p.npz")
+    _edit(tmp_path / "p.npz", change)
+    with pytest.raises(ValueError, match="inconsistent model"):
+        fastrnn.load(tmp_path / "p.npz")
