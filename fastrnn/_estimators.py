@@ -77,7 +77,10 @@ def _restored_on_failure(est):
     # optimizer's moments, and the generator, which the network's dropout
     # shares (so its state is put back in place, not the object swapped).
     histories = {k: list(v) for k, v in snapshot.items() if isinstance(v, list)}
-    optimizer = copy.deepcopy(snapshot.get("_optimizer"))
+    # (The optimizer's moments belong to the network's own buffer: the copy
+    # keeps pointing at it, not at a copy of it.)
+    memo = {} if net is None else {id(net.flat_params): net.flat_params}
+    optimizer = copy.deepcopy(snapshot.get("_optimizer"), memo)
     rng = snapshot.get("_rng")
     rng_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
     try:
@@ -133,6 +136,8 @@ _DEFAULTS = dict(
     head_dropout=0.0,
     forget_bias=None,
     reset_after=True,
+    head_hidden_sizes=(),
+    head_activation="relu",
     callbacks=None,
 )
 
@@ -199,6 +204,8 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "forget_bias": [numbers.Real, None],
         "callbacks": "no_validation",  # checked at fit (check_callbacks): any iterable
+        "head_hidden_sizes": ["array-like"],
+        "head_activation": [StrOptions({"relu", "tanh", "logistic", "identity"})],
     }
 
     def __sklearn_tags__(self):
@@ -354,7 +361,28 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             head_dropout=self.head_dropout,
             forget_bias=self.forget_bias if self.cell == "lstm" else None,
             reset_after=self.reset_after or self.cell != "gru",
+            head_hidden_sizes=self._head_sizes(),
+            head_activation=self.head_activation,
         )
+
+    def summary(self, print_fn=print):
+        """Print the fitted network's layers, output shapes and parameter counts.
+
+        Keras' ``model.summary()``; the input's width comes from ``X``, so
+        the model must be fitted first.
+        """
+        check_is_fitted(self, "network_")
+        self.network_.summary(print_fn)
+
+    def _head_sizes(self):
+        """``head_hidden_sizes`` checked: positive integers."""
+        sizes = np.asarray(self.head_hidden_sizes)
+        if sizes.ndim != 1 or (sizes.size and (sizes.dtype.kind not in "iu" or sizes.min() < 1)):
+            raise ValueError(
+                f"head_hidden_sizes must be positive integers (Dense widths), got "
+                f"{self.head_hidden_sizes!r}"
+            )
+        return tuple(int(n) for n in sizes)
 
     def _new_network(self, rng):
         """A fresh network for fitting: pretrained embedding rows copied in."""
@@ -571,6 +599,8 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         """
         from fastrnn.nn import RNNBase
 
+        if len(params.get("head_hidden_sizes", ())):
+            raise ValueError("from_torch takes one linear head: no head_hidden_sizes")
         layer = rnn if isinstance(rnn, RNNBase) else RNNBase.from_torch(rnn)
         if hasattr(head, "weight"):  # torch.nn.Linear
             weight = head.weight.detach().cpu().numpy()
@@ -696,8 +726,9 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             params["embedding_weights"] = files.finite_array(
                 arrays["param.embedding_weights"], "embedding_weights"
             )
-        if isinstance(params.get("quantiles"), list):  # a tuple, as given, before JSON
-            params["quantiles"] = tuple(params["quantiles"])
+        for key in ("quantiles", "head_hidden_sizes"):  # tuples, as given, before JSON
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
         est = cls(**params)
         est._validate_params()
         fitted = fields["fitted"]
@@ -856,6 +887,13 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         a model cannot be streamed or exported to ONNX.
     quantiles : array-like of float, default=(0.1, 0.5, 0.9)
         Increasing levels in (0, 1), for ``loss="quantile"``.
+    head_hidden_sizes : sequence of int, default=()
+        Dense layers between the recurrent stack and the output layer, as
+        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
+        ``head_hidden_sizes=(32,)``. A model with them cannot be streamed or
+        exported to ONNX yet.
+    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Their activation (scikit-learn's MLP names).
     callbacks : object or list of objects, optional
         Called at each epoch, as Keras' and skorch's callbacks:
         ``on_epoch_begin(model, epoch, optimizer)`` (may set

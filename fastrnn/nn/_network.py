@@ -6,6 +6,8 @@ many-to-one), on every step's output ("sequence", many-to-many), or on the
 mean or maximum of the outputs over each sequence's steps ("mean", "max").
 """
 
+import re
+
 import numpy as np
 
 from fastrnn import _validation as val
@@ -16,6 +18,15 @@ from fastrnn.nn._params import PicklesFlatBuffers
 from fastrnn.nn._rnn import GRU, LSTM, RNN
 
 _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+
+# The hidden head layers' activations (scikit-learn's MLP names): the
+# function and its derivative from its output.
+ACTIVATIONS = {
+    "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(a.dtype)),
+    "tanh": (np.tanh, lambda a: 1 - a * a),
+    "logistic": (lambda z: 0.5 * (1 + np.tanh(0.5 * z)), lambda a: a * (1 - a)),
+    "identity": (lambda z: z, lambda a: np.ones_like(a)),
+}
 _LAYERS = {name: (_CLASSES[CELLS[name].layer], CELLS[name].layer_args) for name in ESTIMATOR_CELLS}
 
 
@@ -53,6 +64,12 @@ class SequenceNetwork(PicklesFlatBuffers):
     reset_after : bool, default=True
         For GRU: False applies the reset gate before the recurrent matmul
         (see :class:`fastrnn.nn.GRU`).
+    head_hidden_sizes : sequence of int, default=()
+        Dense layers between the recurrent stack and the output layer
+        (Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``), each
+        initialised as ``torch.nn.Linear``.
+    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Their activation.
 
     Attributes
     ----------
@@ -60,8 +77,10 @@ class SequenceNetwork(PicklesFlatBuffers):
         Every parameter, and its gradient, in one buffer each.
     decay_mask : ndarray of bool
         Where L2 regularisation applies (weights, not biases).
-    weight, bias : ndarray [n_outputs, head_in_features], [n_outputs]
-        The linear head, views into :attr:`flat_params`.
+    weight, bias : ndarray [n_outputs, last width], [n_outputs]
+        The output layer, views into :attr:`flat_params`.
+    hidden_layers : list of (weight, bias)
+        The hidden head layers' views, first to last (empty by default).
     head_in_features : int
         What the head reads per prediction: ``hidden_size`` times the directions.
     """
@@ -85,8 +104,18 @@ class SequenceNetwork(PicklesFlatBuffers):
         head_dropout=0.0,
         forget_bias=None,
         reset_after=True,
+        head_hidden_sizes=(),
+        head_activation="relu",
     ):
         cls, extra = _LAYERS[cell]
+        self.head_hidden_sizes = tuple(int(n) for n in head_hidden_sizes)
+        if any(n < 1 for n in self.head_hidden_sizes):
+            raise ValueError(f"head_hidden_sizes must be positive, got {head_hidden_sizes}")
+        if head_activation not in ACTIVATIONS:
+            raise ValueError(
+                f"head_activation must be one of {sorted(ACTIVATIONS)}, got {head_activation!r}"
+            )
+        self.head_activation = head_activation
         if forget_bias is not None:
             if cell != "lstm":
                 raise ValueError(f"forget_bias is for LSTM cells, not {cell!r}")
@@ -119,19 +148,32 @@ class SequenceNetwork(PicklesFlatBuffers):
         )
         self.n_outputs = n_outputs
         n_body = self._n_embedding + self.rnn.flat_params.size
-        n_head = n_outputs * (self.head_in_features + 1)
-        self.flat_params = np.empty(n_body + n_head, self.rnn.dtype)
+        widths = self._head_widths
+        sizes = [n_out * (n_in + 1) for n_in, n_out in zip(widths, widths[1:])]
+        self.flat_params = np.empty(n_body + sum(sizes), self.rnn.dtype)
         self.flat_grad = np.zeros_like(self.flat_params)
         self._bind()
-        bound = 1.0 / np.sqrt(self.head_in_features)  # torch.nn.Linear's default
-        self.flat_params[n_body:] = rng.uniform(-bound, bound, n_head)
+        # Each dense layer as torch.nn.Linear starts (the output layer's draw
+        # first: a network without hidden layers draws as it always did).
+        order = [len(sizes) - 1, *range(len(sizes) - 1)]
+        starts = n_body + np.concatenate([[0], np.cumsum(sizes)])
+        for k in order:
+            bound = 1.0 / np.sqrt(widths[k])
+            self.flat_params[starts[k] : starts[k + 1]] = rng.uniform(-bound, bound, sizes[k])
         self.decay_mask = np.zeros(self.flat_params.size, bool)
         self.set_embedding_frozen(freeze_embedding)
         for name, p in self.rnn.params.items():
             if name.startswith("weight"):
                 start = (p.ctypes.data - self.flat_params.ctypes.data) // p.itemsize
                 self.decay_mask[start : start + p.size] = True
-        self.decay_mask[n_body : n_body + self.weight.size] = True
+        for weight, _ in [*self.hidden_layers, (self.weight, None)]:
+            start = (weight.ctypes.data - self.flat_params.ctypes.data) // weight.itemsize
+            self.decay_mask[start : start + weight.size] = True
+
+    @property
+    def _head_widths(self):
+        """The dense layers' widths, from what the head reads to the outputs."""
+        return [self.head_in_features, *self.head_hidden_sizes, self.n_outputs]
 
     @property
     def head_in_features(self):
@@ -141,6 +183,56 @@ class SequenceNetwork(PicklesFlatBuffers):
         estimators' ``n_features``, the features of each input step.)
         """
         return self.rnn.hidden_size * self.rnn.num_directions
+
+    def summary_rows(self):
+        """``(layer, output shape, parameters)`` per layer, input to output.
+
+        Shapes as Keras prints them: ``None`` for the batch and the steps.
+        """
+        rnn, rows = self.rnn, []
+        if self.embedding is not None:
+            e = self.embedding
+            rows.append(("Embedding", (None, None, e.embedding_dim), e.flat_params.size))
+        width = rnn.hidden_size * rnn.num_directions
+        name = type(rnn).__name__ + (
+            "" if rnn.cell != "gru" or rnn.reset_after else ", reset before"
+        )
+        if rnn.num_directions == 2:
+            name = f"Bidirectional({name})"
+        for layer in range(rnn.num_layers):
+            count = sum(p.size for k, p in rnn.params.items() if re.search(rf"_l{layer}(_|$)", k))
+            rows.append((f"{name} {layer}", (None, None, width), count))
+            if layer < rnn.num_layers - 1 and rnn.dropout:
+                rows.append((f"Dropout({rnn.dropout:g})", (None, None, width), 0))
+        steps = (None, None) if self.output == "sequence" else (None,)
+        if self.output != "sequence":
+            how = {"last": "last state", "mean": "mean over steps", "max": "max over steps"}
+            rows.append((how[self.output], steps + (width,), 0))
+        if self.head_dropout:
+            rows.append((f"Dropout({self.head_dropout:g})", steps + (width,), 0))
+        for weight, bias in self.hidden_layers:
+            rows.append(
+                (f"Dense, {self.head_activation}", steps + (len(bias),), weight.size + bias.size)
+            )
+        rows.append(("Dense", steps + (self.n_outputs,), self.weight.size + self.bias.size))
+        return rows
+
+    def summary(self, print_fn=print):
+        """Print the layers, their output shapes and parameter counts (Keras' ``summary``)."""
+        rows = [(name, str(shape), f"{count:,}") for name, shape, count in self.summary_rows()]
+        header = ("Layer", "Output shape", "Param #")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        total = self.flat_params.size
+        frozen = self._n_embedding if self.freeze_embedding else 0
+        text = [line.format(*header), "-" * (sum(widths) + 4)]
+        text += [line.format(*r) for r in rows]
+        text += [
+            "-" * (sum(widths) + 4),
+            f"Total params: {total:,}",
+            f"Trainable params: {total - frozen:,}",
+        ]
+        print_fn("\n".join(text))
 
     def set_embedding_frozen(self, frozen):
         """Freeze the embedding (no gradient, no weight decay) or let it train."""
@@ -158,17 +250,33 @@ class SequenceNetwork(PicklesFlatBuffers):
             self.embedding.bind_buffers(self.flat_params[:e], self.flat_grad[:e])
         n_rnn = e + self.rnn.flat_params.size
         self.rnn.bind_buffers(self.flat_params[e:n_rnn], self.flat_grad[e:n_rnn])
-        split = n_rnn + self.n_outputs * self.head_in_features
-        shape = (self.n_outputs, self.head_in_features)
-        self.weight, self.bias = (
-            self.flat_params[n_rnn:split].reshape(shape),
-            self.flat_params[split:],
-        )
-        self.grad_weight = self.flat_grad[n_rnn:split].reshape(shape)
-        self.grad_bias = self.flat_grad[split:]
+        widths, at, layers = self._head_widths, n_rnn, []
+        for n_in, n_out in zip(widths, widths[1:]):  # the output layer last
+            split, end = at + n_out * n_in, at + n_out * (n_in + 1)
+            layers.append(
+                (
+                    self.flat_params[at:split].reshape(n_out, n_in),
+                    self.flat_params[split:end],
+                    self.flat_grad[at:split].reshape(n_out, n_in),
+                    self.flat_grad[split:end],
+                )
+            )
+            at = end
+        *hidden, (self.weight, self.bias, self.grad_weight, self.grad_bias) = layers
+        self.hidden_layers = [(w, b) for w, b, _, _ in hidden]
+        self._hidden_grads = [(gw, gb) for _, _, gw, gb in hidden]
         self._features = None
 
-    _TRANSIENT = ("weight", "bias", "grad_weight", "grad_bias", "_features")
+    _TRANSIENT = (
+        "weight",
+        "bias",
+        "grad_weight",
+        "grad_bias",
+        "hidden_layers",
+        "_hidden_grads",
+        "_features",
+        "_activations",
+    )
 
     def _rebuild(self):
         self._bind()
@@ -211,12 +319,17 @@ class SequenceNetwork(PicklesFlatBuffers):
             keep = 1.0 - self.head_dropout
             head_mask = (self._rng.random(features.shape) < keep).astype(features.dtype) / keep
             features = features * head_mask
-        if training:  # inference writes nothing to the network: threads may share it
-            self._features, self._out_shape, self._pooled = features, out.shape, pooled
-            self._head_mask = head_mask
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
-        flat = matmul(features.reshape(-1, features.shape[-1]), self.weight.T)
+        flat = features.reshape(-1, features.shape[-1])
+        activations = [flat]
+        act = ACTIVATIONS[self.head_activation][0]
+        for weight, bias in self.hidden_layers:
+            activations.append(act(matmul(activations[-1], weight.T) + bias))
+        if training:  # inference writes nothing to the network: threads may share it
+            self._features, self._out_shape, self._pooled = features, out.shape, pooled
+            self._head_mask, self._activations = head_mask, activations
+        flat = matmul(activations[-1], self.weight.T)
         pred = (flat + self.bias).reshape(features.shape[:-1] + (self.n_outputs,))
         return (pred, state) if return_state else pred
 
@@ -263,9 +376,21 @@ class SequenceNetwork(PicklesFlatBuffers):
             val.check_finite(grad_pred, "grad_pred")
         self._features = None
         flat_pred = grad_pred.reshape(-1, grad_pred.shape[-1])
-        self.grad_weight += flat_pred.T @ features.reshape(-1, features.shape[-1])
+        activations = self._activations
+        self.grad_weight += flat_pred.T @ activations[-1]
         self.grad_bias += flat_pred.sum(axis=0)
-        grad_features = grad_pred @ self.weight
+        if not self.hidden_layers:  # (in the prediction's shape, as it always was)
+            grad_features = grad_pred @ self.weight
+        else:
+            grad = flat_pred @ self.weight
+            derivative = ACTIVATIONS[self.head_activation][1]
+            for k in range(len(self.hidden_layers) - 1, -1, -1):
+                grad = grad * derivative(activations[k + 1])  # through the activation
+                grad_w, grad_b = self._hidden_grads[k]
+                grad_w += grad.T @ activations[k]
+                grad_b += grad.sum(axis=0)
+                grad = grad @ self.hidden_layers[k][0]
+            grad_features = grad.reshape(features.shape)
         if getattr(self, "_head_mask", None) is not None:
             grad_features = grad_features * self._head_mask
             self._head_mask = None
