@@ -70,6 +70,7 @@ def main(argv=None):
         hidden_size=args.hidden_size,
         bptt_steps=64,
         max_iter=args.epochs,
+        tol=None,  # every epoch, as Keras' epochs=
         learning_rate_init=0.005,
         random_state=0,
     )

@@ -73,6 +73,7 @@ def main(argv=None):
         vocab_size=tokenizer.vocab_size,
         hidden_size=64,
         max_iter=args.epochs,
+        tol=None,  # every epoch, as Keras' epochs=
         learning_rate_init=0.01,
         random_state=0,
     )

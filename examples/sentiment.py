@@ -67,6 +67,7 @@ def main():
             bidirectional=True,
             output="max",  # max-pooling over each review's words
             max_iter=60,
+            tol=None,  # every epoch, as Keras' epochs=
             random_state=0,
         ),
     )

@@ -33,6 +33,25 @@ def synthetic_prices(days, rng, start=100.0, drift=3e-4, volatility=0.015):
     return start * np.exp(np.concatenate([[0.0], np.cumsum(returns)]))
 
 
+def stock_data(days, lookback):
+    """The scaled windows and the splits: 70% of the days to train on, 15% to validate
+    on while training, the last 15% to report; and what unscales a forecast."""
+    prices = synthetic_prices(days, np.random.default_rng(0))
+    n_train, n_val = int(0.7 * days), int(0.15 * days)
+    scaler = MinMaxScaler().fit(prices[:n_train, None])
+    scaled = scaler.transform(prices[:, None])[:, 0]
+    X, y = make_windows(scaled, lookback)  # window i ends on day i + lookback - 1
+    target_day = np.arange(len(y)) + lookback
+    train = target_day < n_train
+    val = (target_day >= n_train) & (target_day < n_train + n_val)
+    test = target_day >= n_train + n_val
+
+    def unscale(a):
+        return scaler.inverse_transform(np.asarray(a)[:, None])[:, 0]
+
+    return prices, X, y, target_day, (train, val, test), unscale
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=30)
@@ -41,29 +60,17 @@ def main(argv=None):
     p.add_argument("--png", default="stock_forecast.png")
     args = p.parse_args(argv)
 
-    prices = synthetic_prices(args.days, np.random.default_rng(0))
-    # 70% to train on, 15% to validate on while training, the last 15% to report.
-    n_train, n_val = int(0.7 * args.days), int(0.15 * args.days)
-    scaler = MinMaxScaler().fit(prices[:n_train, None])
-    scaled = scaler.transform(prices[:, None])[:, 0]
-    X, y = make_windows(scaled, args.lookback)  # window i ends on day i + lookback - 1
-    target_day = np.arange(len(y)) + args.lookback
-    train = target_day < n_train
-    val = (target_day >= n_train) & (target_day < n_train + n_val)
-    test = target_day >= n_train + n_val
+    prices, X, y, target_day, (train, val, test), unscale = stock_data(args.days, args.lookback)
     model = RNNRegressor(  # Sequential([LSTM(50), Dropout(0.2), Dense(1)]), adam, mse
         cell="lstm",
         hidden_size=50,
         head_dropout=0.2,
         max_iter=args.epochs,
+        tol=None,  # every epoch, as Keras' epochs=
         batch_size=32,
         random_state=0,
     )
     took = timed_fit(model, X[train], y[train], validation_data=(X[val], y[val]))
-
-    def unscale(a):
-        return scaler.inverse_transform(np.asarray(a)[:, None])[:, 0]
-
     truth = prices[target_day[test]]
     forecast = unscale(model.predict(X[test]))
     naive = prices[target_day[test] - 1]  # tomorrow = today
@@ -90,7 +97,7 @@ def main(argv=None):
         ax.set_xlabel("day")
         ax.legend()
         save(fig, args.png)
-    return rmse, naive_rmse
+    return {"seconds": took, "test RMSE": rmse, "naive RMSE": naive_rmse}
 
 
 if __name__ == "__main__":
