@@ -142,6 +142,18 @@ _DEFAULTS = dict(
 )
 
 
+def _widths(value, name, what, empty):
+    """``value`` as a tuple of positive integers (``empty``: none allowed)."""
+    sizes = np.asarray(value)
+    if (
+        sizes.ndim != 1
+        or (not empty and sizes.size == 0)
+        or (sizes.size and (sizes.dtype.kind not in "iu" or sizes.min() < 1))
+    ):
+        raise ValueError(f"{name} must be positive integers ({what}), got {value!r}")
+    return tuple(int(n) for n in sizes)
+
+
 def _storing_init(own):
     """An ``__init__`` that only stores the shared parameters plus ``own``.
 
@@ -204,6 +216,8 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "forget_bias": [numbers.Real, None],
         "callbacks": "no_validation",  # checked at fit (check_callbacks): any iterable
+        # One width, or a list: layers of those widths (Keras' LSTM(64) then LSTM(32)).
+        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
         "head_hidden_sizes": ["array-like"],
         "head_activation": [StrOptions({"relu", "tanh", "logistic", "identity"})],
     }
@@ -346,7 +360,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         return SequenceNetwork(
             self.cell,
             n_features,
-            self.hidden_size,
+            self._hidden_sizes(),
             n_outputs,
             num_layers=self.num_layers,
             bidirectional=self.bidirectional,
@@ -376,13 +390,19 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
 
     def _head_sizes(self):
         """``head_hidden_sizes`` checked: positive integers."""
-        sizes = np.asarray(self.head_hidden_sizes)
-        if sizes.ndim != 1 or (sizes.size and (sizes.dtype.kind not in "iu" or sizes.min() < 1)):
+        return _widths(self.head_hidden_sizes, "head_hidden_sizes", "Dense widths", empty=True)
+
+    def _hidden_sizes(self):
+        """``hidden_size``: an int, or a tuple of a stack's widths (checked)."""
+        if isinstance(self.hidden_size, numbers.Integral):
+            return int(self.hidden_size)
+        sizes = _widths(self.hidden_size, "hidden_size", "layer widths", empty=False)
+        if self.num_layers not in (1, len(sizes)):
             raise ValueError(
-                f"head_hidden_sizes must be positive integers (Dense widths), got "
-                f"{self.head_hidden_sizes!r}"
+                f"hidden_size lists {len(sizes)} layers, num_layers={self.num_layers} "
+                "says otherwise (leave it at 1)"
             )
-        return tuple(int(n) for n in sizes)
+        return sizes[0] if len(sizes) == 1 else sizes
 
     def _new_network(self, rng):
         """A fresh network for fitting: pretrained embedding rows copied in."""
@@ -726,7 +746,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             params["embedding_weights"] = files.finite_array(
                 arrays["param.embedding_weights"], "embedding_weights"
             )
-        for key in ("quantiles", "head_hidden_sizes"):  # tuples, as given, before JSON
+        for key in ("quantiles", "head_hidden_sizes", "hidden_size"):  # tuples, before JSON
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
         est = cls(**params)
@@ -785,8 +805,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     ----------
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
         The recurrent cell.
-    hidden_size : int, default=32
-        Units of each recurrent layer.
+    hidden_size : int or sequence of int, default=32
+        Units of each recurrent layer; a sequence stacks layers of those
+        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
+        is ``hidden_size=(64, 32)``). Such a stack starts from zero states and
+        cannot be streamed or exported to ONNX yet.
     num_layers : int, default=1
         Stacked recurrent layers.
     bidirectional : bool, default=False

@@ -445,10 +445,16 @@ def check_declared_size(model, n_inputs, n_outputs, vocab, flat):
     for value, what in ((n_inputs, "features per step"), (n_outputs, "outputs")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"the model's {what} is not a positive integer: {value!r}")
-    G, H = GATES[model.cell], model.hidden_size
+    G = GATES[model.cell]
     dirs = 2 if getattr(model, "bidirectional", False) else 1
-    weights = dirs * G * H * (n_inputs + H) + (model.num_layers - 1) * dirs * G * H * (dirs * H + H)
-    needed = weights + n_outputs * dirs * H + vocab * n_inputs
+    widths = np.atleast_1d(np.asarray(model.hidden_size, dtype=np.int64))
+    if widths.size == 1:
+        widths = np.repeat(widths, model.num_layers)
+    weights, d_in = 0, n_inputs
+    for H in (int(h) for h in widths):  # each layer: its input and recurrent weights
+        weights += dirs * G * H * (d_in + H)
+        d_in = dirs * H
+    needed = weights + n_outputs * d_in + vocab * n_inputs
     if needed > flat.size:
         raise ValueError(f"the model declares at least {needed} parameters but holds {flat.size}")
 

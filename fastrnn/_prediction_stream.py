@@ -30,6 +30,8 @@ class PredictionStream(Stream):
             raise ValueError(f"a model with loss={estimator.loss!r} cannot be streamed")
         if net.hidden_layers:
             raise ValueError("a model with head_hidden_sizes cannot be streamed yet")
+        if getattr(net.rnn, "layers", None) is not None:
+            raise ValueError("a model with layers of different widths cannot be streamed yet")
         if self._classes is None:  # regressor: targets mapped back in float64
             affine = (estimator._y_scale, estimator._y_mean)
             self._squeeze = estimator._one_target()

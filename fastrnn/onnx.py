@@ -74,6 +74,8 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
             raise TypeError(f"to_onnx does not export a model with loss={model.loss!r}")
         if model.network_.hidden_layers:
             raise TypeError("to_onnx does not export a model with head_hidden_sizes yet")
+        if getattr(model.network_.rnn, "layers", None) is not None:
+            raise TypeError("to_onnx does not export layers of different widths yet")
         if model.output not in ("last", "sequence") or model.embedding_dim is not None:
             raise TypeError(
                 "to_onnx exports models with number input and output='last' or 'sequence'"

@@ -4,6 +4,7 @@ from fastrnn.nn._cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from fastrnn.nn._embedding import Embedding
 from fastrnn.nn._network import SequenceNetwork
 from fastrnn.nn._rnn import GRU, LSTM, RNN, RNNBase
+from fastrnn.nn._stack import LayerStack
 from fastrnn.nn._stream import Stream
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "RNNCellBase",
     "Embedding",
     "SequenceNetwork",
+    "LayerStack",
     "Stream",
 ]

@@ -16,6 +16,7 @@ from fastrnn._kernels import matmul
 from fastrnn.nn._embedding import Embedding
 from fastrnn.nn._params import PicklesFlatBuffers
 from fastrnn.nn._rnn import GRU, LSTM, RNN
+from fastrnn.nn._stack import LayerStack
 
 _CLASSES = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 
@@ -36,7 +37,10 @@ class SequenceNetwork(PicklesFlatBuffers):
     Parameters
     ----------
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
-    input_size, hidden_size, n_outputs : int
+    input_size, n_outputs : int
+    hidden_size : int, or sequence of int
+        The recurrent layers' width; a sequence stacks layers of those
+        widths (a :class:`~fastrnn.nn.LayerStack`).
     num_layers : int
     bidirectional : bool
     dropout : float
@@ -135,17 +139,40 @@ class SequenceNetwork(PicklesFlatBuffers):
             self.embedding = Embedding(
                 vocab_size, input_size, padding_idx=padding_idx, dtype=dtype, random_state=rng
             )
-        self.rnn = cls(
-            input_size,
-            hidden_size,
-            num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            dtype=dtype,
-            backend=backend,
-            random_state=rng,
-            **extra,
-        )
+        sizes = np.atleast_1d(hidden_size)
+        if sizes.size == 1:
+            self.rnn = cls(
+                input_size,
+                int(sizes[0]),
+                num_layers,
+                dropout=dropout,
+                bidirectional=bidirectional,
+                dtype=dtype,
+                backend=backend,
+                random_state=rng,
+                **extra,
+            )
+        else:  # layers of different widths (Keras' LSTM(64) then LSTM(32))
+            if num_layers not in (1, sizes.size):
+                raise ValueError(
+                    f"hidden_size lists {sizes.size} layers; num_layers={num_layers} says otherwise"
+                )
+            layers, width = [], input_size
+            for size in sizes:
+                layers.append(
+                    cls(
+                        width,
+                        int(size),
+                        1,
+                        bidirectional=bidirectional,
+                        dtype=dtype,
+                        backend=backend,
+                        random_state=rng,
+                        **extra,
+                    )
+                )
+                width = int(size) * layers[-1].num_directions
+            self.rnn = LayerStack(layers, dropout, rng)
         self.n_outputs = n_outputs
         n_body = self._n_embedding + self.rnn.flat_params.size
         widths = self._head_widths
@@ -193,17 +220,18 @@ class SequenceNetwork(PicklesFlatBuffers):
         if self.embedding is not None:
             e = self.embedding
             rows.append(("Embedding", (None, None, e.embedding_dim), e.flat_params.size))
-        width = rnn.hidden_size * rnn.num_directions
-        name = type(rnn).__name__ + (
-            "" if rnn.cell != "gru" or rnn.reset_after else ", reset before"
-        )
-        if rnn.num_directions == 2:
+        nd = rnn.num_directions
+        kind = type(getattr(rnn, "layers", [rnn])[0]).__name__
+        name = kind + ("" if getattr(rnn, "reset_after", True) else ", reset before")
+        if nd == 2:
             name = f"Bidirectional({name})"
-        for layer in range(rnn.num_layers):
+        widths = getattr(rnn, "hidden_sizes", (rnn.hidden_size,) * rnn.num_layers)
+        for layer, size in enumerate(widths):
             count = sum(p.size for k, p in rnn.params.items() if re.search(rf"_l{layer}(_|$)", k))
-            rows.append((f"{name} {layer}", (None, None, width), count))
+            rows.append((f"{name} {layer}", (None, None, size * nd), count))
             if layer < rnn.num_layers - 1 and rnn.dropout:
-                rows.append((f"Dropout({rnn.dropout:g})", (None, None, width), 0))
+                rows.append((f"Dropout({rnn.dropout:g})", (None, None, size * nd), 0))
+        width = rnn.hidden_size * nd
         steps = (None, None) if self.output == "sequence" else (None,)
         if self.output != "sequence":
             how = {"last": "last state", "mean": "mean over steps", "max": "max over steps"}
@@ -402,7 +430,8 @@ class SequenceNetwork(PicklesFlatBuffers):
             grad_x = rnn.backward(grad_out, check_input=False)
         else:
             B, H, nd = grad_features.shape[0], rnn.hidden_size, rnn.num_directions
-            dh = np.zeros((rnn.num_layers * nd, B, H), rnn.dtype)
+            layers = getattr(rnn, "state_layers", rnn.num_layers)  # a stack's: its top's
+            dh = np.zeros((layers * nd, B, H), rnn.dtype)
             dh[-nd:] = grad_features.reshape(B, nd, H).transpose(1, 0, 2)
             grad_out = np.zeros(self._out_shape, rnn.dtype)  # the head saw no step outputs
             grad_hx = (dh, np.zeros_like(dh)) if rnn.cell == "lstm" else dh
