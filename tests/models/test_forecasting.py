@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastrnn import RNNForecaster, RNNRegressor, cross_validate_forecast, make_windows
+from tests.helpers import resigned
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -156,18 +157,7 @@ def test_save_and_load_round_trip(tmp_path, with_exog, options):
 
 
 def _edit(path, change):
-    """Rewrite a model file with ``change(config, arrays)`` applied and a valid checksum."""
-    import json
-
-    from fastrnn import _persistence
-
-    with np.load(path) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    config = json.loads(str(arrays.pop("config")))
-    config.pop("sha256")
-    change(config, arrays)
-    config["sha256"] = _persistence._digest(config, arrays)
-    np.savez(path, config=np.array(json.dumps(config)), **arrays)
+    resigned(path, change)
 
 
 @pytest.mark.parametrize(
