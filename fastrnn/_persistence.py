@@ -284,7 +284,7 @@ def rebuild(config, arrays, trust_patterns=False):
     name = config["estimator"]
     if name == "Pipeline":
         return _rebuild_pipeline(config, arrays, trust_patterns)
-    if name in _sklearn_steps.STEPS:
+    if name in _sklearn_steps.NAMES:
         return _sklearn_steps.rebuild(config, arrays)
     cls = _model_class(name)
     if cls is None:
@@ -493,7 +493,8 @@ def _describe_pipeline(pipeline):
         if not (ours or _sklearn_steps.is_step(step)):
             raise TypeError(
                 "save() stores pipelines of TextTokenizer steps or scikit-learn's "
-                f"{', '.join(_sklearn_steps.STEPS)} (NaN as the missing value, no indicator), "
+                f"{', '.join(_sklearn_steps.STEPS)} (NaN as the missing value, no indicator) "
+                "or OneHotEncoder (dense, categories found by 'auto'), "
                 f"ending in a fastrnn estimator; step {name!r} is a {type(step).__name__} "
                 "(pickle or skops.io store any step)"
             )
@@ -514,7 +515,7 @@ def _rebuild_pipeline(config, arrays, trust_patterns):
     steps = []
     *transformers, last = config["steps"]
     for step in transformers:
-        if step["estimator"] in _sklearn_steps.STEPS:
+        if step["estimator"] in _sklearn_steps.NAMES:
             continue
         cls = _model_class(step["estimator"])
         if cls is None or not hasattr(cls, "transform"):

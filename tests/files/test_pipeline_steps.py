@@ -8,6 +8,7 @@ from sklearn.preprocessing import (
     FunctionTransformer,
     MaxAbsScaler,
     MinMaxScaler,
+    OneHotEncoder,
     RobustScaler,
     StandardScaler,
 )
@@ -62,11 +63,32 @@ def test_a_dataframe_pipeline_keeps_its_column_names(tmp_path):
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
 
 
+@pytest.mark.parametrize("drop", [None, "first", "if_binary"])
+@pytest.mark.parametrize("kind", ["numbers", "strings"])
+def test_a_one_hot_encoder_saves_and_encodes_the_same(tmp_path, kind, drop):
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, size=(60, 3))
+    codes[:, 2] %= 2  # a binary column
+    X = codes if kind == "numbers" else np.array(list("wxyz"))[codes].astype(object)
+    y = codes.sum(axis=1).astype(float)
+    encoder = OneHotEncoder(sparse_output=False, drop=drop, handle_unknown="ignore")
+    if drop is not None:
+        encoder.set_params(handle_unknown="error")
+    model = make_pipeline(encoder, RNNRegressor(hidden_size=4, max_iter=1, random_state=0))
+    model.fit(X, y)
+    fastrnn.save(model, tmp_path / "p.npz")
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded[0].transform(X), model[0].transform(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded[0].get_params() == model[0].get_params()
+
+
 @pytest.mark.parametrize(
     "step, name",
     [
         (FunctionTransformer(np.log1p), "FunctionTransformer"),
         (SimpleImputer(add_indicator=True), "SimpleImputer"),
+        (OneHotEncoder(sparse_output=False, min_frequency=2), "OneHotEncoder"),
     ],
 )
 def test_a_step_holding_code_or_estimators_is_refused_by_name(tmp_path, step, name):
