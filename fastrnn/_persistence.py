@@ -263,13 +263,9 @@ _UMASK = _umask()  # read once, at import: os.umask sets it to read it
 
 def describe(model):
     """``(config, arrays)`` of a fitted model: its name, JSON-able fields and named arrays."""
-    from fastrnn import _sklearn_steps
-
     name = type(model).__name__
     if name == "Pipeline":
         return _describe_pipeline(model)
-    if _sklearn_steps.is_step(model):
-        return _sklearn_steps.describe(model)
     if _model_class(name) is not type(model):
         known = ", ".join(_MODELS)
         raise TypeError(f"save() takes a fitted fastrnn estimator ({known}), got {name}")
@@ -279,13 +275,9 @@ def describe(model):
 
 def rebuild(config, arrays, trust_patterns=False):
     """The model ``config`` (of the current format version) and ``arrays`` describe."""
-    from fastrnn import _sklearn_steps
-
     name = config["estimator"]
     if name == "Pipeline":
         return _rebuild_pipeline(config, arrays, trust_patterns)
-    if name in _sklearn_steps.NAMES:
-        return _sklearn_steps.rebuild(config, arrays)
     cls = _model_class(name)
     if cls is None:
         raise ValueError(f"unknown estimator {name!r}")
@@ -501,7 +493,8 @@ def _describe_pipeline(pipeline):
     if type(last[1]).__name__ == "Pipeline":
         raise TypeError("save() stores one pipeline, not a pipeline inside a pipeline")
     for i, (name, step) in enumerate(pipeline.steps):
-        config, step_arrays = describe(step)
+        code_free = i < len(transformers) and _sklearn_steps.is_step(step)
+        config, step_arrays = (_sklearn_steps.describe if code_free else describe)(step)
         steps.append({"name": name, **config})
         arrays.update({f"step{i}.{k}": v for k, v in step_arrays.items()})
     return {"estimator": "Pipeline", "steps": steps}, arrays
@@ -524,5 +517,10 @@ def _rebuild_pipeline(config, arrays, trust_patterns):
         raise ValueError("a pipeline's last step is a pipeline")
     for i, step in enumerate(config["steps"]):
         fields = {k: v for k, v in step.items() if k != "name"}
-        steps.append((step["name"], rebuild(fields, prefixed(arrays, f"step{i}."), trust_patterns)))
+        step_arrays = prefixed(arrays, f"step{i}.")
+        if i < len(transformers) and fields["estimator"] in _sklearn_steps.NAMES:
+            model = _sklearn_steps.rebuild(fields, step_arrays)
+        else:
+            model = rebuild(fields, step_arrays, trust_patterns)
+        steps.append((step["name"], model))
     return Pipeline(steps)

@@ -53,14 +53,16 @@ _TUPLES = ("feature_range", "quantile_range")
 
 
 def is_step(obj):
-    """Whether ``obj`` is a fitted step of :data:`STEPS` this module can store."""
+    """Whether ``obj`` is a fitted step of :data:`NAMES` this module can store."""
     name = type(obj).__name__
+    if not hasattr(obj, "n_features_in_"):  # not fitted
+        return False
     if name == "OneHotEncoder":
         from sklearn.preprocessing import OneHotEncoder
 
         return (
             type(obj) is OneHotEncoder
-            and obj.drop in (None, "first", "if_binary")
+            and (obj.drop is None or isinstance(obj.drop, str))  # not a list of categories
             and obj.min_frequency is None
             and obj.max_categories is None
             and not obj.sparse_output  # the recurrent models read dense arrays

@@ -124,3 +124,15 @@ def test_an_edited_step_is_refused(tmp_path, change):
     _edit(tmp_path / "p.npz", change)
     with pytest.raises(ValueError, match="inconsistent model"):
         fastrnn.load(tmp_path / "p.npz")
+
+
+def test_what_the_format_stores_is_checked_before_a_step_is_written():
+    from fastrnn import _sklearn_steps
+
+    codes = np.array([[0, 1], [1, 0], [2, 1]])
+    dropped = OneHotEncoder(sparse_output=False, drop=np.array([0, 1])).fit(codes)
+    assert not _sklearn_steps.is_step(dropped)  # a list of categories to drop
+    assert not _sklearn_steps.is_step(StandardScaler())  # not fitted
+    assert _sklearn_steps.is_step(OneHotEncoder(sparse_output=False).fit(codes))
+    with pytest.raises(TypeError, match="fitted fastrnn estimator"):
+        fastrnn.save(StandardScaler().fit(codes), "unused.npz")  # a step alone is no model
