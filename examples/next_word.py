@@ -85,7 +85,7 @@ def main(argv=None):
     )
     for seed in (args.seed_text, "now is better", "if the implementation"):
         print(f"{seed!r} -> {write_on(model, tokenizer, seed, args.words)!r}")
-    return accuracy
+    return {"seconds": took, "training accuracy": accuracy}
 
 
 if __name__ == "__main__":
