@@ -447,7 +447,9 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         first_call = not (incremental or self.warm_start) or not hasattr(self, "network_")
-        if first_call and self.dropout and self.num_layers == 1:
+        # (a hidden_size list is layers too: dropout acts between them)
+        one_layer = self.num_layers == 1 and isinstance(self._hidden_sizes(), int)
+        if first_call and self.dropout and one_layer:
             warnings.warn(  # (PyTorch warns the same)
                 f"dropout={self.dropout} acts between recurrent layers: with num_layers=1 it "
                 "does nothing. A Keras Dropout layer after the recurrent one is head_dropout.",
@@ -1236,11 +1238,11 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         """Raw quantile outputs ``[N, k * Q]`` as sorted values ``[N, (k,) Q]``."""
         Q = self._copies
         y = (out * self._y_scale + self._y_mean).reshape(len(out), -1, Q)
-        y = np.sort(y, axis=-1)
-        return y if self._y_2d else y[:, 0]
+        return self._squeezed(np.sort(y, axis=-1))
 
     def _squeezed(self, y):
-        return y if self._y_2d else y[:, 0]
+        """``y [N, k, ...]`` without its target axis for a 1-D ``y`` (``output="last"``)."""
+        return y[:, 0] if self._one_target() else y
 
     def _one_target(self):
         """Whether predictions drop their last axis (a single target)."""

@@ -112,6 +112,8 @@ def test_dropout_on_one_layer_warns_that_it_does_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         RNNRegressor(dropout=0.5, num_layers=2, max_iter=1, tol=None).fit(X, y)
+        # Layers of two widths are two layers: dropout acts between them.
+        RNNRegressor(dropout=0.5, hidden_size=(8, 4), max_iter=1, tol=None).fit(X, y)
 
 
 def test_the_dask_regressor_refuses_the_distribution_losses():
