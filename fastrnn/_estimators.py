@@ -810,8 +810,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     hidden_size : int or sequence of int, default=32
         Units of each recurrent layer; a sequence stacks layers of those
         widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
-        is ``hidden_size=(64, 32)``). Such a stack starts from zero states and
-        cannot be streamed or exported to ONNX yet.
+        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
+        its stream's ``state`` is a list, a layer each.
     num_layers : int, default=1
         Stacked recurrent layers.
     bidirectional : bool, default=False
@@ -915,8 +915,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     head_hidden_sizes : sequence of int, default=()
         Dense layers between the recurrent stack and the output layer, as
         Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
-        ``head_hidden_sizes=(32,)``. A model with them cannot be streamed or
-        exported to ONNX yet.
+        ``head_hidden_sizes=(32,)``.
     head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Their activation (scikit-learn's MLP names).
     callbacks : object or list of objects, optional

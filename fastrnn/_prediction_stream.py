@@ -3,18 +3,22 @@
 import numpy as np
 from scipy.special import softmax
 
+from fastrnn._kernels import matmul
+from fastrnn.nn._network import hidden_activations
 from fastrnn.nn._stream import Stream
 
 
-class PredictionStream(Stream):
+class PredictionStream:
     """Step a fitted estimator through sequences; predict after every step.
 
     Made by ``RNNRegressor.stream`` / ``RNNClassifier.stream``. After the
     steps so far, ``step`` returns what ``predict`` returns for those
     sequences: with ``output="last"`` the prediction for the sequence ending
     at that step, with ``output="sequence"`` that step's prediction. State,
-    ``reset`` and threads are as for :class:`fastrnn.nn.Stream`; the model's
-    weights are copied when the stream is made.
+    ``reset``, ``fork`` and threads are as for :class:`fastrnn.nn.Stream`
+    (for layers of different widths, :class:`fastrnn.nn.StackStream`: the
+    state is a list, a layer each); the model's weights are copied when the
+    stream is made.
 
     Parameters
     ----------
@@ -28,17 +32,44 @@ class PredictionStream(Stream):
         self._classes = getattr(estimator, "classes_", None)
         if getattr(estimator, "loss", None) in ("quantile", "gaussian"):
             raise ValueError(f"a model with loss={estimator.loss!r} cannot be streamed")
-        if net.hidden_layers:
-            raise ValueError("a model with head_hidden_sizes cannot be streamed yet")
-        if getattr(net.rnn, "layers", None) is not None:
-            raise ValueError("a model with layers of different widths cannot be streamed yet")
         if self._classes is None:  # regressor: targets mapped back in float64
             affine = (estimator._y_scale, estimator._y_mean)
             self._squeeze = estimator._one_target()
         else:
             affine, self._squeeze = None, False
-        # The network's layers are batch_first: steps come as X does, [B, k, F].
-        super().__init__(net.rnn, batch_size, head=(net.weight, net.bias), affine=affine)
+        if net.hidden_layers or hasattr(net.rnn, "layers"):
+            # The recurrent part streamed alone, the dense head after it here.
+            self._body = net.rnn.stream(batch_size)
+            head = [(np.array(w), np.array(b)) for w, b in net.hidden_layers]
+            self._head = (head, net.head_activation, np.array(net.weight), np.array(net.bias))
+            self._affine = None if affine is None else tuple(np.array(a) for a in affine)
+        else:  # one stepper runs the layers, the head and the target mapping
+            self._body = Stream(net.rnn, batch_size, head=(net.weight, net.bias), affine=affine)
+            self._head = None
+
+    @property
+    def batch_size(self):
+        return self._body.batch_size
+
+    @property
+    def state(self):
+        """A copy of the recurrent state (see the class docstring)."""
+        return self._body.state
+
+    @state.setter
+    def state(self, value):
+        self._body.state = value
+
+    def reset(self):
+        """Start new sequences: the state goes back to zeros."""
+        self._body.reset()
+
+    def fork(self):
+        """A new stream of the same model from zeros, sharing this one's weights."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._body = self._body.fork()
+        return new
 
     def step(self, x):
         """Advance by the steps in ``x`` and predict.
@@ -51,6 +82,9 @@ class PredictionStream(Stream):
         -------
         y : ndarray [B] (or [B, n_outputs]) for one step, [B, k] (or
             [B, k, n_outputs]) for several; a classifier's labels.
+
+        Raises ValueError for a wrong shape, NaN or infinity; the state is
+        then left as it was.
         """
         out = self._advance(x)
         if self._classes is not None:
@@ -67,3 +101,15 @@ class PredictionStream(Stream):
         if self._classes is None:
             raise AttributeError("step_proba is for classifiers; a regressor's stream has step")
         return softmax(self._advance(x).astype(np.float64), axis=-1)
+
+    def _advance(self, x):
+        out = self._body.step(x)
+        if self._head is None:
+            return out
+        # As SequenceNetwork.forward computes its head, row by row.
+        hidden, activation, weight, bias = self._head
+        flat = hidden_activations(out.reshape(-1, out.shape[-1]), hidden, activation)[-1]
+        out = (matmul(flat, weight.T) + bias).reshape(out.shape[:-1] + (len(bias),))
+        if self._affine is not None:
+            out = out.astype(np.float64) * self._affine[0] + self._affine[1]
+        return out

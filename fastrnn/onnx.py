@@ -35,6 +35,8 @@ IR_VERSION = 8  # opset 17's; a newer `onnx` writes higher versions that older r
 # For each ONNX gate block, the PyTorch block it comes from.
 GATE_ORDER = {name: list(cell.onnx_order) for name, cell in CELLS.items()}
 _OP = {name: cell.onnx_op for name, cell in CELLS.items()}
+# The head's hidden-layer activations (SequenceNetwork's names) as ONNX operators.
+_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid"}
 
 
 def to_onnx(model, path=None, *, lengths=False, initial_state=False):
@@ -72,10 +74,6 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
     elif hasattr(model, "network_") and hasattr(model, "_step_features"):
         if getattr(model, "loss", None) in ("quantile", "gaussian"):
             raise TypeError(f"to_onnx does not export a model with loss={model.loss!r}")
-        if model.network_.hidden_layers:
-            raise TypeError("to_onnx does not export a model with head_hidden_sizes yet")
-        if getattr(model.network_.rnn, "layers", None) is not None:
-            raise TypeError("to_onnx does not export layers of different widths yet")
         if model.output not in ("last", "sequence") or model.embedding_dim is not None:
             raise TypeError(
                 "to_onnx exports models with number input and output='last' or 'sequence'"
@@ -235,13 +233,14 @@ def _estimator_graph(g, est, lengths):
     else:
         x = g.input("X", F, ["N", "T", k])
     lens = g.input("lengths", TensorProto.INT32, ["N"]) if lengths else None
-    y, h_n, _ = _recurrent(
-        g, rnn, g.op("Transpose", [x], "x_tnf", perm=[1, 0, 2]), lens, None, None
-    )
+    y = g.op("Transpose", [x], "x_tnf", perm=[1, 0, 2])
+    stack = getattr(rnn, "layers", [rnn])  # layers of different widths: one after another
+    for layer in stack:
+        y, h_n, _ = _recurrent(g, layer, y, lens, None, None)
     if est.output == "sequence":
         features = g.op("Transpose", [y], "features", perm=[1, 0, 2])  # [N, T, nd*H]
     else:  # the top layer's final states, directions side by side: [N, nd*H]
-        S = rnn.num_layers * nd
+        S = stack[-1].num_layers * nd
         top = g.op(
             "Slice",
             [
@@ -254,6 +253,11 @@ def _estimator_graph(g, est, lengths):
         )
         top = g.op("Transpose", [top], "top_n", perm=[1, 0, 2])
         features = g.op("Reshape", [top, g.const(np.array([0, -1], np.int64))], "features")
+    for w, b in net.hidden_layers:  # the head's hidden dense layers
+        features = g.op("MatMul", [features, g.const(np.ascontiguousarray(w.T, np.float32))])
+        features = g.op("Add", [features, g.const(np.asarray(b, np.float32))], "dense")
+        if net.head_activation != "identity":
+            features = g.op(_ACTIVATION_OPS[net.head_activation], [features], "activation")
     weight = g.const(np.ascontiguousarray(net.weight.T, np.float32), "head_weight")
     bias = g.const(np.asarray(net.bias, np.float32), "head_bias")
     logits = g.op("Add", [g.op("MatMul", [features, weight], "head"), bias], "logits")

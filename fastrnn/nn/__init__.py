@@ -5,7 +5,7 @@ from fastrnn.nn._embedding import Embedding
 from fastrnn.nn._network import SequenceNetwork
 from fastrnn.nn._rnn import GRU, LSTM, RNN, RNNBase
 from fastrnn.nn._stack import LayerStack
-from fastrnn.nn._stream import Stream
+from fastrnn.nn._stream import StackStream, Stream
 
 __all__ = [
     "RNN",
@@ -20,4 +20,5 @@ __all__ = [
     "SequenceNetwork",
     "LayerStack",
     "Stream",
+    "StackStream",
 ]

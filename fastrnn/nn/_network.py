@@ -28,6 +28,20 @@ ACTIVATIONS = {
     "logistic": (lambda z: 0.5 * (1 + np.tanh(0.5 * z)), lambda a: a * (1 - a)),
     "identity": (lambda z: z, lambda a: np.ones_like(a)),
 }
+
+
+def hidden_activations(flat, hidden_layers, activation):
+    """The head's hidden dense layers on ``flat [rows, features]``.
+
+    Returns the list of each layer's input and, last, the top one's output
+    (what the output layer reads). Row by row independent of the other rows.
+    """
+    act, activations = ACTIVATIONS[activation][0], [flat]
+    for weight, bias in hidden_layers:
+        activations.append(act(matmul(activations[-1], weight.T) + bias))
+    return activations
+
+
 _LAYERS = {name: (_CLASSES[CELLS[name].layer], CELLS[name].layer_args) for name in ESTIMATOR_CELLS}
 
 
@@ -349,11 +363,9 @@ class SequenceNetwork(PicklesFlatBuffers):
             features = features * head_mask
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
-        flat = features.reshape(-1, features.shape[-1])
-        activations = [flat]
-        act = ACTIVATIONS[self.head_activation][0]
-        for weight, bias in self.hidden_layers:
-            activations.append(act(matmul(activations[-1], weight.T) + bias))
+        activations = hidden_activations(
+            features.reshape(-1, features.shape[-1]), self.hidden_layers, self.head_activation
+        )
         if training:  # inference writes nothing to the network: threads may share it
             self._features, self._out_shape, self._pooled = features, out.shape, pooled
             self._head_mask, self._activations = head_mask, activations

@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from fastrnn.nn._params import PicklesFlatBuffers
+from fastrnn.nn._stream import StackStream
 
 
 class LayerStack(PicklesFlatBuffers):
@@ -72,6 +73,13 @@ class LayerStack(PicklesFlatBuffers):
     @property
     def _kernels(self):
         return self.layers[0]._kernels
+
+    def stream(self, batch_size=1):
+        """A :class:`~fastrnn.nn.StackStream` stepping these layers, carrying their states.
+
+        Raises ValueError for bidirectional layers.
+        """
+        return StackStream(self, batch_size)
 
     def bind_buffers(self, flat_params, flat_grad):
         """Move the parameters into slices of a network's buffers (values copied)."""

@@ -101,7 +101,10 @@ class Stream:
 
     def _advance(self, x):
         """Check ``x``, step, and return the outputs in the caller's layout."""
-        out = self._stepper.step(self._check_step(x))
+        return self._to_caller(self._stepper.step(self._check_step(x)))
+
+    def _to_caller(self, out):
+        """A stepper's ``[B, H]`` or time-major ``[k, B, H]`` in the layer's layout."""
         if out.ndim == 3 and self.layer.batch_first:
             return out.transpose(1, 0, 2)
         return out
@@ -125,6 +128,75 @@ class Stream:
                 f"{self.layer.input_size}"
             )
         return x
+
+
+class StackStream:
+    """A :class:`~fastrnn.nn.LayerStack` run a few steps at a time: a
+    :class:`Stream` per layer, each step passed up through them in turn.
+
+    Made by :meth:`LayerStack.stream`; as :class:`Stream` (pieces give the
+    whole sequence's outputs, weights copied, one thread at a time), but
+    ``state`` is a list with each layer's state, bottom first, since the
+    layers' widths differ.
+
+    Parameters
+    ----------
+    stack : LayerStack
+        Unidirectional.
+    batch_size : int, default=1
+    """
+
+    def __init__(self, stack, batch_size=1):
+        self.layer = stack
+        self._streams = [Stream(layer, batch_size) for layer in stack.layers]
+        self.batch_size = self._streams[0].batch_size
+
+    def fork(self):
+        """A new stream from zeros sharing this one's weights (as :meth:`Stream.fork`)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._streams = [s.fork() for s in self._streams]
+        return new
+
+    def reset(self):
+        """Start new sequences: every layer's state goes back to zeros."""
+        for s in self._streams:
+            s.reset()
+
+    @property
+    def state(self):
+        """A copy of each layer's state, bottom first (as :attr:`Stream.state`)."""
+        return [s.state for s in self._streams]
+
+    @state.setter
+    def state(self, value):
+        if not isinstance(value, (list, tuple)) or len(value) != len(self._streams):
+            raise ValueError(
+                f"state must be a list of {len(self._streams)} layers' states, bottom first"
+            )
+        old = self.state
+        try:
+            for s, v in zip(self._streams, value):
+                s.state = v
+        except ValueError:  # a bad layer's state leaves every layer as it was
+            for s, v in zip(self._streams, old):
+                s.state = v
+            raise
+
+    def step(self, x):
+        """Advance every sequence by the steps in ``x``; return the top layer's outputs.
+
+        As :meth:`Stream.step`. Raises ValueError for a wrong shape, NaN or
+        infinity, leaving the state as it was.
+        """
+        return self._streams[0]._to_caller(self._advance_time_major(x))
+
+    def _advance_time_major(self, x):
+        """``x`` checked, then up through the layers; ``[B, H]`` or ``[k, B, H]``."""
+        out = self._streams[0]._check_step(x)
+        for s in self._streams:
+            out = s._stepper.step(out)
+        return out
 
 
 class _LayerStepper:

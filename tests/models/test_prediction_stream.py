@@ -116,3 +116,56 @@ def test_streams_of_unfitted_and_bidirectional_models_are_refused():
         model.stream()
     with pytest.raises(AttributeError, match="classifiers"):
         _fit(RNNRegressor(hidden_size=3, max_iter=1), X, y).stream().step_proba(X[:1, 0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layers_of_different_widths_and_a_hidden_head_stream_every_prefix(dtype):
+    X, y = _data(seed=5)
+    model = _fit(
+        RNNRegressor(
+            hidden_size=[6, 4],
+            head_hidden_sizes=[5],
+            head_activation="tanh",
+            max_iter=3,
+            dtype=dtype,
+            random_state=0,
+        ),
+        X,
+        100 + y,
+    )
+    stream = model.stream(batch_size=len(X))
+    got = np.concatenate([stream.step(X[:, :1])[:, 0:1], stream.step(X[:, 1:])], axis=1)
+    expected = _prefix_predictions(model, X)
+    if dtype == "float32":  # the same row-invariant products as predict's
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    parked = stream.state  # a list: each layer's (h, c)
+    assert [s[0].shape for s in parked] == [(1, len(X), 6), (1, len(X), 4)]
+    last = stream.step(X[:, 0])
+    with pytest.raises(ValueError, match="list of 2 layers' states"):
+        stream.state = parked[:1]
+    bad = [parked[0], (parked[1][0], np.full_like(parked[1][1], np.nan))]
+    with pytest.raises(ValueError, match="NaN"):
+        stream.state = bad
+    fork = stream.fork()  # from zeros, beside the parked one
+    np.testing.assert_array_equal(fork.step(X[:, :1])[:, 0], expected[:, 0])
+    stream.state = parked
+    np.testing.assert_array_equal(stream.step(X[:, 0]), last)
+
+
+def test_a_classifier_with_a_hidden_head_streams_its_labels_and_probabilities():
+    X, y = _data(seed=6)
+    model = _fit(
+        RNNClassifier(cell="gru", hidden_size=(5, 3), head_hidden_sizes=[4], max_iter=3),
+        X,
+        np.where(y > 0, "up", "down"),
+    )
+    stream = model.stream(batch_size=len(X))
+    np.testing.assert_allclose(
+        stream.step_proba(X[:, :3]),
+        _prefix_predictions(model, X[:, :3], "predict_proba"),
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    np.testing.assert_array_equal(stream.step(X[:, 3:]), _prefix_predictions(model, X)[:, 3:])

@@ -71,9 +71,22 @@ def test_an_estimator_with_layers_of_two_widths_fits_saves_and_summarises(tmp_pa
     model.summary()
     rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert "LSTM 0 (None, None, 16) 1,280" in rows and "LSTM 1 (None, None, 8) 832" in rows
-    with pytest.raises(ValueError, match="different widths cannot be streamed"):
-        model.stream()
     with pytest.raises(ValueError, match="num_layers=3 says otherwise"):
         RNNRegressor(hidden_size=[4, 2], num_layers=3, max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="positive integers"):
         RNNRegressor(hidden_size=[4, 0], max_iter=1).fit(X, y)
+
+
+def test_a_stack_streams_in_pieces_as_it_runs_whole():
+    net = SequenceNetwork("gru", 3, (6, 4), 1, random_state=0)
+    x = np.random.default_rng(2).standard_normal((2, 7, 3)).astype(np.float32)
+    whole, state = net.rnn.forward(x)
+    stream = net.rnn.stream(batch_size=2)
+    got = np.concatenate([stream.step(x[:, :3]), stream.step(x[:, 3:])], axis=1)
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(stream.state[-1], state)
+    stream.reset()
+    assert not any(s.any() for s in stream.state)
+    bidirectional = SequenceNetwork("gru", 3, (6, 4), 1, bidirectional=True, random_state=0)
+    with pytest.raises(ValueError, match="bidirectional layer cannot stream"):
+        bidirectional.rnn.stream()

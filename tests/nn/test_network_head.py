@@ -94,8 +94,6 @@ def test_an_estimator_with_a_hidden_head_learns_saves_and_says_what_it_cannot(tm
     loaded = fastrnn.load(tmp_path / "m.npz")
     assert loaded.head_hidden_sizes == (16,)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    with pytest.raises(ValueError, match="head_hidden_sizes cannot be streamed"):
-        model.stream()
     with pytest.raises(ValueError, match="positive integers"):
         RNNRegressor(head_hidden_sizes=[0]).fit(X, y)
 

@@ -129,3 +129,34 @@ def test_what_cannot_be_exported_is_refused():
     est = _fit(fastrnn.RNNRegressor(hidden_size=3, max_iter=1), np.ones((4, 3, 1)), np.ones(4))
     with pytest.raises(TypeError, match="initial_state is for layers"):
         to_onnx(est, initial_state=True)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_layers_of_different_widths_and_a_hidden_head_export(activation, bidirectional):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20, 6, 2))
+    est = _fit(
+        fastrnn.RNNRegressor(
+            hidden_size=[7, 4],
+            head_hidden_sizes=[5, 3],
+            head_activation=activation,
+            bidirectional=bidirectional,
+            max_iter=3,
+            random_state=0,
+        ),
+        X,
+        50 + X.sum(axis=(1, 2)),
+    )
+    (got,) = _session(to_onnx(est)).run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_allclose(got, est.predict(X), rtol=1e-5, atol=1e-4)
+    clf = _fit(
+        fastrnn.RNNClassifier(
+            cell="gru", hidden_size=(6, 3), head_hidden_sizes=[4], max_iter=3, random_state=0
+        ),
+        X,
+        (X.sum(axis=(1, 2)) > 0).astype(int),
+    )
+    label, proba = _session(to_onnx(clf)).run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(label, clf.predict(X))
