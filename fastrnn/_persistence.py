@@ -471,7 +471,7 @@ def copy_params(net, params):
 
 def _describe_pipeline(pipeline):
     """A Pipeline of saved transformers (TextTokenizer, scikit-learn's code-free
-    scalers and imputer) ending in a saved model.
+    steps of ``_sklearn_steps``) ending in a saved model.
 
     Step ``i``'s fields go in ``steps[i]`` with its name, its arrays under
     ``step{i}.``.
@@ -486,7 +486,8 @@ def _describe_pipeline(pipeline):
             raise TypeError(
                 "save() stores pipelines of TextTokenizer steps or scikit-learn's "
                 f"{', '.join(_sklearn_steps.STEPS)} (NaN as the missing value, no indicator) "
-                "or OneHotEncoder (dense, categories found by 'auto'), "
+                "or OneHotEncoder (dense, categories found by 'auto'), or a "
+                "ColumnTransformer of those on lists of columns, "
                 f"ending in a fastrnn estimator; step {name!r} is a {type(step).__name__} "
                 "(pickle or skops.io store any step)"
             )

@@ -4,14 +4,16 @@ A Pipeline such as ``StandardScaler() -> RNNRegressor()`` saves with
 :func:`fastrnn.save` when each step before the model is one of
 :data:`STEPS`: transformers whose fitted state is a few numeric arrays (no
 code, no functions, no nested estimators), so a file holds them as arrays
-and JSON, and loading one runs no code from it. Anything else (a
-``FunctionTransformer``, a ``ColumnTransformer``, a custom step) still needs
-pickle or ``skops.io``; ``save`` names the step it cannot store.
+and JSON, and loading one runs no code from it; or a ``ColumnTransformer``
+of those, on columns named by lists of indices or names. Anything else (a
+``FunctionTransformer``, a column selector function, a custom step) still
+needs pickle or ``skops.io``; ``save`` names the step it cannot store.
 """
 
 import importlib
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 # name -> (module, parameters kept, fitted arrays, fitted counts). An array
 # may be None where a parameter turns it off (StandardScaler(with_mean=False)
@@ -46,8 +48,17 @@ STEPS = {
 # OneHotEncoder: its categories per column (numbers or strings), rebuilt by
 # fitting it on them (see _onehot). Not the infrequent-category grouping.
 _ONEHOT_PARAMS = ("drop", "handle_unknown", "sparse_output", "feature_name_combiner")
+# A ColumnTransformer's parameters kept (its transformers are stored one by one).
+_COLUMN_PARAMS = (
+    "remainder",
+    "sparse_threshold",
+    "n_jobs",
+    "transformer_weights",
+    "verbose",
+    "verbose_feature_names_out",
+)
 # Every step a file may name.
-NAMES = (*STEPS, "OneHotEncoder")
+NAMES = (*STEPS, "OneHotEncoder", "ColumnTransformer")
 # Parameters JSON turns from tuples into lists, turned back.
 _TUPLES = ("feature_range", "quantile_range")
 
@@ -71,6 +82,8 @@ def is_step(obj):
             and all(_category_array(c) is not None for c in obj.categories_)
             and len({str(c.dtype) for c in obj.categories_}) == 1
         )
+    if name == "ColumnTransformer":
+        return _is_column_transformer(obj)
     if name not in STEPS or type(obj) is not _class(name):
         return False
     if name == "SimpleImputer":  # NaN as the missing value, no indicator (an estimator)
@@ -79,6 +92,45 @@ def is_step(obj):
             return False
         return obj.strategy != "constant" or obj.fill_value is None or _number(obj.fill_value)
     return True
+
+
+def _is_column_transformer(obj):
+    """A fitted ColumnTransformer of :func:`is_step` steps (or "drop",
+    "passthrough") on lists of column indices or names, dense."""
+    from sklearn.compose import ColumnTransformer
+
+    if type(obj) is not ColumnTransformer or obj.remainder not in ("drop", "passthrough"):
+        return False
+    weights = obj.transformer_weights
+    if weights is not None and not all(_number(w) for w in weights.values()):
+        return False
+    named = [t[0] for t in obj.transformers_]
+    if [t[0] for t in obj.transformers] != named[: len(obj.transformers)]:
+        return False
+    for (_, unfitted, columns), (_, step, _) in zip(obj.transformers, obj.transformers_):
+        if _columns(columns) is None:  # a selector function, a slice, a mask
+            return False
+        if isinstance(unfitted, str):
+            if unfitted not in ("drop", "passthrough"):
+                return False
+        elif type(step).__name__ == "ColumnTransformer" or not is_step(step):
+            return False
+    return not obj.sparse_output_
+
+
+def _columns(columns):
+    """A column selection as JSON (an int, a str, or a list of either), or None."""
+    if isinstance(columns, (int, np.integer)) and not isinstance(columns, bool):
+        return int(columns)
+    if isinstance(columns, str):
+        return columns
+    if isinstance(columns, (list, tuple, np.ndarray)):
+        values = list(np.asarray(columns).tolist()) if isinstance(columns, np.ndarray) else columns
+        if all(isinstance(c, str) for c in values):
+            return list(values)
+        if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in values):
+            return [int(c) for c in values]
+    return None
 
 
 def _category_array(categories):
@@ -104,6 +156,8 @@ def _class(name):
 def describe(step):
     """``(config, arrays)`` of a fitted step (see :func:`is_step`)."""
     name = type(step).__name__
+    if name == "ColumnTransformer":
+        return _describe_columns(step)
     if name == "OneHotEncoder":
         arrays = {f"categories_{j}": _category_array(c) for j, c in enumerate(step.categories_)}
         if hasattr(step, "feature_names_in_"):
@@ -133,6 +187,141 @@ def describe(step):
         "n_features_in_": int(step.n_features_in_),
     }
     return config, arrays
+
+
+def _describe_columns(ct):
+    """A ColumnTransformer: its parameters, then each transformer's name,
+    columns and step (its arrays under ``t{k}.``), and the output's layout."""
+    arrays, transformers = {}, []
+    for k, ((name, unfitted, columns), (_, step, _)) in enumerate(
+        zip(ct.transformers, ct.transformers_)
+    ):
+        entry = {"name": name, "columns": _columns(columns)}
+        if isinstance(unfitted, str):
+            entry["step"] = unfitted
+        else:
+            entry["step"], step_arrays = describe(step)
+            arrays.update({f"t{k}.{key}": v for key, v in step_arrays.items()})
+        transformers.append(entry)
+    if hasattr(ct, "feature_names_in_"):
+        arrays["feature_names_in_"] = np.asarray(ct.feature_names_in_, dtype=str)
+    params = {k: getattr(ct, k) for k in _COLUMN_PARAMS}
+    if params["transformer_weights"] is not None:
+        params["transformer_weights"] = {
+            k: float(w) for k, w in params["transformer_weights"].items()
+        }
+    config = {
+        "estimator": "ColumnTransformer",
+        "params": params,
+        "transformers": transformers,
+        "n_features_in_": int(ct.n_features_in_),
+        "output_indices": {k: [v.start, v.stop] for k, v in ct.output_indices_.items()},
+    }
+    return config, arrays
+
+
+class _Width(TransformerMixin, BaseEstimator):
+    """A stand-in of ``width`` output columns, fitted where a rebuilt step goes."""
+
+    def __init__(self, width=1):
+        self.width = width
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.zeros((len(X), self.width))
+
+
+def _rebuild_columns(config, arrays):
+    """A ColumnTransformer as saved.
+
+    Its own fitted fields are private to scikit-learn and change between
+    versions, so it is fitted, on a table of the saved width and column
+    names, with stand-ins of each step's output width; the rebuilt steps
+    then take the stand-ins' places, and the output's layout is checked
+    against the saved one.
+    """
+    from sklearn.compose import ColumnTransformer
+
+    params = config["params"]
+    if not isinstance(params, dict) or set(params) != set(_COLUMN_PARAMS):
+        raise ValueError(f"a ColumnTransformer's parameters are not {sorted(_COLUMN_PARAMS)}")
+    if params["remainder"] not in ("drop", "passthrough"):
+        raise ValueError("a ColumnTransformer's remainder is not 'drop' or 'passthrough'")
+    n = config["n_features_in_"]
+    if not _number(n) or isinstance(n, float) or n < 1:
+        raise ValueError("a ColumnTransformer's n_features_in_ is not a count")
+    names = arrays.get("feature_names_in_")
+    if names is not None and (names.dtype.kind != "U" or names.shape != (n,)):
+        raise ValueError(f"a ColumnTransformer's feature names are not {n} strings")
+    entries = config["transformers"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError("a ColumnTransformer's transformers are not a list")
+    stand_ins, fitted, known = [], {}, {"feature_names_in_"}
+    for k, entry in enumerate(entries):
+        if set(entry) != {"name", "columns", "step"} or not isinstance(entry["name"], str):
+            raise ValueError(f"a ColumnTransformer's transformer {k} is not a name, columns, step")
+        columns = entry["columns"]
+        if _columns(columns) != columns:
+            raise ValueError(f"a ColumnTransformer's columns of {entry['name']!r} are not a list")
+        chosen = columns if isinstance(columns, list) else [columns]
+        for c in chosen:
+            if isinstance(c, str) and (names is None or c not in names):
+                raise ValueError(f"a ColumnTransformer's column {c!r} is not one of its inputs")
+            if isinstance(c, int) and not -n <= c < n:
+                raise ValueError(f"a ColumnTransformer's column {c} is not one of its {n}")
+        step = entry["step"]
+        if isinstance(step, str):
+            if step not in ("drop", "passthrough"):
+                raise ValueError(f"a ColumnTransformer's step {step!r} is not drop or passthrough")
+            stand_ins.append((entry["name"], step, columns))
+            continue
+        if not isinstance(step, dict) or step.get("estimator") not in NAMES[:-1]:
+            raise ValueError(
+                f"a ColumnTransformer's step {entry['name']!r} is not one fastrnn stores"
+            )
+        prefix = f"t{k}."
+        known |= {key for key in arrays if key.startswith(prefix)}
+        rebuilt = rebuild(
+            step, {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
+        )
+        if rebuilt.n_features_in_ != len(chosen):
+            raise ValueError(
+                f"a ColumnTransformer's step {entry['name']!r} reads {rebuilt.n_features_in_} "
+                f"columns, not {len(chosen)}"
+            )
+        fitted[entry["name"]] = rebuilt
+        stand_ins.append((entry["name"], _Width(len(rebuilt.get_feature_names_out())), columns))
+    if set(arrays) - known:
+        raise ValueError(
+            f"a ColumnTransformer holds unexpected arrays {sorted(set(arrays) - known)}"
+        )
+    ct = ColumnTransformer(stand_ins, **params)
+    ct._validate_params()
+    table = np.zeros((1, n))
+    if names is not None:
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "this model's ColumnTransformer reads DataFrame columns by name; "
+                "loading it needs pandas"
+            ) from exc
+
+        table = pd.DataFrame(table, columns=list(names))
+    ct.fit(table)
+    ct.transformers_ = [
+        (name, fitted.get(name, step), columns) for name, step, columns in ct.transformers_
+    ]
+    ct.transformers = [
+        (name, clone(fitted[name]) if name in fitted else step, columns)
+        for name, step, columns in stand_ins
+    ]
+    layout = {k: [v.start, v.stop] for k, v in ct.output_indices_.items()}
+    if layout != config["output_indices"]:
+        raise ValueError("a ColumnTransformer's output columns do not rebuild as saved")
+    return ct
 
 
 def _onehot(config, arrays):
@@ -195,6 +384,8 @@ def rebuild(config, arrays):
     name = config["estimator"]
     if name == "OneHotEncoder":
         return _onehot(config, arrays)
+    if name == "ColumnTransformer":
+        return _rebuild_columns(config, arrays)
     _, param_names, fitted = STEPS[name]
     params = config["params"]
     if not isinstance(params, dict) or set(params) != set(param_names):

@@ -136,3 +136,107 @@ def test_what_the_format_stores_is_checked_before_a_step_is_written():
     assert _sklearn_steps.is_step(OneHotEncoder(sparse_output=False).fit(codes))
     with pytest.raises(TypeError, match="fitted fastrnn estimator"):
         fastrnn.save(StandardScaler().fit(codes), "unused.npz")  # a step alone is no model
+
+
+def _mixed_frame():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.standard_normal((40, 4)) * 3 + 1, columns=list("abcd"))
+    frame["kind"] = rng.choice(["x", "y", "z"], 40)
+    return frame, frame["a"].to_numpy() + (frame["kind"] == "x")
+
+
+def test_a_column_transformer_of_named_columns_saves_and_predicts_the_same(tmp_path):
+    from sklearn.compose import ColumnTransformer
+
+    frame, y = _mixed_frame()
+    columns = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["a", "b"]),
+            ("range", MinMaxScaler(), ["c"]),
+            ("kind", OneHotEncoder(sparse_output=False), ["kind"]),
+        ],
+        remainder="passthrough",
+    )
+    model = make_pipeline(columns, RNNRegressor(n_features=1, hidden_size=4, max_iter=2))
+    model.fit(frame, y)
+    fastrnn.save(model, tmp_path / "p.npz")
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    got = loaded.steps[0][1]
+    assert repr(got.get_params(deep=False)) == repr(columns.get_params(deep=False))
+    np.testing.assert_array_equal(got.get_feature_names_out(), columns.get_feature_names_out())
+    np.testing.assert_array_equal(  # columns found by their names
+        loaded.predict(frame[["b", "a", "kind", "d", "c"]]), model.predict(frame)
+    )
+    with pytest.raises(ValueError, match="missing"):
+        loaded.predict(frame.drop(columns="c"))
+
+
+def test_a_column_transformer_of_indices_with_drops_and_weights_round_trips(tmp_path):
+    from sklearn.compose import ColumnTransformer
+
+    X, y = _data()
+    columns = ColumnTransformer(
+        [
+            ("impute", SimpleImputer(), [2, 3]),
+            ("gone", "drop", [0]),
+            ("kept", "passthrough", [1]),
+            ("scale", RobustScaler(), [4, 5]),
+        ],
+        transformer_weights={"impute": 2.0, "scale": 0.5},
+    )
+    model = make_pipeline(columns, RNNRegressor(n_features=1, hidden_size=4, max_iter=2))
+    fastrnn.save(model.fit(X, y), tmp_path / "p.npz")
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded[0].transform(X), columns.transform(X))
+
+
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda ct, sel: ct([("s", StandardScaler(), sel(dtype_include=np.number))]), "selector"),
+        (lambda ct, sel: ct([("s", StandardScaler(), [0])], remainder=MinMaxScaler()), "remainder"),
+        (lambda ct, sel: ct([("f", FunctionTransformer(np.abs), [0])]), "function"),
+        (lambda ct, sel: ct([("n", ct([("s", StandardScaler(), [0])]), [0, 1])]), "nested"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_column_transformer_of_what_the_format_cannot_hold_is_refused(tmp_path, make, why):
+    from sklearn.compose import ColumnTransformer, make_column_selector
+
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    model = make_pipeline(
+        make(ColumnTransformer, make_column_selector), RNNRegressor(max_iter=1, hidden_size=4)
+    )
+    model.fit(pd.DataFrame(np.nan_to_num(X)), y)
+    with pytest.raises(TypeError, match="is a ColumnTransformer.*skops"):
+        fastrnn.save(model, tmp_path / "p.npz")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c, a: c["steps"][0]["output_indices"].update(num=[0, 3]), "output columns"),
+        (lambda c, a: c["steps"][0]["transformers"][0].update(columns=["a", "zz"]), "'zz'"),
+        (lambda c, a: c["steps"][0]["transformers"][0].update(columns=["a"]), "reads 2"),
+        (lambda c, a: c["steps"][0]["params"].update(remainder="scale"), "remainder"),
+        (lambda c, a: c["steps"][0]["transformers"][1].update(step="keep"), "'keep'"),
+        (lambda c, a: a.update({"step0.t0.scale_": np.full(2, np.nan)}), "not finite"),
+        (lambda c, a: a.update({"step0.t9.scale_": np.ones(2)}), "unexpected arrays"),
+    ],
+)
+def test_an_edited_column_transformer_is_refused(tmp_path, change, match):
+    from sklearn.compose import ColumnTransformer
+
+    frame, y = _mixed_frame()
+    columns = ColumnTransformer(
+        [("num", StandardScaler(), ["a", "b"]), ("rest", "passthrough", ["c"])]
+    )
+    model = make_pipeline(columns, RNNRegressor(n_features=1, hidden_size=4, max_iter=1))
+    fastrnn.save(model.fit(frame, y), tmp_path / "p.npz")
+    _edit(tmp_path / "p.npz", change)
+    with pytest.raises(ValueError, match=f"inconsistent model(.|\\n)*{match}"):
+        fastrnn.load(tmp_path / "p.npz")
