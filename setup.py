@@ -5,6 +5,12 @@ Optimisation is on (-O3); threads come from the kernels' own pool
 ``FASTRNN_DEBUG=1`` to turn Cython's bounds and wraparound checks back on.
 ``-march=native`` and ``-ffast-math`` are deliberately absent: a build must
 run on any x86-64 and keep IEEE semantics (NaN checks, summation order).
+
+The extension is optional: where it cannot be compiled (no C compiler), the
+install goes on without it, says so, and fastrnn runs on its Numba backend
+(``pip install "fastrnn[numba]"``) or its NumPy reference (``fastrnn info``
+says which). ``FASTRNN_REQUIRE_EXTENSION=1`` makes a failed build an error
+instead: wheels and CI set it.
 """
 
 import os
@@ -13,6 +19,36 @@ import sys
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, ExecError, PlatformError
+
+REQUIRED = os.environ.get("FASTRNN_REQUIRE_EXTENSION", "0") == "1"
+
+
+class OptionalBuildExt(build_ext):
+    """``build_ext`` that warns and goes on where the kernels cannot be compiled."""
+
+    def run(self):
+        try:
+            super().run()
+        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
+            self._skipped(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
+            self._skipped(exc)
+
+    def _skipped(self, exc):
+        if REQUIRED:
+            raise exc
+        print(
+            f"WARNING: fastrnn's compiled kernels were not built ({exc}). fastrnn will "
+            "run on Numba (pip install 'fastrnn[numba]') or NumPy, several times slower; "
+            "install a C compiler and reinstall for the fast kernels.",
+            file=sys.stderr,
+        )
 
 DEBUG = os.environ.get("FASTRNN_DEBUG", "0") == "1"
 
@@ -29,6 +65,8 @@ SANITIZE = os.environ.get("FASTRNN_SANITIZE", "")
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]
     link_args += [f"-fsanitize={SANITIZE}"]
+elif not DEBUG and sys.platform != "win32":
+    link_args += ["-Wl,-S"]  # no debug information in the shipped library (3.8 MB -> 0.7)
 if sys.platform == "win32":
     compile_args = ["/Od"] if DEBUG else ["/O2"]
     thread_flags = link_args = []
@@ -53,6 +91,7 @@ extensions = [
 ]
 
 setup(
+    cmdclass={"build_ext": OptionalBuildExt},
     ext_modules=cythonize(
         extensions,
         compiler_directives={

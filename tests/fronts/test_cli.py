@@ -214,15 +214,6 @@ def test_info_and_the_plot(workdir):
     assert (workdir / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_version_is_the_one_the_build_declares():
-    import re
-
-    import fastrnn
-
-    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert f'version = "{fastrnn.__version__}"' in re.findall(r"^version = .*$", text, re.M)
-
-
 def test_a_regressors_rows_read_its_columns_by_name_and_count(workdir):
     import pandas as pd
 
