@@ -26,19 +26,31 @@ REQUIRED = os.environ.get("FASTRNN_REQUIRE_EXTENSION", "0") == "1"
 
 
 class OptionalBuildExt(build_ext):
-    """``build_ext`` that warns and goes on where the kernels cannot be compiled."""
+    """``build_ext`` that warns and goes on where the kernels cannot be compiled.
+
+    An extension that fails is dropped from the build's list, so the steps
+    after it (the in-place copy, the wheel's file list) do not look for it.
+    """
+
+    _ERRORS = (CCompilerError, ExecError, PlatformError, OSError)
 
     def run(self):
         try:
             super().run()
-        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
+        except self._ERRORS as exc:  # no compiler at all: fails before any extension
+            self.extensions = []
             self._skipped(exc)
 
-    def build_extension(self, ext):
-        try:
-            super().build_extension(ext)
-        except (CCompilerError, ExecError, PlatformError, OSError) as exc:
-            self._skipped(exc)
+    def build_extensions(self):
+        self.check_extensions_list(self.extensions)
+        built = []
+        for ext in self.extensions:
+            try:
+                self.build_extension(ext)
+                built.append(ext)
+            except self._ERRORS as exc:
+                self._skipped(exc)
+        self.extensions = built
 
     def _skipped(self, exc):
         if REQUIRED:
@@ -49,6 +61,7 @@ class OptionalBuildExt(build_ext):
             "install a C compiler and reinstall for the fast kernels.",
             file=sys.stderr,
         )
+
 
 DEBUG = os.environ.get("FASTRNN_DEBUG", "0") == "1"
 
