@@ -13,6 +13,9 @@ contiguous buffers; around them:
 - :func:`save` / :func:`load`: a versioned model file without pickle;
 - :mod:`fastrnn.callbacks`, :mod:`fastrnn.onnx` (export), :mod:`fastrnn.dask`
   (data-parallel training), :mod:`fastrnn.text`;
+- the warnings it raises: :class:`TrainingDivergedWarning` (a fit whose
+  loss became NaN or infinite), :class:`BackendFallbackWarning` (a slower
+  backend serves because the compiled kernels are missing);
 - the ``fastrnn`` command: ``fastrnn demo``, ``fit``, ``predict``,
   ``generate``, ``bench``, ``info``.
 
@@ -24,7 +27,7 @@ contiguous buffers; around them:
 """
 
 from fastrnn import nn, optim
-from fastrnn._kernels import backends
+from fastrnn._kernels import BackendFallbackWarning, backends
 from fastrnn._version import __version__
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "cross_validate_forecast",
     "save",
     "load",
+    "TrainingDivergedWarning",
+    "BackendFallbackWarning",
     "__version__",
 ]
 
@@ -53,6 +58,7 @@ _LAZY = {
     "cross_validate_forecast": "fastrnn._forecasting",
     "save": "fastrnn._persistence",
     "load": "fastrnn._persistence",
+    "TrainingDivergedWarning": "fastrnn._training",
 }
 
 

@@ -4,7 +4,9 @@
 forecaster, or a text file -> a saved language model), ``predict``,
 ``generate``, ``bench`` (the logic of ``bench/compare.py``; ``bench --forecast``,
 that of ``bench/forecast.py``) and ``info``.
-``fastrnn COMMAND --help`` shows each one's options.
+``fastrnn COMMAND --help`` shows each one's options (with their defaults);
+``-`` stands for standard input or output where a command reads or writes a
+file.
 """
 
 import argparse
@@ -32,8 +34,31 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every subcommand's help: each option's default after its text, where it has one.
+
+    (argparse's ArgumentDefaultsHelpFormatter also prints "default: None" and
+    repeats defaults that the text already gives.)
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and not (default is None or default is False or default == argparse.SUPPRESS)
+            and default not in ([], {})
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 def main(argv=None):
+    from fastrnn._version import __version__
+
     parser = argparse.ArgumentParser(prog="fastrnn", description="Fast CPU recurrent networks.")
+    parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, _, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

@@ -6,12 +6,18 @@ says why, on stderr), 2 for bad options (argparse's usage error).
 """
 
 import argparse
+import contextlib
 import csv
+import io
+import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 
 from fastrnn._cells import ESTIMATOR_CELLS
+from fastrnn._cli import HelpFormatter
 
 
 class CommandError(Exception):
@@ -26,13 +32,29 @@ def _run(fn, args, prog):
         return 1
 
 
+@contextlib.contextmanager
+def _open_text(path, newline=None):
+    """``path`` opened for reading text (``-``: standard input); utf-8-sig, as
+    spreadsheets often start a file with a byte-order mark."""
+    if path != "-":
+        with open(path, newline=newline, encoding="utf-8-sig") as f:
+            yield f
+        return
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline=newline)
+    try:
+        yield stdin
+    finally:
+        stdin.detach()  # leave standard input open
+
+
 def read_csv(path, columns):
     """The named numeric columns of a CSV file with a header row, as float64 arrays."""
-    try:  # utf-8-sig: spreadsheets often start the file with a byte-order mark
-        with open(path, newline="", encoding="utf-8-sig") as f:
+    try:
+        with _open_text(path, newline="") as f:
             rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {path}: {exc}") from exc
+    path = "standard input" if path == "-" else path
     if not rows:
         raise CommandError(f"{path} is empty")
     header = [h.strip() for h in rows[0]]
@@ -58,12 +80,35 @@ def read_csv(path, columns):
 
 
 def _load(path):
+    """The model in ``path`` (``-``: read from standard input)."""
     import fastrnn
 
     try:
-        return fastrnn.load(path)
+        if path != "-":
+            return fastrnn.load(path)
+        with tempfile.TemporaryDirectory() as tmp:  # load reads a file: spool stdin to one
+            spooled = os.path.join(tmp, "model.npz")
+            with open(spooled, "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f)
+            return fastrnn.load(spooled)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _save(model, path):
+    """Save ``model`` at ``path`` (``-``: write the file to standard output)."""
+    try:
+        if path != "-":
+            model.save(path)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            spooled = os.path.join(tmp, "model.npz")
+            model.save(spooled)
+            with open(spooled, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc}") from exc
 
 
 def _features(text):
@@ -78,9 +123,11 @@ def fit_main(argv=None, prog="fastrnn fit"):
         prog=prog,
         description="Fit a model and save it: a forecaster on a CSV series (--target), or a "
         "language model on a text file (--text).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("data", help="a CSV file with a header row, or a text file with --text")
+    p.add_argument(
+        "data", help="a CSV file with a header row, or a text file with --text (-: standard input)"
+    )
     task = p.add_mutually_exclusive_group(required=True)
     task.add_argument("--target", help="the CSV column to forecast")
     task.add_argument("--text", action="store_true", help="fit a language model on the file")
@@ -118,7 +165,8 @@ def fit_main(argv=None, prog="fastrnn fit"):
         "--output",
         "-o",
         required=True,
-        help="the model file to write (an .npz archive, written at exactly this path)",
+        help="the model file to write (an .npz archive, written at exactly this path; "
+        "-: standard output, the messages then go to standard error)",
     )
     p.add_argument(
         "--plot",
@@ -156,7 +204,7 @@ def _fit(args):
     )
     if args.text:
         try:
-            with open(args.data, encoding="utf-8") as f:
+            with _open_text(args.data) as f:
                 corpus = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"cannot read {args.data}: {exc}") from exc
@@ -180,25 +228,25 @@ def _fit(args):
     except ValueError as exc:  # too short a series, an empty corpus, ...
         raise CommandError(str(exc)) from exc
     output = args.output
-    try:
-        model.save(output)
-    except OSError as exc:
-        raise CommandError(f"cannot write {output}: {exc}") from exc
+    _save(model, output)
+    report = sys.stderr if output == "-" else sys.stdout  # stdout holds the model then
     trained = model if args.text else model.estimator_
     curve = trained.loss_curve_
     validation = getattr(model, "validation_loss_curve_", None) or getattr(
         trained, "validation_loss_curve_", []
     )
+    where = "standard output" if output == "-" else output
     print(
         f"fitted {type(model).__name__} in {len(curve)} epochs, final loss {curve[-1]:.4g}; "
-        f"saved to {output}"
+        f"saved to {where}",
+        file=report,
     )
     if args.plot:
         try:
             _plot_loss(curve, validation, args.plot)
         except (OSError, ValueError) as exc:  # no such folder, an unknown image format
             raise CommandError(f"cannot write the plot {args.plot}: {exc}") from exc
-        print(f"loss curve saved to {args.plot}")
+        print(f"loss curve saved to {args.plot}", file=report)
 
 
 def _plot_loss(curve, validation, path):
@@ -228,9 +276,12 @@ def predict_main(argv=None, prog="fastrnn predict"):
         description="Forecast with a saved forecaster (from the series it was fitted on, or "
         "the recent values in a CSV), or predict rows of a CSV with a saved regressor or "
         "classifier. Prints CSV.",
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("model", help="a model file written by fastrnn fit or save()")
-    p.add_argument("data", nargs="?", help="a CSV file with a header row")
+    p.add_argument(
+        "model", help="a model file written by fastrnn fit or save() (-: standard input)"
+    )
+    p.add_argument("data", nargs="?", help="a CSV file with a header row (-: standard input)")
     p.add_argument("--target", help="forecaster: the CSV column holding the recent values")
     p.add_argument("--features", help="the CSV's extra columns, as when fitting")
     p.add_argument(
@@ -238,6 +289,8 @@ def predict_main(argv=None, prog="fastrnn predict"):
         help="recursive forecaster with features: a CSV of the next horizon - 1 steps' features",
     )
     args = p.parse_args(argv)
+    if args.model == "-" and "-" in (args.data, args.future_features):
+        p.error("only one of the model and the CSV files can come from standard input")
     return _run(_predict, args, prog)
 
 
@@ -301,14 +354,28 @@ def _predict(args):
 
 
 def generate_main(argv=None, prog="fastrnn generate"):
-    p = argparse.ArgumentParser(prog=prog, description="Generate text with a saved language model.")
-    p.add_argument("model", help="a language model file (fastrnn fit --text, or save())")
-    p.add_argument("--prompt", default="")
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--seed", type=int)
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Generate text with a saved language model; prints the prompt and what "
+        "follows it.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument(
+        "model", help="a language model file (fastrnn fit --text, or save(); -: standard input)"
+    )
+    p.add_argument("--prompt", default="", help="the text to continue (default: from nothing)")
+    p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divides the logits: below 1 surer, above 1 more varied",
+    )
+    p.add_argument("--top-k", type=int, help="sample from the k likeliest tokens only")
+    p.add_argument(
+        "--top-p", type=float, help="sample from the likeliest tokens holding this probability"
+    )
+    p.add_argument("--seed", type=int, help="seeds the sampling (default: a fresh seed each run)")
     args = p.parse_args(argv)
     return _run(_generate, args, prog)
 
@@ -337,20 +404,32 @@ def _generate(args):
 
 
 def info_main(argv=None, prog="fastrnn info"):
-    argparse.ArgumentParser(prog=prog, description="What fastrnn runs on here.").parse_args(argv)
+    argparse.ArgumentParser(
+        prog=prog,
+        description="What fastrnn runs on here: its version, which backends work (and why "
+        "not), the GEMM, threads and BLAS.",
+        formatter_class=HelpFormatter,
+    ).parse_args(argv)
     import os
     import platform
 
     from threadpoolctl import threadpool_info
 
     import fastrnn
-    from fastrnn._kernels import backends
+    from fastrnn._kernels import backend_status, backends
 
     print(
         f"fastrnn {fastrnn.__version__} (Python {platform.python_version()}, "
         f"NumPy {np.__version__}, {platform.machine()})"
     )
     print(f"backends: {', '.join(backends())} (auto picks {backends()[0]})")
+    for name, why in backend_status():
+        print(f"  {name}: {'available' if why is None else 'unavailable: ' + why}")
+    if backends()[0] != "cython":
+        print(
+            "  the compiled kernels are missing (built where a C compiler was found at "
+            "install): reinstall with one for the fast backend"
+        )
     if "cython" in backends():
         from fastrnn._kernels import _driver
 

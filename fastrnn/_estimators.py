@@ -384,6 +384,11 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
 
         Keras' ``model.summary()``; the input's width comes from ``X``, so
         the model must be fitted first.
+
+        Parameters
+        ----------
+        print_fn : callable, default=print
+            Called once with the whole table as one string.
         """
         check_is_fitted(self, "network_")
         self.network_.summary(print_fn)
@@ -690,14 +695,16 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
 
         Returns
         -------
-        stream : PredictionStream
-            Holds a copy of the weights: refitting does not change it.
+        PredictionStream
+            The stream; it holds a copy of the weights: refitting does not
+            change it.
 
         Raises
         ------
         ValueError
             For a bidirectional model (its reverse direction needs the whole
-            sequence first).
+            sequence first), a model reading token ids, or one pooling over
+            whole sequences (``output="mean"`` or ``"max"``).
         """
         from fastrnn._prediction_stream import PredictionStream
 
@@ -806,18 +813,20 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     Parameters
     ----------
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
-        The recurrent cell.
+        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
     hidden_size : int or sequence of int, default=32
         Units of each recurrent layer; a sequence stacks layers of those
         widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
         is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
         its stream's ``state`` is a list, a layer each.
     num_layers : int, default=1
-        Stacked recurrent layers.
+        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
+        ``hidden_size`` lists the layers).
     bidirectional : bool, default=False
         Also run each layer backwards in time (within each sequence's length).
     dropout : float, default=0.0
-        Dropout between recurrent layers, in training only.
+        Dropout between recurrent layers, in training only (with one layer it
+        does nothing, and ``fit`` warns).
     output : {"last", "sequence", "mean", "max"}, default="last"
         "last": one prediction per sequence (many-to-one), from the final state
         (both directions' when bidirectional). "sequence": one prediction per
@@ -827,20 +836,26 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
+        The optimizer (:mod:`fastrnn.optim`).
     learning_rate_init : float, default=0.01
+        The initial learning rate (the step size of ``solver``).
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
-        "invscaling" divides by ``epoch ** power_t``; "adaptive" divides by 5
-        whenever ``n_iter_no_change`` epochs bring no improvement.
+        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
+        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
+        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
+        once it falls below 1e-6.
     power_t : float, default=0.5
+        The exponent of the "invscaling" schedule.
     momentum : float, default=0.9
-        For ``solver="sgd"``.
+        For ``solver="sgd"``: the fraction of the previous step added to each
+        step, in [0, 1].
     nesterovs_momentum : bool, default=True
-        For ``solver="sgd"``.
+        For ``solver="sgd"``: use Nesterov's momentum.
     batch_size : int or "auto", default="auto"
         Sequences per minibatch; "auto" is ``min(32, n_samples)``.
     max_iter : int, default=200
-        Epochs (passes over the data).
+        Epochs (passes over the data); ``partial_fit`` runs one.
     alpha : float, default=1e-4
         L2 penalty on weights (not biases).
     clip_grad_norm : float or None, default=5.0
@@ -849,9 +864,14 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Hold out the last ``validation_fraction`` of the samples (the tail, so
         that overlapping windows of one series do not leak into the hold-out),
         stop when its loss stops improving and keep the weights of its best
-        epoch.
+        epoch. With ``fit(validation_data=...)`` that data is the hold-out
+        instead; ``partial_fit`` holds out nothing.
     validation_fraction : float, default=0.1
+        The share of the samples held out with ``early_stopping`` (at least
+        one sample), in (0, 1).
     n_iter_no_change : int, default=10
+        Epochs without an improvement by ``tol`` before training stops (or,
+        with ``learning_rate="adaptive"``, the rate is lowered).
     tol : float or None, default=1e-4
         Improvement of the (validation or training) loss that counts: without
         ``early_stopping``, training also stops once the training loss has
@@ -865,12 +885,18 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Seeds initial weights, shuffling and dropout. With the same value,
         backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
     warm_start : bool, default=False
-        Continue from the current weights on the next ``fit``.
+        Continue from the current weights on the next ``fit`` (with a new
+        optimizer; the input's shape, the target scaling and the histories of
+        the first fit are kept).
     verbose : bool, default=False
         Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
-        validation score (``val_r2`` or ``val_accuracy``) and seconds.
+        validation score (``val_r2``) and seconds.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the fastest installed one (the compiled
+        Cython one, then Numba, then NumPy).
     dtype : {"float32", "float64"}, default="float32"
+        The dtype of the weights and the computation (predictions are
+        float64 either way).
     n_threads : int or None, default=None
         Threads during fit and predict: the kernels' thread pool (a batch
         is split across it) and BLAS's, at most the CPUs this process may
@@ -887,7 +913,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Number of token ids; default the largest id seen in ``fit`` + 1 (or
         the rows of ``embedding_weights``). Larger ids met later map to
         ``<unk>`` (1).
-    embedding_weights : array-like of shape (vocab_size, embedding_dim), optional
+    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
         Start the embedding from these vectors (pretrained word vectors:
         :func:`fastrnn.text.read_word_vectors` reads the common text format).
     freeze_embedding : bool, default=False
@@ -903,30 +929,33 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         and Keras' default) or, with False, before it (Keras
         ``reset_after=False``, ONNX ``linear_before_reset=0``); see
         :class:`fastrnn.nn.GRU`.
-    loss : {"squared_error", "huber", "quantile", "gaussian"}, default="squared_error"
-        "quantile": one output per level of ``quantiles`` for each target,
-        trained with the pinball loss (:meth:`predict_quantiles`).
-        "gaussian": a mean and a standard deviation (softplus) per target,
-        trained with the Gaussian negative log-likelihood
-        (``predict(X, return_std=True)``). Both with ``output="last"``; such
-        a model cannot be streamed or exported to ONNX.
-    quantiles : array-like of float, default=(0.1, 0.5, 0.9)
-        Increasing levels in (0, 1), for ``loss="quantile"``.
     head_hidden_sizes : sequence of int, default=()
         Dense layers between the recurrent stack and the output layer, as
         Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
         ``head_hidden_sizes=(32,)``.
     head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Their activation (scikit-learn's MLP names).
-    callbacks : object or list of objects, optional
+    callbacks : object or list of objects, default=None
         Called at each epoch, as Keras' and skorch's callbacks:
         ``on_epoch_begin(model, epoch, optimizer)`` (may set
         ``optimizer.learning_rate``: see
         :class:`fastrnn.callbacks.LearningRateScheduler`) and
         ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
-        ``val_loss``, ``val_r2`` or ``val_accuracy``, ``learning_rate``;
-        return True to stop training), either or both. Not saved in model
-        files.
+        ``val_loss``, ``val_r2``, ``learning_rate``; return True to stop
+        training), either or both. Not saved in model files.
+    loss : {"squared_error", "huber", "quantile", "gaussian"}, default="squared_error"
+        The training loss, on the standardised targets. "squared_error":
+        half the mean squared error. "huber": the Huber loss with delta 1,
+        quadratic for errors within one standard deviation of the target and
+        linear beyond, less swayed by outliers. "quantile": one output per
+        level of ``quantiles`` for each target, trained with the pinball loss
+        (:meth:`predict_quantiles`). "gaussian": a mean and a standard
+        deviation (softplus) per target, trained with the Gaussian negative
+        log-likelihood (``predict(X, return_std=True)``). The last two need
+        ``output="last"``; such a model cannot be streamed or exported to
+        ONNX.
+    quantiles : array-like of float, default=(0.1, 0.5, 0.9)
+        Increasing levels in (0, 1), for ``loss="quantile"``.
 
     Attributes
     ----------
@@ -1099,12 +1128,29 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return r2_score(y, pred)
 
     def score(self, X, y, sample_weight=None):
-        """R² of the predictions; with ``output="sequence"``, over every valid step.
+        """Return the R² of the predictions; with ``output="sequence"``, over every valid step.
 
         A sequence model is scored step by step: the R² of all steps of all
         samples together (padding left out), as Keras' per-step metrics, not
         per whole sequence. This is what ``cross_val_score`` and
         ``GridSearchCV`` use.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+        y : array-like
+            The true targets, shaped as :meth:`predict`'s output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (with ``output="sequence"``, repeated over
+            each sample's steps).
+
+        Returns
+        -------
+        float
+            The coefficient of determination (1 is perfect; uniform over the
+            outputs for 2-D ``y``).
         """
         if self.output != "sequence":
             return super().score(X, y, sample_weight)
@@ -1121,10 +1167,17 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         ----------
         X : array-like of shape (n_samples, n_timesteps, n_features), \
                 (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs); with
-            ``output="sequence"``, (n_samples, n_timesteps[, n_outputs]) or a
-            list of per-sample arrays for ragged X.
+            The sequences: a 3-D array, a 2-D array whose columns are the time
+            steps (each ``n_features`` consecutive columns one step), or a list
+            of per-sample arrays of different lengths (ragged: each runs for its
+            own steps; padding never enters the loss). With ``embedding_dim``,
+            token ids instead (see ``embedding_dim``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets; with ``output="sequence"``, of shape
+            (n_samples, n_timesteps[, n_outputs]) or a list of per-sample
+            arrays for ragged X.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss; None weighs them equally.
         validation_data : tuple (X_val, y_val), optional
             Held-out data scored after every epoch (``validation_scores_``,
             ``validation_loss_curve_``) in place of a split of ``X``: with
@@ -1133,7 +1186,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
         Returns
         -------
-        self
+        object
+            The fitted estimator, ``self``.
 
         Notes
         -----
@@ -1156,8 +1210,15 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Parameters
         ----------
         rnn : torch.nn.RNN, LSTM or GRU (or a fastrnn.nn layer)
+            The recurrent layer, read without importing torch; it fixes
+            ``cell``, ``hidden_size``, ``num_layers``, ``bidirectional``,
+            ``dropout``, ``dtype`` and (GRU) ``reset_after``.
         head : torch.nn.Linear, or ``(weight, bias)`` arrays
-        output : {"last", "sequence"}
+            The linear head on the top layer's features: ``weight`` of shape
+            (n_outputs, hidden_size * directions), ``bias`` of shape
+            (n_outputs,) or None for zeros.
+        output : {"last", "sequence"}, default="last"
+            Whether the head reads the final state or every step's output.
         **params
             Other estimator parameters (for further training with
             ``partial_fit``, ``n_threads``, ...); the layer fixes the cell's.
@@ -1174,7 +1235,27 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``, continuing from the current weights."""
+        """Train one epoch over ``(X, y)``, continuing from the current weights.
+
+        The first call starts a model as ``fit`` does (the input's shape and
+        the target scaling come from it); later calls keep the optimizer's
+        state. Nothing is held out: ``early_stopping`` does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets, as for :meth:`fit`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        object
+            The estimator, ``self``.
+        """
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X, return_std=False):
@@ -1182,20 +1263,23 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
         Parameters
         ----------
-        X : array-like, as for :meth:`fit`
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
         return_std : bool, default=False
             Also return the predicted standard deviation (``loss="gaussian"``
             only), as scikit-learn's ``GaussianProcessRegressor``.
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs); with
+        y : ndarray or list of ndarray
+            Of shape (n_samples,) or (n_samples, n_outputs); with
             ``output="sequence"`` (n_samples, n_timesteps[, n_outputs]), or a
             list of per-sample arrays for ragged X. With ``loss="quantile"``
             the quantile nearest the median (all of them:
             :meth:`predict_quantiles`); with ``loss="gaussian"`` the mean.
-        y_std : ndarray of the same shape
-            With ``return_std``.
+        y_std : ndarray
+            With ``return_std`` only: the standard deviations, shaped as ``y``.
         """
         if return_std and self.loss != "gaussian":
             raise ValueError("return_std needs loss='gaussian'")
@@ -1222,11 +1306,17 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     def predict_quantiles(self, X):
         """Predict every quantile of ``quantiles`` (``loss="quantile"``).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+
         Returns
         -------
-        y : ndarray of shape (n_samples, n_quantiles), or (n_samples,
-            n_outputs, n_quantiles) for 2-D ``y``; increasing along the last
-            axis (sorted: separately trained outputs can cross).
+        ndarray of shape (n_samples, n_quantiles) or (n_samples, n_outputs, n_quantiles)
+            The quantiles (the second shape for 2-D ``y``), increasing along
+            the last axis (sorted: separately trained outputs can cross).
         """
         if self.loss != "quantile":
             raise ValueError("predict_quantiles needs loss='quantile'")
@@ -1253,25 +1343,181 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 class RNNClassifier(ClassifierMixin, _BaseRNN):
     """Recurrent network classifier: RNN, LSTM or GRU with a softmax head.
 
-    Parameters are those of :class:`RNNRegressor` (without ``loss``), plus:
+    Fits sequences ``X`` to class labels ``y`` (one per sequence, or one per
+    step with ``output="sequence"``) by minibatch training on the
+    cross-entropy, with Adam, SGD or RMSprop.
 
     Parameters
     ----------
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
+    hidden_size : int or sequence of int, default=32
+        Units of each recurrent layer; a sequence stacks layers of those
+        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
+        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
+        its stream's ``state`` is a list, a layer each.
+    num_layers : int, default=1
+        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
+        ``hidden_size`` lists the layers).
+    bidirectional : bool, default=False
+        Also run each layer backwards in time (within each sequence's length).
+    dropout : float, default=0.0
+        Dropout between recurrent layers, in training only (with one layer it
+        does nothing, and ``fit`` warns).
+    output : {"last", "sequence", "mean", "max"}, default="last"
+        "last": one prediction per sequence (many-to-one), from the final state
+        (both directions' when bidirectional). "sequence": one prediction per
+        time step (many-to-many). "mean", "max": one prediction per sequence
+        from the mean or maximum of the top layer's outputs over its steps.
+    n_features : int, default=1
+        For 2-D ``X`` only: features per time step, each step being
+        ``n_features`` consecutive columns.
+    solver : {"adam", "sgd", "rmsprop"}, default="adam"
+        The optimizer (:mod:`fastrnn.optim`).
+    learning_rate_init : float, default=0.01
+        The initial learning rate (the step size of ``solver``).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
+        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
+        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
+        once it falls below 1e-6.
+    power_t : float, default=0.5
+        The exponent of the "invscaling" schedule.
+    momentum : float, default=0.9
+        For ``solver="sgd"``: the fraction of the previous step added to each
+        step, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        For ``solver="sgd"``: use Nesterov's momentum.
+    batch_size : int or "auto", default="auto"
+        Sequences per minibatch; "auto" is ``min(32, n_samples)``.
+    max_iter : int, default=200
+        Epochs (passes over the data); ``partial_fit`` runs one.
+    alpha : float, default=1e-4
+        L2 penalty on weights (not biases).
+    clip_grad_norm : float or None, default=5.0
+        Clip the global gradient norm to this value; None disables.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the samples (a stratified random
+        sample; a plain random one with ``output="sequence"`` or when a class
+        has too few samples to stratify), stop when its loss stops improving
+        and keep the weights of its best epoch. With
+        ``fit(validation_data=...)`` that data is the hold-out instead;
+        ``partial_fit`` holds out nothing.
+    validation_fraction : float, default=0.1
+        The share of the samples held out with ``early_stopping`` (at least
+        one sample), in (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without an improvement by ``tol`` before training stops (or,
+        with ``learning_rate="adaptive"``, the rate is lowered).
+    tol : float or None, default=1e-4
+        Improvement of the (validation or training) loss that counts: without
+        ``early_stopping``, training also stops once the training loss has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
+        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
+        one of ``max_iter`` epochs (Keras' ``epochs``), without a
+        ``ConvergenceWarning``.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initial weights, shuffling, dropout and the ``early_stopping``
+        hold-out. With the same value,
+        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
+    warm_start : bool, default=False
+        Continue from the current weights on the next ``fit`` (with a new
+        optimizer; the input's shape, the classes and the histories of the
+        first fit are kept).
+    verbose : bool, default=False
+        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
+        validation score (``val_accuracy``) and seconds.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the fastest installed one (the compiled
+        Cython one, then Numba, then NumPy).
+    dtype : {"float32", "float64"}, default="float32"
+        The dtype of the weights and the computation (probabilities are
+        float64 either way).
+    n_threads : int or None, default=None
+        Threads during fit and predict: the kernels' thread pool (a batch
+        is split across it) and BLAS's, at most the CPUs this process may
+        use. None leaves both as they are.
+    embedding_dim : int or None, default=None
+        Read token ids instead of numbers: X is a list of 1-D integer arrays
+        (``TextTokenizer().transform`` makes them from strings) or a 2-D
+        integer array padded with 0 at the end (Keras' ``padding="post"``),
+        and a learned embedding of this width feeds the recurrent layers. A
+        row of the array runs to its last non-zero id: the steps after it
+        never enter the computation. Id 0 met inside a sequence is the
+        padding token, whose embedding is zero and never trained.
+    vocab_size : int or None, default=None
+        Number of token ids; default the largest id seen in ``fit`` + 1 (or
+        the rows of ``embedding_weights``). Larger ids met later map to
+        ``<unk>`` (1).
+    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
+        Start the embedding from these vectors (pretrained word vectors:
+        :func:`fastrnn.text.read_word_vectors` reads the common text format).
+    freeze_embedding : bool, default=False
+        Keep the embedding as it starts: no gradient, no weight decay.
+    head_dropout : float, default=0.0
+        Dropout between the last recurrent layer and the dense head, in
+        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
+    forget_bias : float or None, default=None
+        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
+        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
+    reset_after : bool, default=True
+        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
+        and Keras' default) or, with False, before it (Keras
+        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
+        :class:`fastrnn.nn.GRU`.
+    head_hidden_sizes : sequence of int, default=()
+        Dense layers between the recurrent stack and the output layer, as
+        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
+        ``head_hidden_sizes=(32,)``.
+    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Their activation (scikit-learn's MLP names).
+    callbacks : object or list of objects, default=None
+        Called at each epoch, as Keras' and skorch's callbacks:
+        ``on_epoch_begin(model, epoch, optimizer)`` (may set
+        ``optimizer.learning_rate``: see
+        :class:`fastrnn.callbacks.LearningRateScheduler`) and
+        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
+        ``val_loss``, ``val_accuracy``, ``learning_rate``; return True to stop
+        training), either or both. Not saved in model files.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn's classifiers.
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        a dict of label to weight, or "balanced" (inversely proportional to
+        the classes' frequencies in ``y``); they multiply ``sample_weight``.
+        With ``output="sequence"``, a sample's weight is that of its first
+        step's label.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted; ``predict_proba``'s columns follow them.
+    network_ : fastrnn.nn.SequenceNetwork
+        The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
+    loss_curve_ : list of float
+        Training loss after each epoch: the mean cross-entropy (nats) over the
+        epoch's minibatches.
     validation_scores_ : list of float
-        Accuracy on the hold-out after each epoch (``early_stopping`` only).
-
-    Other attributes are those of :class:`RNNRegressor`. With
-    ``early_stopping``, the hold-out is a stratified random sample.
+        Accuracy on the held-out rows after each epoch (with
+        ``early_stopping`` or ``validation_data``).
+    validation_loss_curve_ : list of float
+        The cross-entropy on the held-out rows after each epoch.
+    best_loss_ : float
+        The smallest of ``loss_curve_``.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        Columns of 2-D X; features per step of 3-D or ragged X.
+    feature_names_in_ : ndarray of str
+        Column names of a 2-D DataFrame X.
 
     See Also
     --------
-    RNNRegressor
+    RNNRegressor : The same network with a linear head, for regression.
+    sklearn.neural_network.MLPClassifier : A feed-forward network.
 
     Examples
     --------
@@ -1388,11 +1634,27 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             )
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy; with ``output="sequence"``, the share of valid steps labelled right.
+        """Return the accuracy; with ``output="sequence"``, the share of valid steps right.
 
         A sequence model is scored step by step (padding left out), as
         Keras' ``accuracy`` metric, not by whole sequences matched exactly.
         This is what ``cross_val_score`` and ``GridSearchCV`` use.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+        y : array-like
+            The true labels, shaped as :meth:`predict`'s output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (with ``output="sequence"``, repeated over
+            each sample's steps).
+
+        Returns
+        -------
+        float
+            The share of samples (or steps) labelled right.
         """
         if self.output != "sequence":
             return super().score(X, y, sample_weight)
@@ -1407,14 +1669,26 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
 
         Parameters
         ----------
-        X : array-like, as for :meth:`RNNRegressor.fit`
-        y : array-like of shape (n_samples,); with ``output="sequence"``
-            (n_samples, n_timesteps), or a list of per-sample label arrays.
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`RNNRegressor.fit` (token ids with
+            ``embedding_dim``).
+        y : array-like of shape (n_samples,)
+            The labels; with ``output="sequence"``, of shape
+            (n_samples, n_timesteps), a list of per-sample label arrays, or
+            one-hot rows (an extra last axis, Keras' ``to_categorical``).
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss (times ``class_weight``'s).
+        validation_data : tuple (X_val, y_val), optional
+            Held-out data scored after every epoch (``validation_scores_``,
+            ``validation_loss_curve_``) in place of a split of ``X``: with
+            ``early_stopping``, training stops on its loss and keeps the best
+            epoch. Its labels must be among those of ``y``.
 
         Returns
         -------
-        self
+        object
+            The fitted estimator, ``self``.
 
         Notes
         -----
@@ -1433,12 +1707,24 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         Parameters
         ----------
         rnn : torch.nn.RNN, LSTM or GRU (or a fastrnn.nn layer)
+            The recurrent layer; it fixes the cell's parameters, as in
+            :meth:`RNNRegressor.from_torch`.
         head : torch.nn.Linear, or ``(weight, bias)`` arrays
-        classes : array-like of shape (n_outputs,), default=0..n_outputs-1
-            Sorted, as ``classes_`` always is.
-        output : {"last", "sequence"}
+            The linear head giving the logits: ``weight`` of shape
+            (n_classes, hidden_size * directions), ``bias`` of shape
+            (n_classes,) or None for zeros.
+        classes : array-like of shape (n_outputs,), default=None
+            The label of each head output, sorted and distinct, as
+            ``classes_`` always is; None means ``0 .. n_outputs - 1``.
+        output : {"last", "sequence"}, default="last"
+            Whether the head reads the final state or every step's output.
         **params
             Other estimator parameters.
+
+        Returns
+        -------
+        RNNClassifier
+            Fitted: it predicts, saves, streams and exports as one trained here.
         """
         est = cls._from_layers(rnn, head, output, params)
         classes = np.arange(est._n_outputs) if classes is None else np.asarray(classes)
@@ -1455,7 +1741,30 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over ``(X, y)``; ``classes`` lists every label on the first call."""
+        """Train one epoch over ``(X, y)``, continuing from the current weights.
+
+        The first call starts a model (a failed first call leaves none);
+        later calls keep the optimizer's state. Nothing is held out:
+        ``early_stopping`` does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            The labels, as for :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the model will meet, required on the first call (a
+            batch may lack some); ignored afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        object
+            The estimator, ``self``.
+        """
         if hasattr(self, "network_"):
             return self._fit(X, y, sample_weight, incremental=True)
         if classes is None:
@@ -1475,19 +1784,61 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             return self._fit(X, y, sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        """Predict the log of the class probabilities, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or list of ndarray
+            The log-probabilities, columns following ``classes_``; with
+            ``output="sequence"`` per step: (n_samples, n_timesteps,
+            n_classes), or a list of per-sample arrays for ragged X.
+        """
         out, lengths = self._raw_predict(X)
         logp = log_softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
         return self._sequence_outputs(logp, lengths) if self.output == "sequence" else logp
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes) (per step for sequences)."""
+        """Predict the class probabilities: the softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or list of ndarray
+            The probabilities, columns following ``classes_``; with
+            ``output="sequence"`` per step: (n_samples, n_timesteps,
+            n_classes), or a list of per-sample arrays for ragged X.
+        """
         out, lengths = self._raw_predict(X)
         p = softmax(out.astype(np.float64), axis=-1)
         return self._sequence_outputs(p, lengths) if self.output == "sequence" else p
 
     def predict(self, X):
-        """Predicted labels, shape (n_samples,) (or per step for sequences)."""
+        """Predict the most likely class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+            The sequences, as for :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or list of ndarray
+            Labels from ``classes_``; with ``output="sequence"`` per step:
+            (n_samples, n_timesteps), or a list of per-sample arrays for
+            ragged X.
+        """
         out, lengths = self._raw_predict(X)
         labels = self.classes_[out.argmax(axis=-1)]
         return self._sequence_outputs(labels, lengths) if self.output == "sequence" else labels

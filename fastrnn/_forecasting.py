@@ -51,6 +51,7 @@ def make_windows(series, lookback, horizon=1, stride=1, exog=None):
     Parameters
     ----------
     series : array-like of shape (n,)
+        The series, oldest value first.
     lookback : int
         Steps in each input window.
     horizon : int, default=1
@@ -176,8 +177,9 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
         error (mean MASE 0.626 against 0.673 with residuals, 0.701 with the
         Gaussian head) and the better coverage of 80% intervals (75%
         against 68% and 70%).
-    random_state : int or None
-        For the default estimator.
+    random_state : int, RandomState instance or None, default=None
+        The ``random_state`` of the default estimator (a given ``estimator``
+        keeps its own).
 
     Attributes
     ----------
@@ -394,14 +396,17 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             its own; a series shorter than ``n_history_`` gives one shorter
             window (padded: the kernels take ragged batches).
         exog : array-like of shape (n,) or (n, k), optional
-            With one series only.
+            Extra features per step of the series, shown to the network beside
+            it (each feature standardised); with one series only.
         id_col, time_col, target_col : str
             The columns of a long DataFrame (statsforecast's names by
-            default).
+            default: "unique_id", "ds" and "y").
 
         Returns
         -------
-        self
+        RNNForecaster
+            The fitted forecaster, ``self``. A fit that raises leaves a fitted
+            forecaster as it was.
         """
         # A fit that raises leaves a fitted forecaster as it was (the fit sets
         # fields one by one; the old regressor is never refitted, only replaced).
@@ -757,20 +762,23 @@ class RNNForecaster(files.SavedModel, BaseEstimator):
             The extra features of the steps being forecast, except the last;
             needed by the recursive strategy with ``exog``.
         return_interval : bool, default=False
+            Also return the prediction interval of coverage ``interval``.
         id_col, time_col, target_col : str
             The columns of a long DataFrame ``history``.
 
         Returns
         -------
-        forecast : ndarray of shape (horizon,), or (n_series, horizon)
-            for a model fitted on many series; a pandas Series indexed by the
-            next periods when the series (``history``, or the one fitted, if
-            no history is given) had a DatetimeIndex or PeriodIndex; for a
-            long DataFrame, a long DataFrame (``id_col``, ``time_col``,
-            "forecast", and with ``return_interval`` "lower" and "upper")
-        lower, upper : ndarray of the same shape
+        forecast : ndarray, pandas.Series or pandas.DataFrame
+            An array of shape (horizon,), or (n_series, horizon) for a model
+            fitted on many series; a pandas Series indexed by the next
+            periods when the series (``history``, or the one fitted, if no
+            history is given) had a DatetimeIndex or PeriodIndex; for a long
+            DataFrame, a long DataFrame (``id_col``, ``time_col``,
+            "forecast", and with ``return_interval`` "lower" and "upper").
+        lower, upper : ndarray or pandas.Series
             With ``return_interval`` (except for a long DataFrame): the
-            interval of coverage ``interval``.
+            bounds of the interval of coverage ``interval``, shaped as
+            ``forecast``.
         """
         check_is_fitted(self, "estimators_")
         need, many = self.n_history_, self.n_series_ is not None
@@ -1117,6 +1125,20 @@ def cross_validate_forecast(forecaster, y, exog=None, n_splits=5):
 
     For each split the forecaster is fitted (a clone) on the series up to the
     split and forecasts the next ``horizon`` values, with its interval.
+
+    Parameters
+    ----------
+    forecaster : RNNForecaster
+        The forecaster to score, unfitted or fitted (it is cloned, never
+        changed).
+    y : array-like of shape (n,)
+        One series, oldest value first.
+    exog : array-like of shape (n,) or (n, k), optional
+        Extra features per step of the series; the recursive strategy gets
+        those of each test window as its ``future_exog``.
+    n_splits : int, default=5
+        Forecast origins: the last ``n_splits * horizon`` values are
+        forecast, ``horizon`` at a time.
 
     Returns
     -------

@@ -41,40 +41,64 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
     Parameters
     ----------
     tokenizer : {"char", "word"}, default="char"
+        The tokens: single characters, or words (runs of letters and digits,
+        and each punctuation mark on its own), as
+        :class:`~fastrnn.text.TextTokenizer`'s ``level``.
     max_tokens : int, optional
-        Vocabulary cap (``<unk>`` and ``<eos>`` included); rarer tokens map
-        to ``<unk>``.
+        Vocabulary cap (``<pad>``, ``<unk>`` and ``<eos>`` included, so at
+        least 4); the rarer tokens map to ``<unk>``. None keeps every token.
     min_frequency : int, default=1
+        Tokens seen fewer times in the corpus map to ``<unk>``.
     lowercase : bool, default=False
+        Lowercase the texts before splitting them into tokens (and so
+        generate lowercase text).
     embedding_dim : int, default=32
+        Width of the learned token embedding that feeds the recurrent layers.
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+        The recurrent cell.
     reset_after : bool, default=True
         GRU only: False applies the reset gate before the recurrent matmul
         (see :class:`fastrnn.nn.GRU`).
     hidden_size : int, default=128
+        Units of each recurrent layer.
     num_layers : int, default=1
+        Stacked recurrent layers.
     dropout : float, default=0.0
-        Between recurrent layers, in training.
+        Dropout between recurrent layers, in training only.
     bptt_steps : int, default=64
-        Tokens per truncated-backpropagation chunk.
+        Tokens per truncated-backpropagation chunk: the state is carried
+        from one chunk to the next, the gradient is not.
     batch_size : int, default=32
-        Parallel rows of the token stream.
+        Parallel rows of the token stream (fewer for a shorter stream), one
+        minibatch being a chunk of each.
     max_iter : int, default=10
         Epochs over the stream.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
+        The optimizer (:mod:`fastrnn.optim`; "sgd" without momentum).
     learning_rate_init : float, default=0.01
+        The optimizer's learning rate (constant).
     alpha : float, default=0.0
-        L2 penalty on the weights.
+        L2 penalty on the weights (not the biases).
     clip_grad_norm : float or None, default=5.0
-    tol : float, default=1e-4
+        Clip the global gradient norm of each step to this value; None
+        disables.
+    tol : float or None, default=1e-4
+        Improvement of the epoch loss that counts (see
+        ``n_iter_no_change``); None runs every one of ``max_iter`` epochs.
     n_iter_no_change : int, default=3
         Stop when the epoch loss has not improved by ``tol`` for this many epochs.
-    random_state : int, RandomState, Generator or None
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the initial weights and the dropout masks.
     verbose : bool, default=False
         A progress bar over the epochs, with the loss.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the fastest installed one.
     dtype : {"float32", "float64"}, default="float32"
+        The dtype of the weights and the computation.
     n_threads : int, optional
+        Threads during fit, scoring and prediction: the kernels' thread pool
+        and BLAS's, at most the CPUs this process may use. None leaves both
+        as they are.
 
     Attributes
     ----------
@@ -170,11 +194,18 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         ----------
         X : str or list of str
             The corpus; texts are joined with ``<eos>`` between them.
-        y : ignored
+        y : None
+            Ignored; present for scikit-learn's API.
 
         Returns
         -------
-        self
+        RNNLanguageModel
+            The fitted model, ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the corpus holds fewer than 2 tokens.
         """
         texts = as_texts(X)
         tokenizer = self._new_tokenizer().fit(texts)
@@ -320,8 +351,8 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_texts, vocab_size)
-            Columns follow :attr:`vocabulary_`.
+        ndarray of shape (n_texts, vocab_size)
+            The probabilities; columns follow :attr:`vocabulary_`.
         """
         check_is_fitted(self, "network_")
         ids, lengths = self._encode(as_texts(X))
@@ -333,10 +364,27 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         return softmax(logits, axis=1)
 
     def score(self, X, y=None):
-        """Mean log-likelihood per token of ``X``, in nats (higher is better).
+        """Return the mean log-likelihood per token of ``X``, in nats (higher is better).
 
         Each text is scored token by token from its start, every token given
         the ones before it; the mean runs over all tokens of all texts.
+
+        Parameters
+        ----------
+        X : str or list of str
+            The texts to score.
+        y : None
+            Ignored; present for scikit-learn's API.
+
+        Returns
+        -------
+        float
+            The mean log-probability of the texts' tokens.
+
+        Raises
+        ------
+        ValueError
+            If the texts hold no tokens.
         """
         check_is_fitted(self, "network_")
         texts = as_texts(X)
@@ -354,13 +402,38 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         return total / count
 
     def perplexity(self, X):
-        """``exp(-score(X))``: the model's perplexity per token on ``X``."""
+        """Return the model's perplexity per token on ``X``: ``exp(-score(X))``.
+
+        Parameters
+        ----------
+        X : str or list of str
+            The texts to score.
+
+        Returns
+        -------
+        float
+            The perplexity (lower is better; 1 is a perfect prediction).
+        """
         return float(np.exp(-self.score(X)))
 
     # -- generation ---------------------------------------------------------
 
     def stream(self, batch_size=1):
-        """A :class:`LanguageModelStream`: feed tokens, read next-token probabilities."""
+        """Open a stream that feeds tokens and reads next-token probabilities.
+
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Independent token sequences stepped together.
+
+        Returns
+        -------
+        LanguageModelStream
+            ``step(ids)`` feeds one token id per sequence (``[B]``) or several
+            (``[B, k]``) and returns the next-token probabilities after each;
+            ``reset()`` and ``state`` as :class:`fastrnn.nn.Stream`. It holds
+            a copy of the weights.
+        """
         check_is_fitted(self, "network_")
         return LanguageModelStream(self, batch_size)
 
@@ -379,7 +452,9 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         Parameters
         ----------
         prompt : str, default=""
+            The text to continue ("" starts a new text).
         max_new_tokens : int, default=100
+            The most tokens generated.
         temperature : float, default=1.0
             Divides the logits; 0 picks the most likely token every time.
         top_k : int, optional
@@ -387,13 +462,14 @@ class RNNLanguageModel(files.SavedModel, BaseEstimator):
         top_p : float in (0, 1], optional
             Sample among the fewest most likely tokens whose probabilities add
             up to ``top_p`` (nucleus sampling).
-        random_state : int, Generator or None
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the sampling.
         stop_at_eos : bool, default=True
-            Stop when the model ends the text.
+            Stop when the model ends the text (samples ``<eos>``).
 
         Returns
         -------
-        text : str
+        str
             ``prompt`` followed by the generated text.
         """
         if not isinstance(prompt, str):

@@ -139,7 +139,18 @@ class SavedModel:
     def save(self, path, *, key=None):
         """Save the fitted model to ``path`` in fastrnn's pickle-free format.
 
-        See :func:`fastrnn.save`; read it back with :func:`fastrnn.load`.
+        The same as :func:`fastrnn.save` of this model; read it back with
+        :func:`fastrnn.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Written exactly there, whatever its suffix, atomically (a failed
+            save leaves the previous file as it was).
+        key : str or bytes, optional
+            Sign the file with this secret (HMAC-SHA256):
+            ``fastrnn.load(path, key=...)`` then refuses any file not signed
+            with it.
         """
         save(self, path, key=key)
 
@@ -179,8 +190,14 @@ def save(estimator, path, *, key=None):
 
     Parameters
     ----------
-    estimator : fitted RNNRegressor, RNNClassifier, RNNLanguageModel or RNNForecaster,
-        or a fitted Pipeline of TextTokenizer steps ending in a regressor or classifier
+    estimator : estimator or Pipeline
+        A fitted RNNRegressor, RNNClassifier, RNNLanguageModel, RNNForecaster
+        or TextTokenizer (a :mod:`fastrnn.dask` estimator is saved as its
+        plain equivalent), or a fitted scikit-learn Pipeline whose steps
+        before the last are TextTokenizers or scikit-learn's code-free
+        preprocessing (scalers, ``SimpleImputer``, ``OneHotEncoder`` and a
+        ``ColumnTransformer`` of those, as the README lists) and whose last
+        step is one of those models.
     path : str or path-like
         Written exactly there, whatever its suffix (``.npz`` is usual: the
         file is a NumPy ``.npz`` archive; ``m.save("m.keras")`` writes
@@ -190,6 +207,11 @@ def save(estimator, path, *, key=None):
         for files that cross a trust boundary: ``load(path, key=...)`` then
         refuses any file not signed with the same key. Keep the key apart
         from the files.
+
+    Raises
+    ------
+    TypeError
+        For another kind of model or pipeline step (one holding code).
 
     Notes
     -----
@@ -301,6 +323,9 @@ def load(path, *, key=None, trust_patterns=False):
     Parameters
     ----------
     path : str or path-like
+        The model file. If nothing is at ``path`` but ``path + ".npz"``
+        exists, that is read (what versions before 0.1 wrote for such a
+        path).
     key : str or bytes, optional
         The secret the file was signed with (``save(..., key=...)``): the file
         must carry a signature made with it, or it is refused. Without a key,
@@ -311,6 +336,13 @@ def load(path, *, key=None, trust_patterns=False):
         crafted to backtrack takes time exponential in the length of the
         texts it is given. Without this, such a file is refused; pass True
         for files from a source you trust.
+
+    Returns
+    -------
+    estimator or Pipeline
+        The fitted model (or pipeline) the file holds, ready to predict, of
+        the class that was saved (a :mod:`fastrnn.dask` estimator comes back
+        as its plain equivalent).
 
     Raises
     ------

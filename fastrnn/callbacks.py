@@ -56,6 +56,22 @@ class LearningRateScheduler:
         self.schedule = schedule
 
     def on_epoch_begin(self, model, epoch, optimizer):
+        """Set ``optimizer.learning_rate`` to what the schedule gives for this epoch.
+
+        Parameters
+        ----------
+        model : estimator
+            The model being trained (not used).
+        epoch : int
+            The epoch about to start, from 0 over the model's whole training.
+        optimizer : fastrnn.optim.Optimizer
+            The model's optimizer, whose ``learning_rate`` is set.
+
+        Raises
+        ------
+        ValueError
+            If the schedule gives anything but a positive number.
+        """
         rate = self.schedule(epoch, optimizer.learning_rate)
         if not isinstance(rate, numbers.Real) or not rate > 0:
             raise ValueError(f"the schedule gave learning rate {rate!r} at epoch {epoch}")

@@ -38,14 +38,27 @@ def rmse(a, b):
 
 
 def main(argv=None, prog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh"])
-    parser.add_argument("--hidden-size", type=int, default=32)
-    parser.add_argument("--lookback", type=int, default=12)
-    parser.add_argument("--test-years", type=int, default=50)
-    parser.add_argument("--max-iter", type=int, default=200)
-    parser.add_argument("--backend", default="auto", choices=["auto", "cython", "numba", "numpy"])
-    parser.add_argument("--seed", type=int, default=0)
+    from fastrnn._cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh"], help="the recurrent cell"
+    )
+    parser.add_argument("--hidden-size", type=int, default=32, help="units of the recurrent layer")
+    parser.add_argument("--lookback", type=int, default=12, help="years each prediction reads")
+    parser.add_argument("--test-years", type=int, default=50, help="the last years, held out")
+    parser.add_argument(
+        "--max-iter", type=int, default=200, help="epochs at most (early stopping may end sooner)"
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "cython", "numba", "numpy"],
+        help="the kernels to run on (auto: the fastest installed)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
     args = parser.parse_args(argv)
 
     years, spots = load_sunspots()

@@ -44,7 +44,10 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
 
     Parameters
     ----------
-    model : fastrnn.nn.RNN, LSTM or GRU, or a fitted RNNRegressor / RNNClassifier
+    model : fastrnn.nn.RNN, LSTM or GRU, or a fitted RNNRegressor or RNNClassifier
+        The layer, or the estimator (number input, ``output="last"`` or
+        ``"sequence"``, neither the "quantile" nor the "gaussian" loss), to
+        export.
     path : str or path-like, optional
         Where to save the model; it is returned either way.
     lengths : bool, default=False
@@ -56,6 +59,9 @@ def to_onnx(model, path=None, *, lengths=False, initial_state=False):
     Returns
     -------
     onnx.ModelProto
+        The checked ONNX model (opset 17): a layer's graph gives its
+        ``output`` and final states; a regressor's its predictions
+        (``variable``); a classifier's its ``label`` and ``probabilities``.
 
     Raises
     ------

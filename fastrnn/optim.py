@@ -35,6 +35,8 @@ SCHEDULES = ("constant", "invscaling", "adaptive")
 class Optimizer:
     """What every optimizer shares: the learning rate and its schedule.
 
+    Subclasses implement :meth:`update`.
+
     Parameters
     ----------
     learning_rate : float
@@ -45,8 +47,6 @@ class Optimizer:
         each time the loss stops improving, until it falls below 1e-6.
     power_t : float, default=0.5
         The exponent of "invscaling".
-
-    Subclasses implement :meth:`update`.
     """
 
     def __init__(self, learning_rate, schedule="constant", power_t=0.5):
@@ -59,7 +59,16 @@ class Optimizer:
         self._states = []
 
     def update(self, params, grad):
-        """Take one step on ``params`` in place, given ``grad``."""
+        """Take one step on ``params`` in place, given ``grad``.
+
+        Parameters
+        ----------
+        params : ndarray
+            The parameters (a flat buffer, such as a network's
+            ``flat_params``), updated in place.
+        grad : ndarray
+            The gradient of the loss with respect to ``params``, of its shape.
+        """
         raise NotImplementedError
 
     def _state(self, params, grad):
@@ -82,12 +91,27 @@ class Optimizer:
         return self._states[-1][1]
 
     def epoch_starts(self, epoch):
-        """Set the learning rate of epoch ``epoch`` (counted from 0 over the fit)."""
+        """Set the learning rate of an epoch, as the schedule says.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch about to start, counted from 0 over the whole fit.
+        """
         if self.schedule == "invscaling":
             self.learning_rate = self.learning_rate_init / ((epoch + 1) ** self.power_t)
 
     def trigger_stopping(self):
-        """The loss stopped improving: return True to stop, or lower the rate and go on."""
+        """Say whether to stop, now that the loss has stopped improving.
+
+        The "adaptive" schedule divides the rate by 5 and goes on while it is
+        above 1e-6; the others stop.
+
+        Returns
+        -------
+        bool
+            True to stop training, False to go on (with the lowered rate).
+        """
         if self.schedule == "adaptive" and self.learning_rate > 1e-6:
             self.learning_rate /= 5
             return False
@@ -100,10 +124,16 @@ class SGD(Optimizer):
     Parameters
     ----------
     learning_rate : float, default=0.01
+        The initial step size.
     momentum : float, default=0.0
+        The fraction of the previous step added to each step; 0 is plain
+        gradient descent.
     nesterov : bool, default=False
-    schedule, power_t
-        The learning-rate schedule (:class:`Optimizer`).
+        Use Nesterov's momentum (with ``momentum`` > 0).
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        The learning-rate schedule, as for :class:`Optimizer`.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     """
 
     def __init__(
@@ -114,7 +144,15 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def update(self, params, grad):
-        """Take one step: ``params -= lr * direction``, in place."""
+        """Take one step: ``params -= lr * direction``, in place.
+
+        Parameters
+        ----------
+        params : ndarray
+            The parameters, updated in place.
+        grad : ndarray
+            The gradient of the loss with respect to ``params``, of its shape.
+        """
         state = self._state(params, grad)
         if not self.momentum:
             params -= self.learning_rate * grad
@@ -136,11 +174,17 @@ class Adam(Optimizer):
     Parameters
     ----------
     learning_rate : float, default=0.001
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of the first and second moment estimates.
+        The initial step size.
+    beta_1 : float, default=0.9
+        Decay rate of the first moment estimate.
+    beta_2 : float, default=0.999
+        Decay rate of the second moment estimate.
     epsilon : float, default=1e-8
-    schedule, power_t
-        The learning-rate schedule (:class:`Optimizer`).
+        Added to the denominator for numerical stability.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        The learning-rate schedule, as for :class:`Optimizer`.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     """
 
     def __init__(
@@ -158,7 +202,15 @@ class Adam(Optimizer):
         self.epsilon = epsilon
 
     def update(self, params, grad):
-        """Take one step on ``params`` in place."""
+        """Take one step on ``params`` in place.
+
+        Parameters
+        ----------
+        params : ndarray
+            The parameters, updated in place.
+        grad : ndarray
+            The gradient of the loss with respect to ``params``, of its shape.
+        """
         state = self._state(params, grad)
         if "m" not in state:
             state.update(t=0, m=np.zeros_like(params), v=np.zeros_like(params))
@@ -180,11 +232,15 @@ class RMSprop(Optimizer):
     Parameters
     ----------
     learning_rate : float, default=0.01
+        The initial step size.
     rho : float, default=0.99
         Decay rate of the running mean of squared gradients.
     epsilon : float, default=1e-8
-    schedule, power_t
-        The learning-rate schedule (:class:`Optimizer`).
+        Added to the denominator for numerical stability.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        The learning-rate schedule, as for :class:`Optimizer`.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     """
 
     def __init__(
@@ -195,7 +251,15 @@ class RMSprop(Optimizer):
         self.epsilon = epsilon
 
     def update(self, params, grad):
-        """Take one step on ``params`` in place."""
+        """Take one step on ``params`` in place.
+
+        Parameters
+        ----------
+        params : ndarray
+            The parameters, updated in place.
+        grad : ndarray
+            The gradient of the loss with respect to ``params``, of its shape.
+        """
         state = self._state(params, grad)
         if "square_avg" not in state:
             state["square_avg"] = np.zeros_like(params)

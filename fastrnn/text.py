@@ -34,7 +34,27 @@ def _is_int(value):
 
 
 def as_texts(X, name="X"):
-    """``X`` as a list of strings: one string, or an iterable of them."""
+    """Return texts as a list of strings.
+
+    Parameters
+    ----------
+    X : str or iterable of str
+        One string, or an iterable (a list, a 1-D array, a Series) of them.
+    name : str, default="X"
+        What the error messages call ``X``.
+
+    Returns
+    -------
+    list of str
+        ``[X]`` for one string, else the strings of ``X`` in order.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a string or an iterable of strings only.
+    ValueError
+        If ``X`` is an array of more than one dimension, or holds no texts.
+    """
     if isinstance(X, str):
         return [X]
     if isinstance(X, np.ndarray) and X.ndim != 1:
@@ -65,7 +85,10 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     level : {"word", "char"}, default="word"
+        Tokens are words (as ``token_pattern`` finds them) or single
+        characters (spaces and line breaks included).
     lowercase : bool, default=True
+        Lowercase the texts before splitting them into tokens.
     token_pattern : str, optional
         For ``level="word"``, the regular expression of a token (as in
         ``CountVectorizer``); default: runs of letters and digits, and each
@@ -126,7 +149,19 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
         return pattern
 
     def tokens(self, text):
-        """The tokens of one string, before the vocabulary."""
+        """Split one string into tokens, before the vocabulary.
+
+        Parameters
+        ----------
+        text : str
+            The text, lowercased first with ``lowercase``.
+
+        Returns
+        -------
+        list of str
+            Its words or characters, in order (tokens outside the vocabulary
+            included).
+        """
         if self.lowercase:
             text = text.lower()
         if self.level == "char":
@@ -134,7 +169,26 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
         return re.findall(self.token_pattern or WORD_PATTERN, text)
 
     def fit(self, X, y=None):
-        """Learn the vocabulary of ``X`` (a string or a list of strings)."""
+        """Learn the vocabulary of a corpus.
+
+        Parameters
+        ----------
+        X : str or iterable of str
+            The corpus: one text, or a list of texts.
+        y : None
+            Ignored; present for scikit-learn's API.
+
+        Returns
+        -------
+        TextTokenizer
+            The fitted tokenizer, ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the corpus has no token seen ``min_frequency`` times, or for
+            invalid parameters.
+        """
         self._check_params()
         counts = Counter()
         for text in as_texts(X):
@@ -190,18 +244,45 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
 
     @property
     def vocab_size(self):
+        """Number of entries in the vocabulary, the reserved tokens included."""
         return len(self.vocabulary_)
 
     def encode(self, text):
-        """Ids of the tokens of one string (unknown ones -> ``<unk>``); empty texts give []."""
+        """Turn one string into the ids of its tokens.
+
+        Parameters
+        ----------
+        text : str
+            The text.
+
+        Returns
+        -------
+        ndarray of intp
+            One id per token; tokens outside the vocabulary get ``<unk>``'s
+            (1). A text without tokens gives an empty array.
+        """
         check_is_fitted(self, "vocabulary_")
         index = self.token_to_id_
         return np.array([index.get(t, UNK_ID) for t in self.tokens(text)], dtype=np.intp)
 
     def transform(self, X):
-        """Each text's ids: a list of 1-D integer arrays, each of its text's own length.
+        """Turn texts into sequences of token ids.
 
-        Raises ValueError for a text with no token (nothing for a model to read).
+        Parameters
+        ----------
+        X : str or iterable of str
+            One text, or a list of texts.
+
+        Returns
+        -------
+        list of ndarray of intp
+            Each text's ids (as :meth:`encode` gives them), 1-D arrays of the
+            texts' own lengths.
+
+        Raises
+        ------
+        ValueError
+            For a text with no token (nothing for a model to read).
         """
         out = [self.encode(text) for text in as_texts(X)]
         empty = [i for i, ids in enumerate(out) if not len(ids)]
@@ -210,8 +291,27 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
         return out
 
     def decode(self, ids):
-        """The text of ``ids``; ``<eos>`` becomes a line break, ``<pad>`` is dropped,
-        ``<unk>`` stays as is. Words are joined by spaces."""
+        """Turn token ids back into text.
+
+        ``<eos>`` becomes a line break, ``<pad>`` is dropped and ``<unk>``
+        stays as is. Words are joined by spaces (but for punctuation, which
+        follows the word before it); characters are joined as they are.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Token ids in ``[0, vocab_size)``.
+
+        Returns
+        -------
+        str
+            The text.
+
+        Raises
+        ------
+        ValueError
+            For ids outside the vocabulary.
+        """
         check_is_fitted(self, "vocabulary_")
         vocab = self.vocabulary_
         ids = np.asarray(ids, dtype=np.intp)
@@ -224,7 +324,19 @@ class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
         return re.sub(r" ?\n ?", "\n", re.sub(r" ([^\w\s<])", r"\1", text))
 
     def inverse_transform(self, X):
-        """The texts of sequences of ids (padding dropped): a list of strings."""
+        """Turn sequences of token ids back into texts.
+
+        Parameters
+        ----------
+        X : iterable of array-like of int
+            Sequences of ids, as :meth:`transform` gives them (or the rows of
+            a padded 2-D array).
+
+        Returns
+        -------
+        list of str
+            Each sequence's text, as :meth:`decode` gives it (padding dropped).
+        """
         return [self.decode(ids) for ids in X]
 
     def __sklearn_tags__(self):
@@ -245,11 +357,14 @@ def read_word_vectors(path, vocabulary, random_state=None):
     Parameters
     ----------
     path : str or path-like
-    vocabulary : list of str, or a fitted TextTokenizer
-        Row ``i`` of the result is for ``vocabulary[i]``.
-    random_state : int, Generator or None
-        Tokens missing from the file get random rows with the spread of the
-        vectors found; ``<pad>`` gets zeros.
+        The word-vector file, in UTF-8.
+    vocabulary : list of str or TextTokenizer
+        The tokens (or a fitted tokenizer, whose ``vocabulary_`` is read):
+        row ``i`` of the result is for ``vocabulary[i]``.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the rows of tokens missing from the file, drawn from a normal
+        distribution with the spread of the vectors found; row 0
+        (``<pad>``) gets zeros.
 
     Returns
     -------

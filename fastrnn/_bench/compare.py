@@ -235,11 +235,14 @@ def positive_int(text):
 
 def parse_args(argv=None, prog=None):
     """Parse the command line of ``bench/compare.py`` / ``fastrnn bench``."""
+    from fastrnn._cli import HelpFormatter
+
     p = argparse.ArgumentParser(
         prog=prog,
         description="Time fastrnn's backends against PyTorch and ONNX Runtime (inference and "
         "one training step), checked first, interleaved, with the same weights and thread "
         f"count. For a fair run on these machines: {FAIR_COMMAND}",
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--forecast",

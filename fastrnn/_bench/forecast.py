@@ -459,8 +459,12 @@ def markdown(rows):
 
 def main(argv=None, prog=None):
     """Run the evaluation; print a line per series and model, then the table."""
+    from fastrnn._cli import HelpFormatter
+
     parser = argparse.ArgumentParser(
-        prog=prog or "bench/forecast.py", description=__doc__.split("\n\n")[0]
+        prog=prog or "bench/forecast.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--origins", type=int, default=3, help="forecast origins per series")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")

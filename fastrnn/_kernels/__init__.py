@@ -64,12 +64,13 @@ def _try_import(name):
 
 
 def backends():
-    """Names of the backends that work on this install, fastest first.
+    """List the backends that work on this install, fastest first.
 
     Returns
     -------
-    names : list of str
-        A subset of ``['cython', 'numba', 'numpy']``.
+    list of str
+        A subset of ``['cython', 'numba', 'numpy']``: the compiled kernels,
+        Numba's (with the ``numba`` extra), NumPy's reference.
     """
     names = []
     for name in _AUTO_ORDER:
@@ -77,6 +78,21 @@ def backends():
         if module is not None:
             names.append(name)
     return names
+
+
+def backend_status():
+    """List each backend, fastest first, with why it is unavailable.
+
+    Returns
+    -------
+    list of (str, str or None)
+        The backend's name and the reason it cannot be imported (None where
+        it works).
+    """
+    return [
+        (name, None if exc is None else str(exc))
+        for name, (_, exc) in ((name, _try_import(name)) for name in _AUTO_ORDER)
+    ]
 
 
 def backend_name(module):

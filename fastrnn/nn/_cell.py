@@ -17,8 +17,31 @@ from fastrnn.nn._params import FlatParameters
 
 
 class RNNCellBase(FlatParameters):
-    """Base of the cells; parameters ``weight_ih [G*H, D]``, ``weight_hh [G*H, H]``,
-    ``bias_ih``, ``bias_hh [G*H]`` in one flat buffer, PyTorch's names and layout."""
+    """Base of the cells; not used directly.
+
+    The parameters ``weight_ih [G*H, D]``, ``weight_hh [G*H, H]``, ``bias_ih``
+    and ``bias_hh [G*H]`` (G gate blocks) live in one flat buffer, with
+    PyTorch's names and layout, and are drawn from U(-1/sqrt(H), 1/sqrt(H)) as
+    PyTorch does.
+
+    Parameters
+    ----------
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"}
+        The cell computed (:class:`RNNCell`, :class:`LSTMCell` and
+        :class:`GRUCell` set it from their own arguments).
+    input_size : int
+        Features D of the input.
+    hidden_size : int
+        Units of the hidden state H.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``.
+    dtype : {"float32", "float64"}, default="float32"
+        The dtype of the parameters and the computation.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the fastest installed one.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the initial weights.
+    """
 
     def __init__(
         self,
@@ -59,18 +82,22 @@ class RNNCellBase(FlatParameters):
         return p["weight_ih"], p["weight_hh"], b_ih, b_hh
 
     def forward(self, x, hx=None, training=False):
-        """One step of a batch.
+        """Run one step of a batch.
 
         Parameters
         ----------
-        x : array-like [B, input_size]
-        hx : [B, H] (LSTM: tuple ``(h, c)``), optional; zeros by default.
-        training : bool
+        x : array-like of shape [B, input_size]
+            The step's input; NaN or infinity raise ``ValueError``.
+        hx : ndarray or tuple of ndarray, optional
+            The state the step starts from, ``[B, H]`` (for LSTM a tuple
+            ``(h, c)`` of two such arrays); None means zeros.
+        training : bool, default=False
             Keep the step for :meth:`backward`.
 
         Returns
         -------
-        h' : ndarray [B, H]; for LSTM ``(h', c')``
+        ndarray or tuple of ndarray
+            The new state ``h'``, ``[B, H]``; for LSTM a tuple ``(h', c')``.
         """
         x = val.as_float_array(x, self.dtype, "x")
         if x.ndim != 2 or x.shape[1] != self.input_size:
@@ -97,17 +124,24 @@ class RNNCellBase(FlatParameters):
 
         Parameters
         ----------
-        grad_h : array-like [B, H]
+        grad_h : array-like of shape [B, H]
             Gradient of the loss with respect to the step's new ``h``.
-        grad_c : array-like [B, H], optional (LSTM)
-            With respect to its new ``c``.
+        grad_c : array-like of shape [B, H], optional
+            LSTM only: with respect to its new ``c``; None means zeros.
 
         Returns
         -------
-        grad_x : ndarray [B, input_size]
-        grad_hx : ndarray [B, H], for LSTM ``(grad_h0, grad_c0)``
-            With respect to the state the step started from: pass it to the
-            previous step's ``backward``.
+        grad_x : ndarray
+            Gradient with respect to the step's input, ``[B, input_size]``.
+        grad_hx : ndarray or tuple of ndarray
+            With respect to the state the step started from, ``[B, H]`` (for
+            LSTM a tuple ``(grad_h0, grad_c0)``): pass it to the previous
+            step's ``backward``.
+
+        Raises
+        ------
+        RuntimeError
+            When no training step is left to backpropagate.
         """
         if not self._tape:
             raise RuntimeError("backward() needs a preceding forward(..., training=True)")
@@ -128,9 +162,33 @@ class RNNCellBase(FlatParameters):
 
     @classmethod
     def from_torch(cls, module, dtype=None, backend="auto"):
-        """A cell with the configuration and weights of ``torch.nn.RNNCell/LSTMCell/GRUCell``.
+        """Build a cell with the configuration and weights of a ``torch.nn`` cell.
 
-        See :func:`fastrnn.nn._torch.from_torch` (this class must match the module's).
+        The sizes, ``bias``, the RNN cell's nonlinearity and the
+        ``state_dict`` are copied, so ``forward`` gives the module's outputs.
+        torch itself is not imported.
+
+        Parameters
+        ----------
+        module : torch.nn.RNNCell, torch.nn.LSTMCell or torch.nn.GRUCell
+            The cell to copy; it must be the counterpart of this class
+            (``RNNCellBase.from_torch`` takes any of the three).
+        dtype : {"float32", "float64"}, optional
+            The cell's dtype; by default the module's parameters' (float32
+            unless the module was converted).
+        backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+            The cell's kernel backend.
+
+        Returns
+        -------
+        RNNCellBase
+            An :class:`RNNCell`, :class:`LSTMCell` or :class:`GRUCell` holding
+            the module's weights.
+
+        Raises
+        ------
+        TypeError
+            If ``module`` is not a cell this class computes.
         """
         cell = _torch.from_torch(module, dtype=dtype, backend=backend)
         if not isinstance(cell, cls):
@@ -138,7 +196,20 @@ class RNNCellBase(FlatParameters):
         return cell
 
     def to_torch(self):
-        """The ``torch.nn`` cell with this one's configuration and weights (needs torch)."""
+        """Build the ``torch.nn`` cell with this one's configuration and weights.
+
+        Returns
+        -------
+        torch.nn.RNNCell, torch.nn.LSTMCell or torch.nn.GRUCell
+            A cell of the same sizes, ``bias`` and dtype holding copies of the
+            weights (needs torch).
+
+        Raises
+        ------
+        ValueError
+            For a GRU cell with ``reset_after=False``, which ``torch.nn``
+            cannot express.
+        """
         return _torch.to_torch(self)
 
     def __repr__(self):
@@ -148,7 +219,24 @@ class RNNCellBase(FlatParameters):
 
 
 class RNNCell(RNNCellBase):
-    """Elman cell ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``."""
+    """Elman cell ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of the input.
+    hidden_size : int
+        Units of the hidden state H.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``.
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        The activation ``act``.
+    **kwargs
+        The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
+        ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
+        "cython", "numba", "numpy"}, default "auto") and ``random_state``
+        (int, numpy.random.Generator or None: seeds the initial weights).
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", **kwargs):
         if nonlinearity not in ("tanh", "relu"):
@@ -158,7 +246,22 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """LSTM cell (gates ``i, f, g, o``), as ``torch.nn.LSTMCell``; the state is ``(h, c)``."""
+    """LSTM cell (gates ``i, f, g, o``), as ``torch.nn.LSTMCell``; the state is ``(h, c)``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of the input.
+    hidden_size : int
+        Units of the hidden state H.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``.
+    **kwargs
+        The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
+        ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
+        "cython", "numba", "numpy"}, default "auto") and ``random_state``
+        (int, numpy.random.Generator or None: seeds the initial weights).
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, **kwargs):
         super().__init__("lstm", input_size, hidden_size, bias, **kwargs)
@@ -170,6 +273,23 @@ class GRUCell(RNNCellBase):
     ``reset_after=True`` (default) is PyTorch's form, the reset gate applied
     after the recurrent matmul; ``reset_after=False`` applies it before, as
     :class:`fastrnn.nn.GRU` explains (no ``torch.nn`` counterpart).
+
+    Parameters
+    ----------
+    input_size : int
+        Features of the input.
+    hidden_size : int
+        Units of the hidden state H.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``.
+    reset_after : bool, default=True
+        Apply the reset gate after the recurrent matmul (PyTorch's form) or,
+        with False, before it.
+    **kwargs
+        The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
+        ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
+        "cython", "numba", "numpy"}, default "auto") and ``random_state``
+        (int, numpy.random.Generator or None: seeds the initial weights).
     """
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, **kwargs):

@@ -19,7 +19,8 @@ class Embedding(PicklesFlatBuffers):
     padding_idx : int, optional
         This row starts at zero and never receives a gradient.
     dtype : {"float32", "float64"}, default="float32"
-    random_state : int, numpy.random.Generator or None
+        The dtype of the vectors.
+    random_state : int, numpy.random.Generator or None, default=None
         Seeds the initial weights, drawn from N(0, 1) as PyTorch's.
 
     Attributes
@@ -50,6 +51,18 @@ class Embedding(PicklesFlatBuffers):
 
         The current values are copied in (as ``RNNBase.bind_buffers``), so a
         network keeps all its parameters in one buffer.
+
+        Parameters
+        ----------
+        flat_params : ndarray of shape (num_embeddings * embedding_dim,)
+            The new buffer of the vectors, row after row.
+        flat_grad : ndarray of shape (num_embeddings * embedding_dim,)
+            The new buffer of their gradient.
+
+        Raises
+        ------
+        ValueError
+            If a buffer does not hold ``num_embeddings * embedding_dim`` values.
         """
         shape = (self.num_embeddings, self.embedding_dim)
         if flat_params.shape != (shape[0] * shape[1],) or flat_grad.shape != flat_params.shape:
@@ -61,15 +74,44 @@ class Embedding(PicklesFlatBuffers):
         self.weight, self.grad = flat_params.reshape(shape), flat_grad.reshape(shape)
 
     def check_ids(self, ids, name="ids"):
-        """``ids`` as an intp array, refusing non-integers and ids out of range."""
+        """Check token ids and return them as an intp array.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Token ids, of any shape; each must lie in ``[0, num_embeddings)``.
+        name : str, default="ids"
+            What the error messages call ``ids``.
+
+        Returns
+        -------
+        ndarray of intp
+            The ids, of ``ids``' shape.
+
+        Raises
+        ------
+        ValueError
+            For values that are not integers, or ids out of range.
+        """
         return val.check_token_ids(ids, name, upper=self.num_embeddings)
 
     def forward(self, ids, training=False, check_input=True):
-        """``weight[ids]``: shape ``ids.shape + (embedding_dim,)``.
+        """Look up the vector of each id: ``weight[ids]``.
 
-        With ``training``, the ids are kept for :meth:`backward`.
-        ``check_input=False`` takes ``ids`` as an intp array of ids in range,
-        unchecked (a minibatch of data checked once).
+        Parameters
+        ----------
+        ids : array-like of int
+            Token ids in ``[0, num_embeddings)``, of any shape.
+        training : bool, default=False
+            Keep the ids for :meth:`backward`.
+        check_input : bool, default=True
+            False takes ``ids`` as an intp array of ids in range, unchecked
+            (a minibatch of data checked once).
+
+        Returns
+        -------
+        ndarray
+            The vectors, of shape ``ids.shape + (embedding_dim,)``.
         """
         if check_input:
             ids = self.check_ids(ids)
@@ -80,7 +122,21 @@ class Embedding(PicklesFlatBuffers):
     __call__ = forward
 
     def backward(self, grad_output):
-        """Add the gradient of the last training forward's lookups to :attr:`grad`."""
+        """Add the gradient of the last training forward's lookups to :attr:`grad`.
+
+        The padding row gets none.
+
+        Parameters
+        ----------
+        grad_output : array-like
+            Gradient of the loss with respect to the looked-up vectors, of
+            shape ``ids.shape + (embedding_dim,)``.
+
+        Raises
+        ------
+        RuntimeError
+            Without a preceding ``forward(..., training=True)``.
+        """
         if self._ids is None:
             raise RuntimeError("backward() needs a preceding forward(..., training=True)")
         ids, self._ids = self._ids, None
@@ -95,10 +151,32 @@ class Embedding(PicklesFlatBuffers):
         embedding_backward(ids, grad_output, self.grad)
 
     def state_dict(self):
+        """Return a copy of the vectors under PyTorch's name.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{"weight": [num_embeddings, embedding_dim]}``, a copy.
+        """
         return {"weight": self.weight.copy()}
 
     def load_state_dict(self, state_dict):
-        """Load ``{"weight": [V, E]}`` (NumPy or torch), checked before anything is written."""
+        """Load the vectors, checked before anything is written.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array-like
+            ``{"weight": [V, E]}``, as :meth:`state_dict` or
+            ``torch.nn.Embedding.state_dict()`` give it (NumPy arrays or torch
+            tensors, finite values).
+
+        Raises
+        ------
+        KeyError
+            If the keys are not exactly ``"weight"``.
+        ValueError
+            If the shape differs or a value is not finite.
+        """
         if set(state_dict) != {"weight"}:
             raise KeyError(
                 f"an Embedding's state_dict has one key, 'weight'; got {list(state_dict)}"

@@ -51,21 +51,33 @@ class SequenceNetwork(PicklesFlatBuffers):
     Parameters
     ----------
     cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
-    input_size, n_outputs : int
-    hidden_size : int, or sequence of int
+        The recurrent cell.
+    input_size : int
+        Features per time step of ``x`` (with ``vocab_size``, the
+        embedding's width).
+    hidden_size : int or sequence of int
         The recurrent layers' width; a sequence stacks layers of those
         widths (a :class:`~fastrnn.nn.LayerStack`).
-    num_layers : int
-    bidirectional : bool
-    dropout : float
+    n_outputs : int
+        Outputs of the head per prediction.
+    num_layers : int, default=1
+        Stacked recurrent layers of width ``hidden_size`` (1, or the length
+        of a ``hidden_size`` sequence).
+    bidirectional : bool, default=False
+        Also run each layer backwards in time.
+    dropout : float, default=0.0
         Between recurrent layers, in training only.
-    output : {"last", "sequence", "mean", "max"}
+    output : {"last", "sequence", "mean", "max"}, default="last"
         "last" feeds the head the final state of the top layer (for a
         bidirectional stack both directions' final states, as PyTorch's
         ``h_n``); "sequence" feeds it every step's output; "mean" and "max"
         pool the top layer's outputs over each sequence's valid steps.
-    dtype, backend, random_state
-        As for :class:`fastrnn.nn.LSTM`.
+    dtype : {"float32", "float64"}, default="float32"
+        The dtype of the parameters and the computation.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        The recurrent layers' kernel backend.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the initial weights and the dropout masks.
     vocab_size : int, optional
         Put an :class:`~fastrnn.nn.Embedding` of ``vocab_size`` tokens and
         ``input_size`` dimensions in front: ``x`` is then token ids ``[B, T]``.
@@ -218,7 +230,7 @@ class SequenceNetwork(PicklesFlatBuffers):
 
     @property
     def head_in_features(self):
-        """Width of what the head sees: hidden size times directions.
+        """Width of what the head reads: the top layer's hidden size times directions.
 
         (``in_features`` of the head, as ``torch.nn.Linear`` names it; not the
         estimators' ``n_features``, the features of each input step.)
@@ -226,9 +238,13 @@ class SequenceNetwork(PicklesFlatBuffers):
         return self.rnn.hidden_size * self.rnn.num_directions
 
     def summary_rows(self):
-        """``(layer, output shape, parameters)`` per layer, input to output.
+        """Describe the layers, input to output, as :meth:`summary` prints them.
 
-        Shapes as Keras prints them: ``None`` for the batch and the steps.
+        Returns
+        -------
+        list of tuple
+            ``(layer name, output shape, parameter count)`` per layer, shapes
+            as Keras prints them: ``None`` for the batch and the steps.
         """
         rnn, rows = self.rnn, []
         if self.embedding is not None:
@@ -260,7 +276,13 @@ class SequenceNetwork(PicklesFlatBuffers):
         return rows
 
     def summary(self, print_fn=print):
-        """Print the layers, their output shapes and parameter counts (Keras' ``summary``)."""
+        """Print the layers, their output shapes and parameter counts (Keras' ``summary``).
+
+        Parameters
+        ----------
+        print_fn : callable, default=print
+            Called once with the whole table as one string.
+        """
         rows = [(name, str(shape), f"{count:,}") for name, shape, count in self.summary_rows()]
         header = ("Layer", "Output shape", "Param #")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
@@ -277,7 +299,14 @@ class SequenceNetwork(PicklesFlatBuffers):
         print_fn("\n".join(text))
 
     def set_embedding_frozen(self, frozen):
-        """Freeze the embedding (no gradient, no weight decay) or let it train."""
+        """Freeze the embedding (no gradient, no weight decay) or let it train.
+
+        Parameters
+        ----------
+        frozen : bool
+            True freezes the embedding, False lets it train; without an
+            embedding, nothing changes.
+        """
         self.freeze_embedding = bool(frozen) and self.embedding is not None
         self.decay_mask[: self._n_embedding] = not self.freeze_embedding
 
@@ -330,14 +359,35 @@ class SequenceNetwork(PicklesFlatBuffers):
     def forward(
         self, x, lengths=None, training=False, hx=None, return_state=False, check_input=True
     ):
-        """Predict ``[B, n_outputs]`` ("last") or ``[B, T, n_outputs]`` ("sequence").
+        """Predict from a batch of sequences.
 
-        ``hx`` is the recurrent layers' initial state (zeros by default); with
-        ``return_state`` the final state comes back too, as ``(pred, h_n)``
-        (for truncated backpropagation through time, which carries it on).
-        ``check_input=False`` skips the pass over the values of ``x`` (see
-        :meth:`RNNBase.forward`): the training loops check their data once,
-        not once per minibatch.
+        Parameters
+        ----------
+        x : array-like of shape [B, T, input_size], or token ids [B, T]
+            The sequences (token ids with an embedding).
+        lengths : array-like of int of shape [B], optional
+            Valid steps of each sequence; by default all ``T``.
+        training : bool, default=False
+            Keep what :meth:`backward` needs and apply dropout. Without it
+            the call writes nothing to the network, so threads can share it.
+        hx : ndarray or tuple of ndarray, optional
+            The recurrent layers' initial state, as for
+            :meth:`RNNBase.forward`; None means zeros.
+        return_state : bool, default=False
+            Also return the final state (for truncated backpropagation
+            through time, which carries it on).
+        check_input : bool, default=True
+            False skips the pass over the values of ``x`` (see
+            :meth:`RNNBase.forward`): the training loops check their data
+            once, not once per minibatch.
+
+        Returns
+        -------
+        pred : ndarray
+            ``[B, n_outputs]``, or ``[B, T, n_outputs]`` for
+            ``output="sequence"``.
+        h_n : ndarray or tuple of ndarray
+            With ``return_state`` only: the recurrent layers' final state.
         """
         if self.embedding is not None and not training and self._fusion_pays(x, lengths):
             out, state = self._forward_fused(x, hx, lengths)
@@ -405,9 +455,23 @@ class SequenceNetwork(PicklesFlatBuffers):
     def backward(self, grad_pred, check_input=True):
         """Accumulate every parameter's gradient from ``dL/dprediction``.
 
-        ``check_input`` checks that ``grad_pred`` is finite (the gradients
-        made from it inside are not checked again); the training loops,
-        whose losses are checked, pass False.
+        The gradients are added into :attr:`flat_grad`, through the head,
+        the recurrent layers and the embedding (unless frozen).
+
+        Parameters
+        ----------
+        grad_pred : ndarray
+            Gradient of the loss with respect to the last training
+            :meth:`forward`'s prediction, of its shape.
+        check_input : bool, default=True
+            Check that ``grad_pred`` is finite (the gradients made from it
+            inside are not checked again); the training loops, whose losses
+            are checked, pass False.
+
+        Raises
+        ------
+        RuntimeError
+            Without a preceding ``forward(..., training=True)``.
         """
         features = self._features
         if features is None:

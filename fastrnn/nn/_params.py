@@ -124,7 +124,14 @@ class FlatParameters(PicklesFlatBuffers):
         return val.check_state(hx, shape, self.dtype, name, values), None
 
     def named_parameters(self):
-        """Dict of torch name -> parameter array (views into :attr:`flat_params`)."""
+        """Return the parameters by their PyTorch names.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Each name (``weight_ih_l0``, ...) mapped to its array: a view into
+            :attr:`flat_params`, so writing into it changes the parameter.
+        """
         return dict(self.params)
 
     def zero_grad(self):
@@ -139,20 +146,35 @@ class FlatParameters(PicklesFlatBuffers):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def state_dict(self):
-        """Copies of the parameters under PyTorch's names.
+        """Return copies of the parameters under PyTorch's names.
 
         Returns
         -------
-        dict of str -> ndarray
+        dict of str to ndarray
+            Each name (``weight_ih_l0``, ...) mapped to a copy of its array, as
+            the ``torch.nn`` counterpart's ``state_dict`` names them.
         """
         return {name: p.copy() for name, p in self.params.items()}
 
     def load_state_dict(self, state_dict):
         """Load parameters saved by :meth:`state_dict` or by the ``torch.nn`` counterpart.
 
-        Values may be NumPy arrays or torch tensors. Every key, shape and value
-        is checked before anything is written, so a failed load leaves the
-        object as it was.
+        Every key, shape and value is checked before anything is written, so a
+        failed load leaves the object as it was.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array-like
+            Every parameter under its PyTorch name, no other key; the values
+            may be NumPy arrays or torch tensors, of this object's shapes, and
+            finite. They are converted to this object's dtype.
+
+        Raises
+        ------
+        KeyError
+            If a name is missing or unexpected.
+        ValueError
+            If a shape differs or a value is not finite.
         """
         missing = [k for k in self.params if k not in state_dict]
         unexpected = [k for k in state_dict if k not in self.params]

@@ -24,6 +24,35 @@ class RNNBase(FlatParameters):
     in PyTorch's order (per layer, per direction: ``weight_ih``,
     ``weight_hh``, ``bias_ih``, ``bias_hh``), so an optimizer updates all
     parameters in one vectorised step.
+
+    Parameters
+    ----------
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before"}
+        The cell every layer runs (:class:`RNN`, :class:`LSTM` and
+        :class:`GRU` set it from their own arguments).
+    input_size : int
+        Features per time step of the input.
+    hidden_size : int
+        Units of the hidden state H of every layer.
+    num_layers : int, default=1
+        Stacked recurrent layers; each takes the previous one's output.
+    bias : bool, default=True
+        Use ``bias_ih`` and ``bias_hh``; without them the layer has no biases.
+    batch_first : bool, default=True
+        Input and output are ``[B, T, features]``; else ``[T, B, features]``.
+        PyTorch's default is False; fastrnn's matches NumPy and scikit-learn.
+    dropout : float, default=0.0
+        Dropout, in [0, 1), on the outputs of every layer but the last, in
+        training only.
+    bidirectional : bool, default=False
+        Add a layer running backwards in time (within each sequence's length).
+    dtype : {"float32", "float64"}, default="float32"
+        The dtype of the parameters, the computation and the outputs.
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+        Kernel backend; "auto" is the fastest installed one (the compiled
+        Cython one, then Numba, then NumPy).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the initial weights and the dropout masks.
     """
 
     def __init__(
@@ -61,6 +90,7 @@ class RNNBase(FlatParameters):
 
     @property
     def num_directions(self):
+        """Directions per layer: 2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
 
     def _parameter_shapes(self):
@@ -83,6 +113,21 @@ class RNNBase(FlatParameters):
         The current values are copied into ``flat_params`` and the named views
         rebuilt on top of it, so a network of several parts keeps all its
         parameters in one contiguous buffer (which optimizers update in one step).
+
+        Parameters
+        ----------
+        flat_params : ndarray
+            The layer's new parameter buffer, of the shape and dtype of
+            :attr:`flat_params` (a slice of the network's buffer); the current
+            values are copied into it.
+        flat_grad : ndarray
+            The layer's new gradient buffer, of the same shape; the current
+            gradients are copied into it.
+
+        Raises
+        ------
+        ValueError
+            If a buffer's shape differs from :attr:`flat_params`'.
         """
         if flat_params.shape != self.flat_params.shape or flat_grad.shape != self.flat_grad.shape:
             raise ValueError(f"buffers must have shape {self.flat_params.shape}")
@@ -135,9 +180,37 @@ class RNNBase(FlatParameters):
 
     @classmethod
     def from_torch(cls, module, dtype=None, backend="auto"):
-        """A layer with the configuration and weights of a ``torch.nn`` RNN/LSTM/GRU.
+        """Build a layer with the configuration and weights of a ``torch.nn`` layer.
 
-        See :func:`fastrnn.nn.from_torch` (this class must match the module's).
+        The sizes, ``bias``, ``batch_first``, ``num_layers``,
+        ``bidirectional``, ``dropout``, the RNN's nonlinearity and the
+        ``state_dict`` are copied, so ``forward`` gives the module's outputs.
+        torch itself is not imported.
+
+        Parameters
+        ----------
+        module : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+            The module to copy; it must be the counterpart of this class
+            (``LSTM.from_torch`` takes a ``torch.nn.LSTM``; ``RNNBase.from_torch``
+            takes any of the three).
+        dtype : {"float32", "float64"}, optional
+            The layer's dtype; by default the module's parameters' (float32
+            unless the module was converted).
+        backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+            The layer's kernel backend.
+
+        Returns
+        -------
+        RNNBase
+            An :class:`RNN`, :class:`LSTM` or :class:`GRU` holding the module's
+            weights.
+
+        Raises
+        ------
+        TypeError
+            If ``module`` is not a layer this class computes.
+        ValueError
+            For an LSTM with ``proj_size`` (fastrnn has no projections).
         """
         from fastrnn.nn._torch import from_torch
 
@@ -148,9 +221,40 @@ class RNNBase(FlatParameters):
 
     @classmethod
     def from_keras(cls, layers, dtype="float32", backend="auto", batch_first=True):
-        """A layer with the weights of a Keras 3 SimpleRNN/LSTM/GRU layer or stack.
+        """Build a layer with the weights of a Keras 3 SimpleRNN, LSTM or GRU layer or stack.
 
-        See :func:`fastrnn.nn._keras.from_keras`; GRUs need ``reset_after=True``.
+        Keras' kernels are transposed and their gate blocks reordered into
+        PyTorch's layout; a GRU with ``reset_after=False`` becomes a
+        ``GRU(reset_after=False)``. Keras itself is not imported: the layers'
+        ``get_weights`` and ``get_config`` are read.
+
+        Parameters
+        ----------
+        layers : keras.layers.SimpleRNN, LSTM or GRU, or a list of them
+            Built layers (called on data once). A list is a stack, each layer
+            reading the previous one's output: all of one kind and width, all
+            with or all without biases, none with ``go_backwards``.
+        dtype : {"float32", "float64"}, default="float32"
+            The layer's dtype.
+        backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+            The layer's kernel backend.
+        batch_first : bool, default=True
+            The layer's input and output layout (Keras' is batch first).
+
+        Returns
+        -------
+        RNNBase
+            An :class:`RNN`, :class:`LSTM` or :class:`GRU` whose
+            ``forward(x)[0]`` is the stack's ``return_sequences=True`` output.
+
+        Raises
+        ------
+        TypeError
+            If the layers are not of this class's kind (``RNNBase.from_keras``
+            takes any).
+        ValueError
+            For activations, ``go_backwards`` or mixed stacks fastrnn does not
+            compute, or layers without weights.
         """
         from fastrnn.nn._keras import from_keras
 
@@ -160,15 +264,43 @@ class RNNBase(FlatParameters):
         return layer
 
     def to_torch(self):
-        """A ``torch.nn`` module with this layer's configuration and weights (needs torch)."""
+        """Build the ``torch.nn`` module with this layer's configuration and weights.
+
+        Returns
+        -------
+        torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+            A module of the same sizes, options and dtype holding copies of
+            the weights (needs torch).
+
+        Raises
+        ------
+        ValueError
+            For a GRU with ``reset_after=False``, which ``torch.nn`` cannot
+            express.
+        """
         from fastrnn.nn._torch import to_torch
 
         return to_torch(self)
 
     def stream(self, batch_size=1):
-        """A :class:`~fastrnn.nn.Stream` that steps this layer, carrying its state.
+        """Open a stream that steps this layer a few time steps at a time.
 
-        Raises ValueError for a bidirectional layer.
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Independent sequences stepped together.
+
+        Returns
+        -------
+        Stream
+            It carries the state between calls and holds a copy of the
+            weights.
+
+        Raises
+        ------
+        ValueError
+            For a bidirectional layer (its reverse direction needs the whole
+            sequence first).
         """
         return Stream(self, batch_size)
 
@@ -182,14 +314,17 @@ class RNNBase(FlatParameters):
 
         Parameters
         ----------
-        x : array-like [B, T, input_size] (``batch_first=True``) or [T, B, input_size]
-            Converted to the layer's dtype; NaN or infinity raise ``ValueError``.
-        hx : ndarray [num_layers * num_directions, B, H], or for LSTM a tuple
-            ``(h0, c0)`` of two such arrays; None means zeros.
-        lengths : array-like of int [B], optional
+        x : array-like of shape [B, T, input_size], or [T, B, input_size]
+            The sequences: ``[B, T, input_size]`` when ``batch_first`` (the
+            default), else time-major. Converted to the layer's dtype; NaN or
+            infinity raise ``ValueError``.
+        hx : ndarray or tuple of ndarray, optional
+            The initial state, ``[num_layers * num_directions, B, H]``, or for
+            LSTM a tuple ``(h0, c0)`` of two such arrays; None means zeros.
+        lengths : array-like of int of shape [B], optional
             Valid steps of each sequence (1..T). Steps past a length leave the
             state unchanged and output zeros, as PyTorch's packed sequences.
-        training : bool
+        training : bool, default=False
             Keep what :meth:`backward` needs and apply dropout between layers.
             Without it the call writes nothing to the layer, so threads can
             share one layer for inference.
@@ -201,8 +336,13 @@ class RNNBase(FlatParameters):
 
         Returns
         -------
-        output : ndarray [B, T, num_directions * H] (or [T, B, ...])
-        h_n : ndarray [num_layers * num_directions, B, H]; for LSTM ``(h_n, c_n)``
+        output : ndarray
+            The top layer's output at every step, ``[B, T, num_directions * H]``
+            (``[T, B, ...]`` when not ``batch_first``); zeros past a length.
+        h_n : ndarray or tuple of ndarray
+            The final state of every layer and direction,
+            ``[num_layers * num_directions, B, H]`` (at each sequence's last
+            valid step); for LSTM a tuple ``(h_n, c_n)``.
         """
         if not training and lengths is None and not self.bidirectional:
             result = self._infer(x, hx)
@@ -234,8 +374,10 @@ class RNNBase(FlatParameters):
 
     @property
     def takes_projected_input(self):
-        """Whether the backend can start from the first layer's input products (see
-        :meth:`forward_projected`)."""
+        """Whether the backend can start from the first layer's input products.
+
+        True for the compiled backend, which :meth:`forward_projected` needs.
+        """
         return self._kernels.TAKES_PROJECTED_INPUT
 
     def forward_projected(self, xw, hx=None, lengths=None):
@@ -248,10 +390,27 @@ class RNNBase(FlatParameters):
 
         Parameters
         ----------
-        xw : list of ndarray [T, B, G*H], one per direction
-            Time-major, in forward time order for both directions.
-        hx, lengths
-            As for :meth:`forward`.
+        xw : list of ndarray of shape [T, B, G*H]
+            One per direction, ``x_t W_ih^T`` of that direction's first layer
+            (G gate blocks of H units), without the biases; time-major, in
+            forward time order for both directions.
+        hx : ndarray or tuple of ndarray, optional
+            The initial state, as for :meth:`forward`; None means zeros.
+        lengths : array-like of int of shape [B], optional
+            Valid steps of each sequence, as for :meth:`forward`.
+
+        Returns
+        -------
+        output : ndarray
+            As :meth:`forward`'s: ``[B, T, num_directions * H]`` when
+            ``batch_first``, else ``[T, B, ...]``.
+        h_n : ndarray or tuple of ndarray
+            The final states, as :meth:`forward`'s.
+
+        Raises
+        ------
+        NotImplementedError
+            For a backend that takes no projected input.
         """
         if not self.takes_projected_input:
             raise NotImplementedError(f"the {self.backend!r} backend takes no projected input")
@@ -322,16 +481,25 @@ class RNNBase(FlatParameters):
 
         Parameters
         ----------
-        grad_output : array-like, shape of ``output``
-        grad_hx : like ``hx``, optional
-            Gradient of the loss with respect to ``h_n`` (and ``c_n``).
+        grad_output : array-like
+            Gradient of the loss with respect to ``output``, of its shape.
+        grad_hx : ndarray or tuple of ndarray, optional
+            Gradient of the loss with respect to ``h_n`` (and ``c_n``), shaped
+            like ``hx``; None means zeros.
         check_input : bool, default=True
             False skips the pass that checks every gradient value is finite
             (:class:`SequenceNetwork` checks its own, smaller, gradient once).
 
         Returns
         -------
-        grad_x : ndarray, shape of ``x``
+        ndarray
+            Gradient of the loss with respect to ``x``, of its shape.
+
+        Raises
+        ------
+        RuntimeError
+            Without a preceding ``forward(..., training=True)`` (each forward
+            is backpropagated once).
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a preceding forward(..., training=True)")
@@ -378,7 +546,9 @@ class RNNBase(FlatParameters):
         return dout.transpose(1, 0, 2) if self.batch_first else dout
 
 
-_COMMON_PARAMS = """
+# The layers' docstrings share their sizes and the keyword arguments they pass
+# on to RNNBase; each adds its own cell's argument between the two.
+_SIZES = """
     Parameters
     ----------
     input_size : int
@@ -386,21 +556,26 @@ _COMMON_PARAMS = """
     hidden_size : int
         Units of the hidden state H.
     num_layers : int, default=1
-        Stacked recurrent layers; each takes the previous one's output.
-    bias : bool, default=True
-        Use ``bias_ih`` and ``bias_hh``.
-    batch_first : bool, default=True
-        Input and output are ``[B, T, features]``; else ``[T, B, features]``.
-        (PyTorch's default is False; fastrnn's matches NumPy and scikit-learn.)
-    dropout : float, default=0.0
-        Dropout on the outputs of every layer but the last, in training only.
-    bidirectional : bool, default=False
-        Add a layer running backwards in time (within each sequence's length).
-    dtype : {"float32", "float64"}, default="float32"
-    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; "auto" is the compiled Cython one.
-    random_state : int, numpy.random.Generator or None
-        Seeds the initial weights and the dropout masks.
+        Stacked recurrent layers; each takes the previous one's output."""
+
+_KEYWORDS = """
+    **kwargs
+        The other arguments of :class:`RNNBase`, by keyword:
+
+        - ``bias`` (bool, default True): use ``bias_ih`` and ``bias_hh``.
+        - ``batch_first`` (bool, default True): input and output are
+          ``[B, T, features]``, else ``[T, B, features]`` (PyTorch's default
+          is False; fastrnn's matches NumPy and scikit-learn).
+        - ``dropout`` (float, default 0.0): dropout on the outputs of every
+          layer but the last, in training only.
+        - ``bidirectional`` (bool, default False): add a layer running
+          backwards in time (within each sequence's length).
+        - ``dtype`` ({"float32", "float64"}, default "float32"): the dtype of
+          the parameters and the computation.
+        - ``backend`` ({"auto", "cython", "numba", "numpy"}, default "auto"):
+          the kernel backend; "auto" is the fastest installed one.
+        - ``random_state`` (int, numpy.random.Generator or None): seeds the
+          initial weights and the dropout masks.
 """
 
 
@@ -408,10 +583,13 @@ class RNN(RNNBase):
     __doc__ = (
         """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
-    Same parameters as ``torch.nn.RNN``, plus ``nonlinearity``:
-    ``"tanh"`` (default) or ``"relu"``.
+    Same parameters as ``torch.nn.RNN``, and the same weights.
 """
-        + _COMMON_PARAMS
+        + _SIZES
+        + """
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        The activation ``act``."""
+        + _KEYWORDS
     )
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **kwargs):
@@ -425,12 +603,17 @@ class LSTM(RNNBase):
     __doc__ = (
         """Long short-term memory layer, gates ``i, f, g, o`` as ``torch.nn.LSTM``.
 
-    ``forward`` takes and returns the state as a tuple ``(h, c)``. One more
-    parameter, ``forget_bias`` (float, optional): start every forget gate's
-    bias at this value (``bias_ih``'s f block; ``bias_hh``'s at 0), as Keras'
-    ``unit_forget_bias=True`` does with 1.0; None keeps PyTorch's initialisation.
+    Same parameters as ``torch.nn.LSTM`` (without ``proj_size``), and the
+    same weights; ``forward`` takes and returns the state as a tuple
+    ``(h, c)``.
 """
-        + _COMMON_PARAMS
+        + _SIZES
+        + """
+    forget_bias : float, optional
+        Start every forget gate's bias at this value (``bias_ih``'s f block;
+        ``bias_hh``'s at 0), as Keras' ``unit_forget_bias=True`` does with
+        1.0; None keeps PyTorch's initialisation. Ignored without ``bias``."""
+        + _KEYWORDS
     )
 
     def __init__(self, input_size, hidden_size, num_layers=1, forget_bias=None, **kwargs):
@@ -438,6 +621,12 @@ class LSTM(RNNBase):
         super().__init__("lstm", input_size, hidden_size, num_layers, **kwargs)
 
     def reset_parameters(self):
+        """Draw every parameter as PyTorch does, then set the forget gates' biases.
+
+        Every parameter is drawn from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size));
+        with ``forget_bias`` (and biases), the forget block of ``bias_ih`` is
+        then set to it and that of ``bias_hh`` to 0.
+        """
         super().reset_parameters()
         if self.forget_bias is not None and self.bias:
             H = self.hidden_size
@@ -459,7 +648,12 @@ class GRU(RNNBase):
     al. 2014). That form has no ``torch.nn`` counterpart, so ``to_torch``
     refuses it; it exports to ONNX and streams like the other.
 """
-        + _COMMON_PARAMS
+        + _SIZES
+        + """
+    reset_after : bool, default=True
+        Apply the reset gate after the recurrent matmul (PyTorch's form) or,
+        with False, before it."""
+        + _KEYWORDS
     )
 
     def __init__(self, input_size, hidden_size, num_layers=1, reset_after=True, **kwargs):

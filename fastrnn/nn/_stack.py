@@ -23,11 +23,11 @@ class LayerStack(PicklesFlatBuffers):
     Parameters
     ----------
     layers : list of RNNBase
-        Of one cell, direction count and dtype; each one's input the
-        previous one's output.
+        One-layer layers of one cell, direction count and dtype; each one's
+        input the previous one's output.
     dropout : float
-        Between layers, in training only.
-    random_state : numpy Generator
+        Dropout between layers, in training only.
+    random_state : numpy.random.Generator
         The dropout masks' source.
     """
 
@@ -60,14 +60,17 @@ class LayerStack(PicklesFlatBuffers):
 
     @property
     def hidden_sizes(self):
+        """Each layer's width, bottom first."""
         return tuple(layer.hidden_size for layer in self.layers)
 
     @property
     def num_layers(self):
+        """The number of layers."""
         return len(self.layers)
 
     @property
     def num_directions(self):
+        """Directions per layer: 2 when bidirectional, else 1."""
         return self.layers[0].num_directions
 
     @property
@@ -75,14 +78,37 @@ class LayerStack(PicklesFlatBuffers):
         return self.layers[0]._kernels
 
     def stream(self, batch_size=1):
-        """A :class:`~fastrnn.nn.StackStream` stepping these layers, carrying their states.
+        """Open a stream that steps these layers a few time steps at a time.
 
-        Raises ValueError for bidirectional layers.
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Independent sequences stepped together.
+
+        Returns
+        -------
+        StackStream
+            It carries each layer's state between calls and holds a copy of
+            the weights.
+
+        Raises
+        ------
+        ValueError
+            For bidirectional layers.
         """
         return StackStream(self, batch_size)
 
     def bind_buffers(self, flat_params, flat_grad):
-        """Move the parameters into slices of a network's buffers (values copied)."""
+        """Move the parameters into slices of a network's buffers (values copied).
+
+        Parameters
+        ----------
+        flat_params : ndarray
+            The stack's new parameter buffer, of the shape of
+            :attr:`flat_params`; each layer's parameters become a slice of it.
+        flat_grad : ndarray
+            The stack's new gradient buffer, of the same shape.
+        """
         flat_params[...] = self.flat_params
         flat_grad[...] = self.flat_grad
         self.flat_params, self.flat_grad = flat_params, flat_grad
@@ -103,7 +129,29 @@ class LayerStack(PicklesFlatBuffers):
         self._bind()
 
     def forward(self, x, hx=None, lengths=None, training=False, check_input=True):
-        """``(output of the top layer, its final state)`` for ``x [B, T, input_size]``."""
+        """Run the layers in turn over a batch of sequences.
+
+        Parameters
+        ----------
+        x : array-like of shape [B, T, input_size]
+            The sequences.
+        hx : None
+            A stack starts from zero states: anything but None raises
+            ``ValueError``.
+        lengths : array-like of int of shape [B], optional
+            Valid steps of each sequence, as for :meth:`RNNBase.forward`.
+        training : bool, default=False
+            Keep what :meth:`backward` needs and apply dropout between layers.
+        check_input : bool, default=True
+            False skips the pass that checks every value of ``x`` is finite.
+
+        Returns
+        -------
+        output : ndarray
+            The top layer's output at every step, ``[B, T, num_directions * H]``.
+        h_n : ndarray or tuple of ndarray
+            The top layer's final state, as its :meth:`RNNBase.forward` gives it.
+        """
         if hx is not None:
             raise ValueError("a stack of layers of different widths starts from zero states")
         out, masks, state = x, [], None
@@ -121,9 +169,24 @@ class LayerStack(PicklesFlatBuffers):
         return out, state
 
     def backward(self, grad_output, grad_hx=None, check_input=True):
-        """The gradient of ``x``; parameter gradients added into :attr:`flat_grad`.
+        """Backpropagate through the last training :meth:`forward`.
 
-        ``grad_hx``: of the top layer's final state.
+        Parameter gradients are added into :attr:`flat_grad`.
+
+        Parameters
+        ----------
+        grad_output : array-like
+            Gradient of the loss with respect to ``output``, of its shape.
+        grad_hx : ndarray or tuple of ndarray, optional
+            Gradient with respect to the top layer's final state; None means
+            zeros.
+        check_input : bool, default=True
+            False skips the pass that checks every gradient value is finite.
+
+        Returns
+        -------
+        ndarray
+            Gradient of the loss with respect to ``x``, of its shape.
         """
         grad, masks = grad_output, getattr(self, "_masks", [])
         for k in range(len(self.layers) - 1, -1, -1):

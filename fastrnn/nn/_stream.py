@@ -28,10 +28,12 @@ class Stream:
         A unidirectional layer; its weights are read, never written.
     batch_size : int, default=1
         Number of independent sequences stepped together.
-    head : (weight [n_out, H], bias [n_out]), optional
-        A linear map applied to the top layer's output at every step.
-    affine : (scale [n_out], shift [n_out]), optional
-        Then ``float64(output) * scale + shift``.
+    head : tuple of ndarray, optional
+        ``(weight [n_out, H], bias [n_out])``: a linear map applied to the top
+        layer's output at every step.
+    affine : tuple of ndarray, optional
+        ``(scale [n_out], shift [n_out])``: then ``float64(output) * scale +
+        shift``.
     """
 
     def __init__(self, layer, batch_size=1, head=None, affine=None):
@@ -51,10 +53,17 @@ class Stream:
             self._stepper = _LayerStepper(layer, self.batch_size, head, affine)
 
     def fork(self):
-        """A new stream of the same model and batch size, from zeros, sharing this
-        one's weights instead of copying them (their prepared form is never
-        changed, so streams in different threads may share it): a server's
-        sessions then cost their state each, not a model each."""
+        """Open a new stream of the same model and batch size, from zero states.
+
+        It shares this one's weights instead of copying them (their prepared
+        form is never changed, so streams in different threads may share it):
+        a server's sessions then cost their state each, not a model each.
+
+        Returns
+        -------
+        Stream
+            A stream of the same type, with its own state and scratch buffers.
+        """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._stepper = self._stepper.fork()
@@ -85,17 +94,22 @@ class Stream:
 
         Parameters
         ----------
-        x : array-like [B, input_size] for one step, or several steps as
-            [B, k, input_size] (``[k, B, input_size]`` when the layer is not
-            ``batch_first``).
+        x : array-like of shape [B, input_size], or [B, k, input_size]
+            One step, or ``k`` steps (``[k, B, input_size]`` when the layer
+            is not ``batch_first``).
 
         Returns
         -------
-        output : ndarray [B, H] for one step, else [B, k, H] (or [k, B, H]);
-            with a head, its ``n_out`` outputs in place of ``H``.
+        ndarray
+            The top layer's output, ``[B, H]`` for one step, else ``[B, k, H]``
+            (or ``[k, B, H]``); with a head, its ``n_out`` outputs in place of
+            ``H``.
 
-        Raises ValueError for a wrong shape, NaN or infinity; the state is
-        then left as it was.
+        Raises
+        ------
+        ValueError
+            For a wrong shape, NaN or infinity; the state is then left as it
+            was.
         """
         return self._advance(x)
 
@@ -131,8 +145,9 @@ class Stream:
 
 
 class StackStream:
-    """A :class:`~fastrnn.nn.LayerStack` run a few steps at a time: a
-    :class:`Stream` per layer, each step passed up through them in turn.
+    """A :class:`~fastrnn.nn.LayerStack` run a few steps at a time.
+
+    A :class:`Stream` per layer, each step passed up through them in turn.
 
     Made by :meth:`LayerStack.stream`; as :class:`Stream` (pieces give the
     whole sequence's outputs, weights copied, one thread at a time), but
@@ -142,8 +157,9 @@ class StackStream:
     Parameters
     ----------
     stack : LayerStack
-        Unidirectional.
+        A unidirectional stack; its weights are copied.
     batch_size : int, default=1
+        Number of independent sequences stepped together.
     """
 
     def __init__(self, stack, batch_size=1):
@@ -152,7 +168,15 @@ class StackStream:
         self.batch_size = self._streams[0].batch_size
 
     def fork(self):
-        """A new stream from zeros sharing this one's weights (as :meth:`Stream.fork`)."""
+        """Open a new stream from zero states, sharing this one's weights.
+
+        As :meth:`Stream.fork`.
+
+        Returns
+        -------
+        StackStream
+            A stream with its own states and scratch buffers.
+        """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._streams = [s.fork() for s in self._streams]
@@ -186,8 +210,20 @@ class StackStream:
     def step(self, x):
         """Advance every sequence by the steps in ``x``; return the top layer's outputs.
 
-        As :meth:`Stream.step`. Raises ValueError for a wrong shape, NaN or
-        infinity, leaving the state as it was.
+        Parameters
+        ----------
+        x : array-like of shape [B, input_size], or [B, k, input_size]
+            One step, or ``k`` steps, as for :meth:`Stream.step`.
+
+        Returns
+        -------
+        ndarray
+            The top layer's output, ``[B, H]`` for one step, else ``[B, k, H]``.
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape, NaN or infinity, leaving the state as it was.
         """
         return self._streams[0]._to_caller(self._advance_time_major(x))
 

@@ -245,3 +245,80 @@ def test_fit_help_shows_every_default(workdir):
     assert code == 0
     for text in ("(default: 12)", "(default: mimo)", "(default: auto)", "(default: 0.01)"):
         assert text in " ".join(out.split()), text
+
+
+def test_version_and_what_serves(workdir):
+    import fastrnn
+
+    code, out, err = _fastrnn("--version", cwd=workdir)
+    assert code == 0 and out.strip() == f"fastrnn {fastrnn.__version__}"
+    code, out, err = _fastrnn("info", cwd=workdir)
+    lines = out.splitlines()
+    for name in ("cython", "numba", "numpy"):  # each backend, with why it is missing
+        assert any(line.strip().startswith(f"{name}: ") for line in lines), name
+
+
+def _parsers():
+    """Each subcommand's parser, caught when it parses ``--help``."""
+    import argparse
+    import importlib
+
+    caught = {}
+    for name, (module, function, _) in _cli.COMMANDS.items():
+        original = argparse.ArgumentParser.parse_known_args
+
+        def catch(parser, *args, _name=name, **kwargs):
+            caught[_name] = parser
+            raise SystemExit(0)
+
+        argparse.ArgumentParser.parse_known_args = catch
+        try:
+            getattr(importlib.import_module(module), function)([], prog=f"fastrnn {name}")
+        except SystemExit:
+            pass
+        finally:
+            argparse.ArgumentParser.parse_known_args = original
+    return caught
+
+
+def test_every_subcommands_options_have_help_and_show_their_defaults():
+    parsers = _parsers()
+    assert set(parsers) == set(_cli.COMMANDS)
+    for name, parser in parsers.items():
+        assert parser.formatter_class is _cli.HelpFormatter, name
+        for action in parser._actions:
+            assert action.help, f"fastrnn {name}: {action.dest} has no help"
+        text = " ".join(parser.format_help().split())
+        if name == "demo":
+            assert "(default: 200)" in text and "(default: 0)" in text
+        assert "(default: None)" not in text, name
+
+
+def test_standard_input_and_output_stand_for_files(workdir):
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+    def run(*args, stdin=b""):
+        return subprocess.run(
+            [sys.executable, "-m", "fastrnn._cli", *args],
+            cwd=workdir,
+            input=stdin,
+            capture_output=True,
+            timeout=300,
+            env=env,
+        )
+
+    csv_bytes = (workdir / "series.csv").read_bytes()
+    fit = ["fit", "-", "--target", "sales", "--max-iter", "2", "--quiet", "-o", "-"]
+    done = run(*fit, stdin=csv_bytes)  # the series from stdin, the model to stdout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout[:2] == b"PK" and b"saved to standard output" in done.stderr
+    (workdir / "piped.npz").write_bytes(done.stdout)
+    from_file = run("predict", "piped.npz")
+    from_stdin = run("predict", "-", stdin=done.stdout)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout == from_file.stdout and from_file.stdout.startswith(b"step,")
+    recent = run("predict", "piped.npz", "-", "--target", "sales", stdin=csv_bytes)
+    assert recent.returncode == 0 and recent.stdout.startswith(b"step,forecast")
+    both = run("predict", "-", "-", "--target", "sales", stdin=csv_bytes)
+    assert both.returncode == 2 and b"only one of" in both.stderr
