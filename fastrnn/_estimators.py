@@ -108,6 +108,7 @@ _DEFAULTS = dict(
     dropout=0.0,
     output="last",
     n_features=1,
+    data_format=None,
     solver="adam",
     learning_rate_init=0.01,
     learning_rate="constant",
@@ -202,6 +203,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
         "bidirectional": ["boolean"],
         "output": [StrOptions({"last", "sequence", "mean", "max"})],
         "n_features": [Interval(numbers.Integral, 1, None, closed="left")],
+        "data_format": [StrOptions({"channels_last", "channels_first"}), None],
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
@@ -242,6 +244,7 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
             return self._validate_tokens(X, reset)
         dtype = np.dtype(self.dtype)
         val.refuse_dates(X, "X")
+        X = self._channels_last(X)
         if val.is_ragged_list(X):
             Xp, lengths = val.pad_sequences(X, dtype)
         elif isinstance(X, np.ndarray) and X.ndim == 3 and X.dtype.kind == "f":
@@ -281,6 +284,38 @@ class _BaseRNN(files.SavedModel, BaseEstimator):
                 f"{self._step_features} features per step"
             )
         return Xp, lengths
+
+    def _channels_last(self, X):
+        """``X`` with its steps before its features (see ``data_format``).
+
+        aeon's and sktime's arrays are ``(cases, channels, timepoints)``;
+        read as ``[N, T, F]`` they give a model with the axes swapped, which
+        fits and predicts without an error. So an array that looks like one
+        (few "steps", many more "features") gets a warning unless
+        ``data_format`` says which it is.
+        """
+        if self.data_format == "channels_first":
+            if isinstance(X, (list, tuple)):  # aeon's unequal-length collections
+                return [np.asarray(x).T for x in X]  # of [channels, T_i] arrays
+            a = np.asarray(X)
+            if a.ndim != 3:
+                raise ValueError(
+                    "data_format='channels_first' reads 3-D X [N, channels, steps] (or a "
+                    f"list of [channels, steps] arrays); X has shape {a.shape}"
+                )
+            return a.transpose(0, 2, 1)
+        shape = getattr(X, "shape", ())
+        looks_first = len(shape) == 3 and shape[1] <= 16 and shape[2] >= 8 * shape[1]
+        if self.data_format is None and looks_first:
+            warnings.warn(
+                f"X has shape {shape}: {shape[1]} steps of {shape[2]} features each. If its "
+                "axes are (cases, channels, timepoints), as aeon's and sktime's arrays are, "
+                "pass data_format='channels_first'; data_format='channels_last' says they "
+                "are (cases, steps, features) and silences this warning",
+                UserWarning,
+                stacklevel=4,
+            )
+        return X
 
     def _validate_tokens(self, X, reset):
         """Token ids: a list of 1-D integer arrays, or a 2-D integer array padded with 0.
@@ -835,6 +870,14 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     n_features : int, default=1
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.
+    data_format : {"channels_last", "channels_first"}, default=None
+        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
+        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
+        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
+        sktime's arrays (and a list of ``[features, steps]`` arrays for
+        sequences of different lengths). None reads ``"channels_last"`` and
+        warns when ``X`` looks channels-first: 16 steps or fewer, each with
+        at least eight times as many features.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         The optimizer (:mod:`fastrnn.optim`).
     learning_rate_init : float, default=0.01
@@ -1372,6 +1415,14 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     n_features : int, default=1
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.
+    data_format : {"channels_last", "channels_first"}, default=None
+        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
+        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
+        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
+        sktime's arrays (and a list of ``[features, steps]`` arrays for
+        sequences of different lengths). None reads ``"channels_last"`` and
+        warns when ``X`` looks channels-first: 16 steps or fewer, each with
+        at least eight times as many features.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         The optimizer (:mod:`fastrnn.optim`).
     learning_rate_init : float, default=0.01

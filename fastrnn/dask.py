@@ -450,7 +450,10 @@ class _DaskMixin:
             X = client.persist(X)
         self._validate_X(_first_rows(client, X), reset=reset)
         n = X.shape[0]
-        steps = X.shape[1] if X.ndim == 3 else X.shape[1] // self._step_features
+        if X.ndim == 3:
+            steps = X.shape[2 if self.data_format == "channels_first" else 1]
+        else:
+            steps = X.shape[1] // self._step_features
         yt = self._encode_y(_local_values(client, y, n, y_name), (n, steps), None, fit=fit)
         return client, X, yt
 
@@ -588,6 +591,14 @@ class DaskRNNRegressor(_DaskMixin, RNNRegressor):
     n_features : int, default=1
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.
+    data_format : {"channels_last", "channels_first"}, default=None
+        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
+        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
+        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
+        sktime's arrays (and a list of ``[features, steps]`` arrays for
+        sequences of different lengths). None reads ``"channels_last"`` and
+        warns when ``X`` looks channels-first: 16 steps or fewer, each with
+        at least eight times as many features.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         The optimizer (:mod:`fastrnn.optim`).
     learning_rate_init : float, default=0.01
@@ -786,6 +797,14 @@ class DaskRNNClassifier(_DaskMixin, RNNClassifier):
     n_features : int, default=1
         For 2-D ``X`` only: features per time step, each step being
         ``n_features`` consecutive columns.
+    data_format : {"channels_last", "channels_first"}, default=None
+        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
+        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
+        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
+        sktime's arrays (and a list of ``[features, steps]`` arrays for
+        sequences of different lengths). None reads ``"channels_last"`` and
+        warns when ``X`` looks channels-first: 16 steps or fewer, each with
+        at least eight times as many features.
     solver : {"adam", "sgd", "rmsprop"}, default="adam"
         The optimizer (:mod:`fastrnn.optim`).
     learning_rate_init : float, default=0.01
