@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
 from fastrnn import _constraints as constraints
 from fastrnn import _persistence as files
 from fastrnn import _validation as val
+from fastrnn._doc_link import DocLinked
 from fastrnn._losses import LOSSES, gaussian_std, log_softmax
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
@@ -179,7 +180,7 @@ def _storing_init(own):
     return __init__
 
 
-class _BaseRNN(files.SavedModel, BaseEstimator):
+class _BaseRNN(DocLinked, files.SavedModel, BaseEstimator):
     """Parameters, input handling and the fit loop shared by both estimators."""
 
     def _validate_params(self):

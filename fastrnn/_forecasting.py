@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastrnn import _forecast_data as data
 from fastrnn import _persistence as files
 from fastrnn import _validation as val
+from fastrnn._doc_link import DocLinked
 
 #: The ``strategy`` choices of :class:`RNNForecaster`.
 STRATEGIES = ("mimo", "direct", "recursive")
@@ -96,7 +97,7 @@ def make_windows(series, lookback, horizon=1, stride=1, exog=None):
     return X, (Y[:, 0] if horizon == 1 else Y)
 
 
-class RNNForecaster(files.SavedModel, BaseEstimator):
+class RNNForecaster(DocLinked, files.SavedModel, BaseEstimator):
     """Forecast the next ``horizon`` values of one series or many with a recurrent network.
 
     Parameters

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fastrnn import _constraints as constraints
 from fastrnn import _persistence as files
+from fastrnn._doc_link import DocLinked
 from fastrnn._losses import cross_entropy
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
@@ -35,7 +36,7 @@ from fastrnn.text import EOS_ID as _EOS_ID
 from fastrnn.text import TextTokenizer, as_texts
 
 
-class RNNLanguageModel(files.SavedModel, BaseEstimator):
+class RNNLanguageModel(DocLinked, files.SavedModel, BaseEstimator):
     """Character- or word-level recurrent language model.
 
     Parameters

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from fastrnn._doc_link import DocLinked
 from fastrnn._persistence import SavedModel, json_value
 
 #: Tokens every vocabulary starts with, at these ids: 0 pads sequences to a
@@ -75,7 +76,7 @@ def as_texts(X, name="X"):
     return texts
 
 
-class TextTokenizer(SavedModel, TransformerMixin, BaseEstimator):
+class TextTokenizer(DocLinked, SavedModel, TransformerMixin, BaseEstimator):
     """Texts to sequences of token ids, with a vocabulary fitted on a corpus.
 
     The first ids are reserved: ``<pad>`` (0) pads sequences to a common
