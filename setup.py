@@ -73,7 +73,7 @@ compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
 thread_flags = ["-pthread"]
 link_args = []
 # FASTRNN_SANITIZE=address (or undefined, or address,undefined): a build that
-# checks every memory access of the kernels, for the tests (README, "Testing").
+# checks every memory access of the kernels, for the tests (docs/contributing.rst).
 SANITIZE = os.environ.get("FASTRNN_SANITIZE", "")
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]

@@ -1,10 +1,13 @@
-"""Recipe: a training loop written by hand over ``LSTMCell``, as the PyTorch write-ups do.
+"""A training loop written by hand over LSTMCell
+=============================================
 
-Run it: ``python examples/cell_loop.py [--steps N]``. The task: read a
-sequence of random numbers one step at a time and output their running
-mean. Forward steps the cell and a linear read-out through time; backward
-walks the cell's tape in reverse (backpropagation through time) and an Adam
-step updates the weights, every line of it visible.
+A recipe as the PyTorch write-ups write it, over
+:class:`fastrnn.nn.LSTMCell`. Run it: ``python examples/cell_loop.py
+[--steps N]``. The task: read a sequence of random numbers one step at a
+time and output their running mean. Forward steps the cell and a linear
+read-out through time; backward walks the cell's tape in reverse
+(backpropagation through time) and an Adam step updates the weights, every
+line of it visible.
 """
 
 import argparse
@@ -17,7 +20,7 @@ from fastrnn.optim import Adam
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--steps", type=int, default=300, help="training iterations")
     args = p.parse_args(argv)
 
@@ -53,6 +56,10 @@ def main(argv=None):
     took = time.perf_counter() - start
     print(f"{args.steps} steps in {took:.2f} s")
     return {"seconds": took, "final loss": float(loss)}
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""Recipe: a character-level text generator (the "char-rnn" write-ups).
+"""A character-level text generator (char-rnn)
+===========================================
 
-Run it: ``python examples/char_generator.py [--epochs N] [--chars N]``.
-The text is real and ships with Python: the prose paragraphs of the
-language reference's help topics (``pydoc_data.topics``, what ``help("assert")``
-shows). The write-ups slice the text into windows, one-hot the characters
-and train ``LSTM -> Dense(vocab, softmax)`` to predict each next character,
-then sample one character at a time with a temperature.
-:class:`fastrnn.RNNLanguageModel` is that model: characters to ids through an
-embedding, truncated backpropagation through time over the running text, a
-softmax over the characters, and ``generate(prompt, temperature=...)``.
+The recipe of the "char-rnn" write-ups. Run it: ``python
+examples/char_generator.py [--epochs N] [--chars N]``. The text is real and
+ships with Python: the prose paragraphs of the language reference's help
+topics (``pydoc_data.topics``, what ``help("assert")`` shows). The write-ups
+slice the text into windows, one-hot the characters and train ``LSTM ->
+Dense(vocab, softmax)`` to predict each next character, then sample one
+character at a time with a temperature. :class:`fastrnn.RNNLanguageModel` is
+that model: characters to ids through an embedding, truncated
+backpropagation through time over the running text, a softmax over the
+characters, and ``generate(prompt, temperature=...)``.
 
 The held-out paragraphs' perplexity (how many characters the model hesitates
 between, on average) is printed beside two baselines: every character
@@ -54,7 +56,7 @@ def unigram_perplexity(train, test):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--chars", type=int, default=60_000, help="characters of text to use")
     p.add_argument("--hidden-size", type=int, default=128)
@@ -91,6 +93,10 @@ def main(argv=None):
     )
     print(f"sampled at temperature {args.temperature}:\n{sample}")
     return perplexity
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

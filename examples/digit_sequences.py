@@ -1,4 +1,5 @@
-"""Recipe: the next digit at every step, one-hot in and one-hot out (many-to-many).
+"""The next digit at every step, one-hot in and out (many-to-many)
+===============================================================
 
 Run it: ``python examples/digit_sequences.py [--epochs N] [--png FILE]``.
 Each sequence, generated here, counts from a random digit in strides of 1, 2
@@ -36,7 +37,7 @@ def digits_data(steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--steps", type=int, default=10, help="digits per input sequence")
     p.add_argument("--png", default="digit_sequences.png")
@@ -73,6 +74,10 @@ def main(argv=None):
         ax.legend(loc="lower right")
         save(fig, args.png)
     return {"seconds": took, "held-out accuracy, steps 2+": float(per_step[1:].mean())}
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

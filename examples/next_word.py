@@ -1,16 +1,17 @@
-"""Recipe: the next word, with a tokenizer and an embedding (Keras' n-gram recipe).
+"""The next word, with a tokenizer and an embedding
+================================================
 
-Run it: ``python examples/next_word.py [--epochs N] [--seed-text TEXT]``.
-The corpus is the Zen of Python, which ships with Python (``import this``).
-As in the Keras write-ups: fit a tokenizer on the lines, turn every line
-into its prefixes (``beautiful is``, ``beautiful is better``, ...), learn
-to predict each prefix's next word with ``Embedding -> LSTM -> Dense(softmax)``
-(here ``RNNClassifier(embedding_dim=...)`` on the padded ids), then write on
-from a seed one predicted word at a time. One step further than the recipe:
-the word after a line's last is the tokenizer's ``<eos>``, so writing stops
-where a line would. Nineteen short lines are learnt by heart, not
-understood: this shows the mechanics; :class:`fastrnn.RNNLanguageModel` is
-the model for a real corpus.
+Keras' n-gram recipe. Run it: ``python examples/next_word.py [--epochs N]
+[--seed-text TEXT]``. The corpus is the Zen of Python, which ships with
+Python (``import this``). As in the Keras write-ups: fit a tokenizer on the
+lines, turn every line into its prefixes (``beautiful is``, ``beautiful is
+better``, ...), learn to predict each prefix's next word with ``Embedding ->
+LSTM -> Dense(softmax)`` (here ``RNNClassifier(embedding_dim=...)`` on the
+padded ids), then write on from a seed one predicted word at a time. One
+step further than the recipe: the word after a line's last is the
+tokenizer's ``<eos>``, so writing stops where a line would. Nineteen short
+lines are learnt by heart, not understood: this shows the mechanics;
+:class:`fastrnn.RNNLanguageModel` is the model for a real corpus.
 """
 
 import argparse
@@ -59,7 +60,7 @@ def write_on(model, tokenizer, seed, n_words):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--seed-text", default="beautiful is")
     p.add_argument("--words", type=int, default=12, help="most words to write after the seed")
@@ -86,6 +87,10 @@ def main(argv=None):
     for seed in (args.seed_text, "now is better", "if the implementation"):
         print(f"{seed!r} -> {write_on(model, tokenizer, seed, args.words)!r}")
     return {"seconds": took, "training accuracy": accuracy}
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

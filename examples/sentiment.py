@@ -1,9 +1,11 @@
-"""Sentiment of short reviews from raw strings: TextTokenizer -> bidirectional LSTM.
+"""Sentiment of short reviews: TextTokenizer -> bidirectional LSTM
+===============================================================
 
-Run it: ``python examples/sentiment.py``. The labelled sentences below were
-written for this example by fastrnn's authors (no data set is downloaded);
-they are too few for a real model, so read the output as a demonstration of
-the Pipeline, not as a benchmark.
+From raw strings, in one scikit-learn Pipeline. Run it: ``python
+examples/sentiment.py``. The labelled sentences below were written for this
+example by fastrnn's authors (no data set is downloaded); they are too few
+for a real model, so read the output as a demonstration of the Pipeline, not
+as a benchmark.
 """
 
 from _recipe import timed_fit
@@ -81,6 +83,10 @@ def main():
         print(f"  {label:8s} {proba.max():.2f}  {text}")
     fastrnn.save(model, "sentiment.npz")  # tokenizer and model, pickle-free
     print("saved to sentiment.npz (fastrnn.load reads it back)")
+
+
+# %%
+# Run it.
 
 
 if __name__ == "__main__":

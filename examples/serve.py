@@ -1,6 +1,7 @@
-"""A small HTTP JSON service for a model saved with fastrnn's ``save()``.
+"""A small HTTP JSON service for a saved model
+===========================================
 
-Run it::
+For a model saved with fastrnn's ``save()``. Run it::
 
     python examples/serve.py model.npz --port 8000
 
@@ -529,7 +530,7 @@ class _TorchStream:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("model", help="a model file written by save()")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -1,8 +1,10 @@
-"""Recipe: predict the next value of a sine wave (Keras' ``LSTM(50) -> Dense(1)``).
+"""The next value of a sine wave: LSTM(50) -> Dense(1)
+===================================================
 
-Run it: ``python examples/sine_wave.py [--epochs N] [--png FILE]``. Windows of
-the last ``--lookback`` values of a noisy sine wave predict the next value;
-the model is fitted on the first 80% of the series with the rest as
+Keras' ``LSTM(50) -> Dense(1)`` recipe. Run it: ``python
+examples/sine_wave.py [--epochs N] [--png FILE]``. Windows of the last
+``--lookback`` values of a noisy sine wave predict the next value; the model
+is fitted on the first 80% of the series with the rest as
 ``validation_data``, and the prediction is drawn over the truth (matplotlib
 optional: without it, no picture).
 """
@@ -27,7 +29,7 @@ def sine_data(lookback):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--lookback", type=int, default=20)
     p.add_argument("--png", default="sine_wave.png")
@@ -58,6 +60,10 @@ def main(argv=None):
         ax.legend()
         save(fig, args.png)
     return {"seconds": took, "held-out RMSE": rmse}
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Recipe: a stock-price-like series forecast with ``LSTM -> Dropout -> Dense``. SYNTHETIC DATA.
+"""A stock-price-like series, SYNTHETIC: LSTM -> Dropout -> Dense
+==============================================================
 
-Run it: ``python examples/stock_forecast.py [--epochs N] [--png FILE]``.
-The "prices" are made up here: a geometric random walk with a small upward
-drift, not market data. The write-ups' recipe, line for line: scale to
-[0, 1] with ``MinMaxScaler`` (fitted on the training days only: fitting it
-on the whole series would leak the future), windows of the last 60 days
-predict the next day, ``LSTM(50) -> Dropout(0.2) -> Dense(1)`` with adam
-and MSE, ``fit(..., validation_data=...)`` on the next days, and the
-forecast of the last days drawn over the truth (matplotlib optional).
+The write-ups' ``LSTM -> Dropout -> Dense`` forecast, on SYNTHETIC DATA. Run
+it: ``python examples/stock_forecast.py [--epochs N] [--png FILE]``. The
+"prices" are made up here: a geometric random walk with a small upward
+drift, not market data. The write-ups' recipe, line for line: scale to [0,
+1] with ``MinMaxScaler`` (fitted on the training days only: fitting it on
+the whole series would leak the future), windows of the last 60 days predict
+the next day, ``LSTM(50) -> Dropout(0.2) -> Dense(1)`` with adam and MSE,
+``fit(..., validation_data=...)`` on the next days, and the forecast of the
+last days drawn over the truth (matplotlib optional).
 
 What the picture does not say: a random walk's best forecast of tomorrow
 is today's value, so the script prints that naive forecast's error next to
@@ -53,7 +55,7 @@ def stock_data(days, lookback):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--days", type=int, default=1500)
     p.add_argument("--lookback", type=int, default=60)
@@ -98,6 +100,10 @@ def main(argv=None):
         ax.legend()
         save(fig, args.png)
     return {"seconds": took, "test RMSE": rmse, "naive RMSE": naive_rmse}
+
+
+# %%
+# Run with the command line's defaults (what the gallery shows).
 
 
 if __name__ == "__main__":

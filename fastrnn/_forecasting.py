@@ -199,7 +199,7 @@ class RNNForecaster(DocLinked, files.SavedModel, BaseEstimator):
     mean_, scale_ : float, or ndarray of shape (n_series,)
         Mean and standard deviation of each (differenced) training series:
         the scaling of "global", and the fallback of a window with no spread.
-    history_ : ndarray of shape (n_history_,) or (n_series, n_history_)
+    history_ : ndarray of shape (``n_history_``,) or (n_series, ``n_history_``)
         The end of each training series that a forecast starts from (a
         series shorter than that is padded in front with NaN).
     history_start_ : int or ndarray of shape (n_series,)
@@ -752,7 +752,7 @@ class RNNForecaster(DocLinked, files.SavedModel, BaseEstimator):
 
         Parameters
         ----------
-        history : array-like of shape (>= n_history_,), optional
+        history : array-like of shape (>= ``n_history_``,), optional
             Recent values of the series; default the end of the series fitted.
             A model fitted on many series takes them in the form it was
             fitted on: a list (one per series, in the order of ``fit``) or

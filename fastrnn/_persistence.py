@@ -196,7 +196,7 @@ def save(estimator, path, *, key=None):
         plain equivalent), or a fitted scikit-learn Pipeline whose steps
         before the last are TextTokenizers or scikit-learn's code-free
         preprocessing (scalers, ``SimpleImputer``, ``OneHotEncoder`` and a
-        ``ColumnTransformer`` of those, as the README lists) and whose last
+        ``ColumnTransformer`` of those; the user guide lists them) and whose last
         step is one of those models.
     path : str or path-like
         Written exactly there, whatever its suffix (``.npz`` is usual: the
@@ -349,7 +349,7 @@ def load(path, *, key=None, trust_patterns=False):
     ValueError
         If the file is not a fastrnn model, is truncated or corrupt, was
         edited after it was written (and its checksum not recomputed: see
-        the README on what the checksum does and does not protect), comes
+        the user guide on what the checksum does and does not protect), comes
         from a newer format version, or declares more than it holds.
     """
     if not os.path.exists(path) and os.path.exists(os.fspath(path) + ".npz"):

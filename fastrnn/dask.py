@@ -33,8 +33,8 @@ dropout masks are drawn on the workers (reproducibly for an integer
 One step costs a round trip to every worker holding rows of the minibatch
 (the weights out, a gradient back): distribution pays when a minibatch's
 compute outweighs that, i.e. for large batches of long sequences and models
-whose compute grows faster than their parameter count (see the README's
-"Scaling out").
+whose compute grows faster than their parameter count (see the user
+guide's page on Dask).
 
 A worker lost during ``fit`` — while training, or while the data is being
 placed — or not answering within :data:`CALL_TIMEOUT_S` seconds stops it

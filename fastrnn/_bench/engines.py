@@ -88,8 +88,8 @@ class Case:
         return forward if mode == "inference" else 3 * forward
 
 
-# The shapes every report covers (batch 1 to 128, H 32 to 512; the README's
-# performance table), float32, batch_first.
+# The shapes every report covers (batch 1 to 128, H 32 to 512; the performance
+# page's table), float32, batch_first.
 CASES = (
     Case("lstm", 50, 1, 8, 32),
     Case("lstm", 100, 32, 16, 64),

@@ -39,7 +39,7 @@ def test_sentiment_example(tmp_path):
 
 def test_sine_wave_recipe_reaches_the_noise_and_draws_it(tmp_path):
     out = _run("sine_wave.py", "--png", "s.png", cwd=tmp_path)  # its defaults: 60 epochs
-    # README: a held-out RMSE of 0.053, the noise alone being 0.05.
+    # docs/user_guide/performance.rst: a held-out RMSE of 0.053, the noise alone being 0.05.
     assert "fitted 60 epochs" in out and _number_after(out, "held-out RMSE") < 0.06
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -75,7 +75,7 @@ def test_next_word_recipe_writes_on_from_its_seeds(tmp_path):
 def test_stock_recipe_says_its_data_is_synthetic_and_draws_it(tmp_path):
     out = _run("stock_forecast.py", "--png", "p.png", cwd=tmp_path)  # its defaults
     assert out.startswith("SYNTHETIC") and "fitted 30 epochs" in out
-    # README: model RMSE 2.22 against 1.52 for "tomorrow = today" (a random walk).
+    # docs/user_guide/performance.rst: model RMSE 2.22 against 1.52 for "tomorrow = today".
     assert _number_after(out, "model RMSE") < 2.5
     assert _number_after(out, "'tomorrow = today' RMSE") < 1.6
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
