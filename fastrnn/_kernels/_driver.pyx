@@ -424,12 +424,12 @@ def matmul(a, b):
 def sgemm(kernel, a, b, c, accumulate=False, transpose_a=False, packed=False):
     """``c (+)= op(a) @ b`` (float32, C-contiguous) with one of ``_gemm.h``'s kernels.
 
-    ``kernel`` is ``"avx512"``, ``"avx2"`` or ``"generic"``; the tests run
-    each one this CPU supports. ``op(a)`` is ``a.T`` with ``transpose_a``
-    (the weight gradients' form). ``packed`` packs ``b`` in the kernel's
-    panels first and runs its packed product (the weights' form in the time
-    loop). Raises ValueError for a kernel the CPU lacks or shapes that do
-    not match.
+    ``kernel`` is ``"avx512"``, ``"avx2"``, ``"neon"`` (aarch64) or
+    ``"generic"``; the tests run each one this CPU supports. ``op(a)`` is
+    ``a.T`` with ``transpose_a`` (the weight gradients' form). ``packed``
+    packs ``b`` in the kernel's panels first and runs its packed product (the
+    weights' form in the time loop). Raises ValueError for a kernel the CPU
+    lacks or shapes that do not match.
     """
     return _sgemm_with(kernel.encode(), a, b, c, accumulate, transpose_a, packed)
 
@@ -525,7 +525,8 @@ def activation(name, x, kernel=None):
 
     float32 input goes through the same vectorised approximations as the
     cells: this CPU's (``_pointwise.h``), or those of ``kernel``
-    (``"avx512"``, ``"avx2"``, ``"generic"``; ValueError where the CPU lacks it).
+    (``"avx512"``, ``"avx2"``, ``"neon"``, ``"generic"``; ValueError where the
+    CPU lacks it; ``"neon"`` is the plain C pass, which the compiler vectorises).
     """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)

@@ -11,8 +11,9 @@
  * output is bitwise the same alone or in any batch, and concurrent calls from
  * several threads share nothing.
  *
- * Three versions (AVX-512, AVX2+FMA, plain C) are compiled for any x86-64;
- * the widest the CPU runs is picked once, at the first call.
+ * Three versions (AVX-512, AVX2+FMA, plain C) are compiled for any x86-64,
+ * two (NEON, plain C) for any aarch64; the widest the CPU runs is picked
+ * once, at the first call.
  */
 #ifndef FASTRNN_GEMM_H
 #define FASTRNN_GEMM_H
@@ -411,6 +412,238 @@ FRNN_AVX2 static void frnn_sgemm_packed_avx2(int M, int N, int K, const float *A
 }
 #endif /* x86-64 */
 
+/* -- AArch64: Advanced SIMD (NEON) -------------------------------------------
+ *
+ * Every AArch64 CPU has Advanced SIMD (4 floats a vector, 32 registers), so
+ * an aarch64 build compiles this kernel pair and picks it first. Each vector
+ * FMA (vfmaq_n_f32: one fused multiply-add per lane, no flush to zero unless
+ * FPCR says so, which fastrnn never sets) adds one k of one element, k in
+ * order, so the results are those of frnn_sgemm_generic as GCC and clang
+ * compile it for aarch64 (they contract its c += a * b into the same fused
+ * multiply-add): bitwise, whatever M, the tile a row falls in, or the threads.
+ *
+ * The kernels are written over a vector type and four operations (frnn_f4,
+ * FRNN_F4_*) so the same code
+ * also compiles for x86 with 128-bit FMA when FRNN_NEON_PROXY is defined:
+ * the C harness (tests/kernels/gemm_harness.c) checks it natively that way,
+ * and bench/probes/neon_proxy.c times it (the register blocking's gain over
+ * plain C at the same vector width; x86 with AVX-512VL also has 32 vector
+ * registers, FRNN_NEON_PROXY_TARGET "fma" makes do with 16). It is never
+ * picked or named on x86. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#include <arm_neon.h>
+#define FRNN_HAVE_NEON 1
+typedef float32x4_t frnn_f4;
+#define FRNN_F4_LOAD(p) vld1q_f32(p)
+#define FRNN_F4_STORE(p, v) vst1q_f32((p), (v))
+#define FRNN_F4_ZERO() vdupq_n_f32(0.0f)
+#define FRNN_F4_FMA(acc, b, a) vfmaq_n_f32((acc), (b), (a)) /* acc + b * a, rounded once */
+#define FRNN_NEON_INLINE static inline __attribute__((always_inline))
+#define FRNN_NEON_FN static
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(FRNN_NEON_PROXY)
+#include <immintrin.h>
+typedef __m128 frnn_f4;
+#define FRNN_F4_LOAD(p) _mm_loadu_ps(p)
+#define FRNN_F4_STORE(p, v) _mm_storeu_ps((p), (v))
+#define FRNN_F4_ZERO() _mm_setzero_ps()
+#define FRNN_F4_FMA(acc, b, a) _mm_fmadd_ps(_mm_set1_ps(a), (b), (acc))
+#ifndef FRNN_NEON_PROXY_TARGET /* "fma": 16 vector registers instead of 32 */
+#define FRNN_NEON_PROXY_TARGET "avx512f,avx512vl,fma"
+#endif
+#define FRNN_NEON_INLINE \
+    static inline __attribute__((always_inline, target(FRNN_NEON_PROXY_TARGET)))
+#define FRNN_NEON_FN static __attribute__((target(FRNN_NEON_PROXY_TARGET)))
+#endif
+
+#ifdef FRNN_F4_FMA
+/* The loops over a block's rows and vectors unrolled before anything else,
+ * so its accumulators live in registers (GCC for aarch64 otherwise keeps the
+ * arrays in memory and stores them at every k). */
+#define FRNN_UNROLL _Pragma("GCC unroll 16")
+/* Row-major B: blocks of MR <= 5 rows by NV <= 4 vectors (20 accumulators,
+ * 4 vectors of B and A's 5 values: 29 of the 32 registers; 6 rows would
+ * leave GCC, which loads all of A's values first, 3 accumulators short). */
+FRNN_NEON_INLINE void frnn_blk_neon(int MR, int NV, int K, const float *A, int ars, int aks,
+                                    const float *B, int ldb, int beta, float *C, int ldc)
+{
+    frnn_f4 acc[5][4], b[4];
+    FRNN_UNROLL for (int r = 0; r < MR; r++)
+        FRNN_UNROLL for (int v = 0; v < NV; v++)
+            acc[r][v] = beta ? FRNN_F4_LOAD(C + (size_t)r * ldc + 4 * v) : FRNN_F4_ZERO();
+    for (int k = 0; k < K; k++) {
+        FRNN_UNROLL for (int v = 0; v < NV; v++)
+            b[v] = FRNN_F4_LOAD(B + (size_t)k * ldb + 4 * v);
+        FRNN_UNROLL for (int r = 0; r < MR; r++) {
+            const float a = A[(size_t)r * ars + (size_t)k * aks];
+            FRNN_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FRNN_F4_FMA(acc[r][v], b[v], a);
+        }
+    }
+    FRNN_UNROLL for (int r = 0; r < MR; r++)
+        FRNN_UNROLL for (int v = 0; v < NV; v++)
+            FRNN_F4_STORE(C + (size_t)r * ldc + 4 * v, acc[r][v]);
+}
+
+/* The 1-3 columns past the last whole vector, row by row: the same fused
+ * multiply-adds one at a time (B has no room to read a vector there). */
+FRNN_NEON_INLINE void frnn_cols_neon(int M, int n, int K, const float *A, int ars, int aks,
+                                     const float *B, int ldb, int beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        float acc0 = beta ? c[0] : 0.0f, acc1 = beta && n > 1 ? c[1] : 0.0f,
+              acc2 = beta && n > 2 ? c[2] : 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float a = A[(size_t)i * ars + (size_t)k * aks];
+            const float *b = B + (size_t)k * ldb;
+            acc0 = __builtin_fmaf(a, b[0], acc0);
+            if (n > 1) acc1 = __builtin_fmaf(a, b[1], acc1);
+            if (n > 2) acc2 = __builtin_fmaf(a, b[2], acc2);
+        }
+        c[0] = acc0;
+        if (n > 1) c[1] = acc1;
+        if (n > 2) c[2] = acc2;
+    }
+}
+
+#define FRNN_NEON_BLK(MR, NV) \
+    frnn_blk_neon(MR, NV, K, A, ars, aks, B, ldb, beta, C, ldc)
+#define FRNN_NEON_BLK_NV(MR)                           \
+    case 4 * (MR - 1): FRNN_NEON_BLK(MR, 1); break;     \
+    case 4 * (MR - 1) + 1: FRNN_NEON_BLK(MR, 2); break; \
+    case 4 * (MR - 1) + 2: FRNN_NEON_BLK(MR, 3); break; \
+    case 4 * (MR - 1) + 3: FRNN_NEON_BLK(MR, 4); break;
+
+/* One block of MR (1-5) rows by NV (1-4) vectors, each a constant inside. */
+FRNN_NEON_FN void frnn_blks_neon(int MR, int NV, int K, const float *A, int ars, int aks,
+                                 const float *B, int ldb, int beta, float *C, int ldc)
+{
+    switch (4 * (MR - 1) + NV - 1) {
+        FRNN_NEON_BLK_NV(1) FRNN_NEON_BLK_NV(2) FRNN_NEON_BLK_NV(3) FRNN_NEON_BLK_NV(4)
+        FRNN_NEON_BLK_NV(5)
+    }
+}
+
+FRNN_NEON_FN void frnn_sgemm_neon(int M, int N, int K, const float *A, int ars, int aks,
+                                  const float *B, int ldb, int beta, float *C, int ldc)
+{
+    for (int j = 0; j < N; j += 16) {
+        const int n = N - j < 16 ? N - j : 16, nv = n / 4;
+        if (nv) {
+            int i = 0;
+            for (; i + 5 <= M; i += 5)
+                frnn_blks_neon(5, nv, K, A + (size_t)i * ars, ars, aks, B + j, ldb, beta,
+                               C + (size_t)i * ldc + j, ldc);
+            if (i < M)
+                frnn_blks_neon(M - i, nv, K, A + (size_t)i * ars, ars, aks, B + j, ldb, beta,
+                               C + (size_t)i * ldc + j, ldc);
+        }
+        if (n % 4)
+            frnn_cols_neon(M, n % 4, K, A, ars, aks, B + j + 4 * nv, ldb, beta,
+                           C + j + 4 * nv, ldc);
+    }
+}
+
+/* Packed B (panels of 16 columns, 4 vectors): tiles of 5 rows by one panel
+ * (20 accumulators), and for the 1-4 rows left over, MR rows by NP panels
+ * with MR * NP <= 6 (at most 24 accumulators, A's MR values and one vector
+ * of B at a time) or one row by up to 4 panels (16 accumulators: a single
+ * row has little else to keep the FMA pipes busy). If TAIL, the last panel
+ * is the partial one: its zero columns are summed like the others, and C's
+ * nt columns there are read and written through a buffer. */
+FRNN_NEON_INLINE void frnn_ptile_neon(int MR, int NP, int TAIL, int nt, int K, const float *A,
+                                      int ars, int aks, const float *P, size_t ps, int beta,
+                                      float *C, int ldc)
+{
+    frnn_f4 acc[5][4][4];
+    FRNN_UNROLL for (int r = 0; r < MR; r++)
+        FRNN_UNROLL for (int q = 0; q < NP; q++) {
+            const float *c = C + (size_t)r * ldc + 16 * q;
+            float t[16] = {0};
+            if (beta && TAIL && q == NP - 1) {
+                memcpy(t, c, (size_t)nt * sizeof(float));
+                c = t;
+            }
+            FRNN_UNROLL for (int v = 0; v < 4; v++)
+                acc[r][q][v] = beta ? FRNN_F4_LOAD(c + 4 * v) : FRNN_F4_ZERO();
+        }
+    for (int k = 0; k < K; k++) {
+        if (NP == 1) {
+            const float *p = P + (size_t)k * 16;
+            const frnn_f4 b0 = FRNN_F4_LOAD(p), b1 = FRNN_F4_LOAD(p + 4),
+                          b2 = FRNN_F4_LOAD(p + 8), b3 = FRNN_F4_LOAD(p + 12);
+            FRNN_UNROLL for (int r = 0; r < MR; r++) {
+                const float a = A[(size_t)r * ars + (size_t)k * aks];
+                acc[r][0][0] = FRNN_F4_FMA(acc[r][0][0], b0, a);
+                acc[r][0][1] = FRNN_F4_FMA(acc[r][0][1], b1, a);
+                acc[r][0][2] = FRNN_F4_FMA(acc[r][0][2], b2, a);
+                acc[r][0][3] = FRNN_F4_FMA(acc[r][0][3], b3, a);
+            }
+        } else {
+            float a[5];
+            FRNN_UNROLL for (int r = 0; r < MR; r++) a[r] = A[(size_t)r * ars + (size_t)k * aks];
+            FRNN_UNROLL for (int q = 0; q < NP; q++)
+                FRNN_UNROLL for (int v = 0; v < 4; v++) {
+                    const frnn_f4 b = FRNN_F4_LOAD(P + q * ps + (size_t)k * 16 + 4 * v);
+                    FRNN_UNROLL for (int r = 0; r < MR; r++)
+                        acc[r][q][v] = FRNN_F4_FMA(acc[r][q][v], b, a[r]);
+                }
+        }
+    }
+    FRNN_UNROLL for (int r = 0; r < MR; r++)
+        FRNN_UNROLL for (int q = 0; q < NP; q++) {
+            float *c = C + (size_t)r * ldc + 16 * q;
+            if (TAIL && q == NP - 1) {
+                float t[16];
+                FRNN_UNROLL for (int v = 0; v < 4; v++) FRNN_F4_STORE(t + 4 * v, acc[r][q][v]);
+                memcpy(c, t, (size_t)nt * sizeof(float));
+            } else
+                FRNN_UNROLL for (int v = 0; v < 4; v++) FRNN_F4_STORE(c + 4 * v, acc[r][q][v]);
+        }
+}
+
+#define FRNN_NEON_PT(MR, NP, TAIL)                                                    \
+    case 16 * MR + 2 * NP + TAIL:                                                     \
+        frnn_ptile_neon(MR, NP, TAIL, nt, K, A, ars, aks, P, ps, beta, C, ldc); break;
+
+/* One tile, its shape a constant inside (5 x 1, MR * NP <= 6, or 1 x NP <= 4). */
+FRNN_NEON_FN void frnn_ptiles_neon(int MR, int NP, int TAIL, int nt, int K, const float *A,
+                                   int ars, int aks, const float *P, size_t ps, int beta,
+                                   float *C, int ldc)
+{
+    switch (16 * MR + 2 * NP + TAIL) {
+        FRNN_NEON_PT(5, 1, 0) FRNN_NEON_PT(5, 1, 1) FRNN_NEON_PT(4, 1, 0) FRNN_NEON_PT(4, 1, 1)
+        FRNN_NEON_PT(3, 1, 0) FRNN_NEON_PT(3, 1, 1) FRNN_NEON_PT(3, 2, 0) FRNN_NEON_PT(3, 2, 1)
+        FRNN_NEON_PT(2, 1, 0) FRNN_NEON_PT(2, 1, 1) FRNN_NEON_PT(2, 2, 0) FRNN_NEON_PT(2, 2, 1)
+        FRNN_NEON_PT(2, 3, 0) FRNN_NEON_PT(2, 3, 1)
+        FRNN_NEON_PT(1, 1, 0) FRNN_NEON_PT(1, 1, 1) FRNN_NEON_PT(1, 2, 0) FRNN_NEON_PT(1, 2, 1)
+        FRNN_NEON_PT(1, 3, 0) FRNN_NEON_PT(1, 3, 1) FRNN_NEON_PT(1, 4, 0) FRNN_NEON_PT(1, 4, 1)
+    }
+}
+
+FRNN_NEON_FN void frnn_sgemm_packed_neon(int M, int N, int K, const float *A, int ars, int aks,
+                                         const float *P, size_t ps, int beta, float *C, int ldc)
+{
+    const int np = (N + 15) / 16, full = N / 16, nt = N - 16 * full;
+    const int m5 = M - M % 5;
+    for (int p = 0; p < np; p++)
+        for (int i = 0; i < m5; i += 5)
+            frnn_ptiles_neon(5, 1, p == full, nt, K, A + (size_t)i * ars, ars, aks, P + p * ps,
+                             ps, beta, C + (size_t)i * ldc + 16 * p, ldc);
+    if (m5 == M)
+        return;
+    /* The rows left over (1-4) as one band: its panels in groups of at most
+     * cap, as even as possible (7 panels, one row: 4, 3), the partial
+     * panel last. */
+    const int r = M - m5, cap = r == 1 ? 4 : 6 / r, groups = (np + cap - 1) / cap;
+    for (int g = 0, p = 0; g < groups; g++) {
+        const int size = np / groups + (g < np % groups);
+        frnn_ptiles_neon(r, size, p + size == np && full < np, nt, K, A + (size_t)m5 * ars, ars,
+                         aks, P + p * ps, ps, beta, C + (size_t)m5 * ldc + 16 * p, ldc);
+        p += size;
+    }
+}
+#endif /* FRNN_F4_FMA */
+
 /* Pack B[k, n] = src[k * sk + n * sn] (k < K, n < N) into panels of nr
  * columns, panel stride ps = K * nr (see above); sn = K, sk = 1 packs W^T
  * straight from a row-major W [N, K]. P holds frnn_packed_size floats. */
@@ -452,8 +685,13 @@ static const frnn_gemm_kernel frnn_kernel_avx512 = {"avx512", frnn_sgemm_avx512,
 static const frnn_gemm_kernel frnn_kernel_avx2 = {"avx2", frnn_sgemm_avx2,
                                                   frnn_sgemm_packed_avx2, 24};
 #endif
+#ifdef FRNN_HAVE_NEON
+static const frnn_gemm_kernel frnn_kernel_neon = {"neon", frnn_sgemm_neon,
+                                                  frnn_sgemm_packed_neon, 16};
+#endif
 
-/* Whether this CPU runs the kernels called name ("avx512", "avx2", "generic"). */
+/* Whether this CPU runs the kernels called name ("avx512", "avx2", "neon",
+ * "generic"). */
 static int frnn_cpu_runs(const char *name)
 {
 #ifdef FRNN_HAVE_X86
@@ -462,6 +700,10 @@ static int frnn_cpu_runs(const char *name)
         return __builtin_cpu_supports("avx512f");
     if (!strcmp(name, "avx2"))
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#ifdef FRNN_HAVE_NEON
+    if (!strcmp(name, "neon"))
+        return 1; /* Advanced SIMD is part of every AArch64 CPU */
 #endif
     return !strcmp(name, "generic");
 }
@@ -477,14 +719,18 @@ static const frnn_gemm_kernel *frnn_gemm_named(const char *name)
     if (!strcmp(name, "avx2"))
         return &frnn_kernel_avx2;
 #endif
+#ifdef FRNN_HAVE_NEON
+    if (!strcmp(name, "neon"))
+        return &frnn_kernel_neon;
+#endif
     return &frnn_kernel_generic;
 }
 
 /* The kernel for this CPU: the widest it runs. */
 static const frnn_gemm_kernel *frnn_gemm_pick(void)
 {
-    static const char *const widest_first[] = {"avx512", "avx2", "generic"};
-    for (int i = 0; i < 3; i++)
+    static const char *const widest_first[] = {"avx512", "avx2", "neon", "generic"};
+    for (int i = 0; i < 4; i++)
         if (frnn_cpu_runs(widest_first[i]))
             return frnn_gemm_named(widest_first[i]);
     return &frnn_kernel_generic;

@@ -318,7 +318,8 @@ static const frnn_pointwise_kernel frnn_pw_avx2 = {"avx2", frnn_lstm_avx2, frnn_
                                                    frnn_act_avx2};
 #endif
 
-/* By name ("avx512", "avx2", "generic"), NULL where this CPU lacks it. */
+/* By name ("avx512", "avx2", "neon", "generic"), NULL where this CPU lacks it;
+ * "neon" (aarch64) is the plain C pass, which GCC and clang vectorise there. */
 static const frnn_pointwise_kernel *frnn_pointwise_named(const char *name)
 {
     if (!frnn_cpu_runs(name))

@@ -16,7 +16,7 @@ driver = pytest.importorskip("fastrnn._kernels._driver", reason="extension not b
 def _supported():
     a, b = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
     names = []
-    for name in ("avx512", "avx2", "generic"):
+    for name in ("avx512", "avx2", "neon", "generic"):
         try:
             driver.sgemm(name, a, b, np.empty((1, 1), np.float32))
             names.append(name)
