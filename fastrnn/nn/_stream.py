@@ -242,6 +242,18 @@ class _LayerStepper:
     """
 
     def __init__(self, layer, batch_size, head, affine):
+        # The compiled Stepper's checks, for the same contract.
+        H = layer.hidden_size
+        n_out = np.shape(head[0])[0] if head is not None else H
+        if head is not None and (np.shape(head[0]) != (n_out, H) or np.shape(head[1]) != (n_out,)):
+            raise ValueError(
+                f"the head must be weight [n_out, {H}] and bias [n_out], got "
+                f"{np.shape(head[0])} and {np.shape(head[1])}"
+            )
+        if affine is not None and (
+            np.shape(affine[0]) != (n_out,) or np.shape(affine[1]) != (n_out,)
+        ):
+            raise ValueError(f"affine must be two arrays of {n_out} values")
         self._layer = copy.deepcopy(layer)  # the weights as they are now
         self._layer.batch_first = False
         self._head = None if head is None else tuple(np.array(a) for a in head)

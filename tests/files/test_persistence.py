@@ -84,7 +84,9 @@ def test_save_load_round_trip_gives_identical_predictions(models, name, tmp_path
 def test_golden_files_of_every_released_format_still_load(path):
     expected = np.load(path.replace(".npz", "_expected.npz"))
     model = fastrnn.load(path)
-    np.testing.assert_allclose(_predict(model, expected["X"]), expected["predicted"], rtol=1e-6)
+    # Written by the compiled backend; another sums float32 in another order.
+    rtol = 1e-6 if "cython" in fastrnn.backends() else 1e-5
+    np.testing.assert_allclose(_predict(model, expected["X"]), expected["predicted"], rtol=rtol)
 
 
 def test_golden_files_exist():

@@ -28,6 +28,8 @@ def test_the_dask_estimators_link_to_their_module():
     pytest.importorskip("dask")
     from fastrnn.dask import DaskRNNClassifier
 
-    assert DaskRNNClassifier()._get_doc_link().endswith(
-        "/api/generated/fastrnn.dask.DaskRNNClassifier.html"
+    assert (
+        DaskRNNClassifier()
+        ._get_doc_link()
+        .endswith("/api/generated/fastrnn.dask.DaskRNNClassifier.html")
     )
