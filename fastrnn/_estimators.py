@@ -33,6 +33,7 @@ from fastrnn import _constraints as constraints
 from fastrnn import _persistence as files
 from fastrnn import _validation as val
 from fastrnn._doc_link import DocLinked
+from fastrnn._docstrings import complete_docstring, entries
 from fastrnn._losses import LOSSES, gaussian_std, log_softmax
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import (
@@ -178,6 +179,206 @@ def _storing_init(own):
         + [P(name, P.KEYWORD_ONLY, default=d) for name, d in defaults.items()]
     )
     return __init__
+
+
+# -- The estimators' shared docstring entries -----------------------------------------
+# RNNRegressor, RNNClassifier and fastrnn.dask's two estimators take the parameters of
+# one table (_DEFAULTS, above) and have most of their fitted attributes and method
+# arguments in common, and describe them in the same words: each such description is
+# written once, in the tables below (_PARAMETER_DOCS, _ATTRIBUTE_DOCS, _ARGUMENT_DOCS),
+# so that no copy of it can drift apart from another. complete_docstring puts them into
+# a class's or method's __doc__ at its definition, next to the entries its own docstring
+# writes where it behaves differently; Sphinx autodoc and numpydoc read that finished
+# __doc__ (fastrnn/_docstrings.py).
+
+
+# The parameters every estimator shares. A $word is one each class puts its own way
+# (its complete_docstring keywords): seeds, what random_state seeds; fitted, what a
+# warm start keeps; outputs, what dtype does not change; val_score, the name of the
+# validation score in verbose output and callbacks' logs.
+_PARAMETER_DOCS = entries("""
+cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+    The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
+hidden_size : int or sequence of int, default=32
+    Units of each recurrent layer; a sequence stacks layers of those
+    widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
+    is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
+    its stream's ``state`` is a list, a layer each.
+num_layers : int, default=1
+    Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
+    ``hidden_size`` lists the layers).
+bidirectional : bool, default=False
+    Also run each layer backwards in time (within each sequence's length).
+dropout : float, default=0.0
+    Dropout between recurrent layers, in training only (with one layer it
+    does nothing, and ``fit`` warns).
+output : {"last", "sequence", "mean", "max"}, default="last"
+    "last": one prediction per sequence (many-to-one), from the final state
+    (both directions' when bidirectional). "sequence": one prediction per
+    time step (many-to-many). "mean", "max": one prediction per sequence
+    from the mean or maximum of the top layer's outputs over its steps.
+n_features : int, default=1
+    For 2-D ``X`` only: features per time step, each step being
+    ``n_features`` consecutive columns.
+data_format : {"channels_last", "channels_first"}, default=None
+    The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
+    ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
+    steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
+    sktime's arrays (and a list of ``[features, steps]`` arrays for
+    sequences of different lengths). None reads ``"channels_last"`` and
+    warns when ``X`` looks channels-first: 16 steps or fewer, each with
+    at least eight times as many features.
+solver : {"adam", "sgd", "rmsprop"}, default="adam"
+    The optimizer (:mod:`fastrnn.optim`).
+learning_rate_init : float, default=0.01
+    The initial learning rate (the step size of ``solver``).
+learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
+    "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
+    (epochs counted from 0); "adaptive" divides the rate by 5 whenever
+    ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
+    once it falls below 1e-6.
+power_t : float, default=0.5
+    The exponent of the "invscaling" schedule.
+momentum : float, default=0.9
+    For ``solver="sgd"``: the fraction of the previous step added to each
+    step, in [0, 1].
+nesterovs_momentum : bool, default=True
+    For ``solver="sgd"``: use Nesterov's momentum.
+batch_size : int or "auto", default="auto"
+    Sequences per minibatch; "auto" is ``min(32, n_samples)``.
+max_iter : int, default=200
+    Epochs (passes over the data); ``partial_fit`` runs one.
+alpha : float, default=1e-4
+    L2 penalty on weights (not biases).
+clip_grad_norm : float or None, default=5.0
+    Clip the global gradient norm to this value; None disables.
+validation_fraction : float, default=0.1
+    The share of the samples held out with ``early_stopping`` (at least
+    one sample), in (0, 1).
+n_iter_no_change : int, default=10
+    Epochs without an improvement by ``tol`` before training stops (or,
+    with ``learning_rate="adaptive"``, the rate is lowered).
+tol : float or None, default=1e-4
+    Improvement of the (validation or training) loss that counts: without
+    ``early_stopping``, training also stops once the training loss has
+    not improved by ``tol`` for ``n_iter_no_change`` epochs (as
+    scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
+    one of ``max_iter`` epochs (Keras' ``epochs``), without a
+    ``ConvergenceWarning``.
+shuffle : bool, default=True
+    Shuffle the samples every epoch.
+random_state : int, RandomState instance or None, default=None
+    Seeds $seeds.
+    With the same value, backend, ``n_threads`` and data, ``fit`` gives
+    bitwise identical weights.
+warm_start : bool, default=False
+    Continue from the current weights on the next ``fit`` (with a new
+    optimizer; the input's shape, $fitted and the histories of
+    the first fit are kept).
+verbose : bool, default=False
+    Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
+    validation score (``$val_score``) and seconds.
+backend : {"auto", "cython", "numba", "numpy"}, default="auto"
+    Kernel backend; "auto" is the fastest installed one (the compiled
+    Cython one, then Numba, then NumPy).
+dtype : {"float32", "float64"}, default="float32"
+    The dtype of the weights and the computation ($outputs are
+    float64 either way).
+n_threads : int or None, default=None
+    Threads during fit and predict: the kernels' thread pool (a batch
+    is split across it) and BLAS's, at most the CPUs this process may
+    use. None leaves both as they are.
+embedding_dim : int or None, default=None
+    Read token ids instead of numbers: X is a list of 1-D integer arrays
+    (``TextTokenizer().transform`` makes them from strings) or a 2-D
+    integer array padded with 0 at the end (Keras' ``padding="post"``),
+    and a learned embedding of this width feeds the recurrent layers. A
+    row of the array runs to its last non-zero id: the steps after it
+    never enter the computation. Id 0 met inside a sequence is the
+    padding token, whose embedding is zero and never trained.
+vocab_size : int or None, default=None
+    Number of token ids; default the largest id seen in ``fit`` + 1 (or
+    the rows of ``embedding_weights``). Larger ids met later map to
+    ``<unk>`` (1).
+embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
+    Start the embedding from these vectors (pretrained word vectors:
+    :func:`fastrnn.text.read_word_vectors` reads the common text format).
+freeze_embedding : bool, default=False
+    Keep the embedding as it starts: no gradient, no weight decay.
+head_dropout : float, default=0.0
+    Dropout between the last recurrent layer and the dense head, in
+    training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
+forget_bias : float or None, default=None
+    LSTM only: start the forget gates' bias at this value (1.0 is Keras'
+    ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
+reset_after : bool, default=True
+    GRU only: apply the reset gate after the recurrent matmul (PyTorch's
+    and Keras' default) or, with False, before it (Keras
+    ``reset_after=False``, ONNX ``linear_before_reset=0``); see
+    :class:`fastrnn.nn.GRU`.
+head_hidden_sizes : sequence of int, default=()
+    Dense layers between the recurrent stack and the output layer, as
+    Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
+    ``head_hidden_sizes=(32,)``.
+head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+    Their activation (scikit-learn's MLP names).
+callbacks : object or list of objects, default=None
+    Called at each epoch, as Keras' and skorch's callbacks:
+    ``on_epoch_begin(model, epoch, optimizer)`` (may set
+    ``optimizer.learning_rate``: see
+    :class:`fastrnn.callbacks.LearningRateScheduler`) and
+    ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
+    ``val_loss``, ``$val_score``, ``learning_rate``; return True to stop
+    training), either or both. Not saved in model files.
+""")
+
+# The fitted attributes both estimators describe alike. _ATTRIBUTES is the order in
+# which they and fastrnn.dask's regressor list theirs, each adding its own (the
+# classifier's classes_ first, the Dask regressor's workers_ first, the plain
+# estimators' feature_names_in_ last).
+_ATTRIBUTE_DOCS = entries("""
+network_ : fastrnn.nn.SequenceNetwork
+    The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
+best_loss_ : float
+    The smallest of ``loss_curve_``.
+n_iter_ : int
+    Epochs run.
+t_ : int
+    Training samples seen.
+n_features_in_ : int
+    Columns of 2-D X; features per step of 3-D or ragged X.
+feature_names_in_ : ndarray of str
+    Column names of a 2-D DataFrame X.
+""")
+_ATTRIBUTES = (
+    "network_",
+    "loss_curve_",
+    "validation_scores_",
+    "validation_loss_curve_",
+    "best_loss_",
+    "n_iter_",
+    "t_",
+    "n_features_in_",
+)
+
+# The methods' arguments both estimators describe alike: X (of all but fit) and
+# partial_fit's sample_weight. score's y and sample_weight are _SCORE_DOCS, which
+# score's decorator looks in first.
+_ARGUMENT_DOCS = entries("""
+X : array-like of shape (n_samples, n_timesteps, n_features), \
+(n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
+    The sequences, as for :meth:`fit`.
+sample_weight : array-like of shape (n_samples,), default=None
+    Weights of the samples in the loss.
+""")
+_SCORE_DOCS = entries("""
+y : array-like
+    The true values, shaped as :meth:`predict`'s output.
+sample_weight : array-like of shape (n_samples,), default=None
+    Weights of the samples (with ``output="sequence"``, repeated over
+    each sample's steps).
+""")
 
 
 class _BaseRNN(DocLinked, files.SavedModel, BaseEstimator):
@@ -839,6 +1040,15 @@ class _BaseRNN(DocLinked, files.SavedModel, BaseEstimator):
         return y_true, y_pred, weights
 
 
+@complete_docstring(
+    _PARAMETER_DOCS,
+    _ATTRIBUTE_DOCS,
+    seeds="initial weights, shuffling and dropout",
+    fitted="the target scaling",
+    outputs="predictions",
+    val_score="val_r2",
+    attributes=(*_ATTRIBUTES, "feature_names_in_"),
+)
 class RNNRegressor(RegressorMixin, _BaseRNN):
     """Recurrent network regressor: RNN, LSTM or GRU with a linear head.
 
@@ -848,145 +1058,12 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
-        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
-    hidden_size : int or sequence of int, default=32
-        Units of each recurrent layer; a sequence stacks layers of those
-        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
-        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
-        its stream's ``state`` is a list, a layer each.
-    num_layers : int, default=1
-        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
-        ``hidden_size`` lists the layers).
-    bidirectional : bool, default=False
-        Also run each layer backwards in time (within each sequence's length).
-    dropout : float, default=0.0
-        Dropout between recurrent layers, in training only (with one layer it
-        does nothing, and ``fit`` warns).
-    output : {"last", "sequence", "mean", "max"}, default="last"
-        "last": one prediction per sequence (many-to-one), from the final state
-        (both directions' when bidirectional). "sequence": one prediction per
-        time step (many-to-many). "mean", "max": one prediction per sequence
-        from the mean or maximum of the top layer's outputs over its steps.
-    n_features : int, default=1
-        For 2-D ``X`` only: features per time step, each step being
-        ``n_features`` consecutive columns.
-    data_format : {"channels_last", "channels_first"}, default=None
-        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
-        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
-        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
-        sktime's arrays (and a list of ``[features, steps]`` arrays for
-        sequences of different lengths). None reads ``"channels_last"`` and
-        warns when ``X`` looks channels-first: 16 steps or fewer, each with
-        at least eight times as many features.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        The optimizer (:mod:`fastrnn.optim`).
-    learning_rate_init : float, default=0.01
-        The initial learning rate (the step size of ``solver``).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
-        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
-        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
-        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
-        once it falls below 1e-6.
-    power_t : float, default=0.5
-        The exponent of the "invscaling" schedule.
-    momentum : float, default=0.9
-        For ``solver="sgd"``: the fraction of the previous step added to each
-        step, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        For ``solver="sgd"``: use Nesterov's momentum.
-    batch_size : int or "auto", default="auto"
-        Sequences per minibatch; "auto" is ``min(32, n_samples)``.
-    max_iter : int, default=200
-        Epochs (passes over the data); ``partial_fit`` runs one.
-    alpha : float, default=1e-4
-        L2 penalty on weights (not biases).
-    clip_grad_norm : float or None, default=5.0
-        Clip the global gradient norm to this value; None disables.
     early_stopping : bool, default=False
         Hold out the last ``validation_fraction`` of the samples (the tail, so
         that overlapping windows of one series do not leak into the hold-out),
         stop when its loss stops improving and keep the weights of its best
         epoch. With ``fit(validation_data=...)`` that data is the hold-out
         instead; ``partial_fit`` holds out nothing.
-    validation_fraction : float, default=0.1
-        The share of the samples held out with ``early_stopping`` (at least
-        one sample), in (0, 1).
-    n_iter_no_change : int, default=10
-        Epochs without an improvement by ``tol`` before training stops (or,
-        with ``learning_rate="adaptive"``, the rate is lowered).
-    tol : float or None, default=1e-4
-        Improvement of the (validation or training) loss that counts: without
-        ``early_stopping``, training also stops once the training loss has
-        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
-        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
-        one of ``max_iter`` epochs (Keras' ``epochs``), without a
-        ``ConvergenceWarning``.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initial weights, shuffling and dropout. With the same value,
-        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
-    warm_start : bool, default=False
-        Continue from the current weights on the next ``fit`` (with a new
-        optimizer; the input's shape, the target scaling and the histories of
-        the first fit are kept).
-    verbose : bool, default=False
-        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
-        validation score (``val_r2``) and seconds.
-    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; "auto" is the fastest installed one (the compiled
-        Cython one, then Numba, then NumPy).
-    dtype : {"float32", "float64"}, default="float32"
-        The dtype of the weights and the computation (predictions are
-        float64 either way).
-    n_threads : int or None, default=None
-        Threads during fit and predict: the kernels' thread pool (a batch
-        is split across it) and BLAS's, at most the CPUs this process may
-        use. None leaves both as they are.
-    embedding_dim : int or None, default=None
-        Read token ids instead of numbers: X is a list of 1-D integer arrays
-        (``TextTokenizer().transform`` makes them from strings) or a 2-D
-        integer array padded with 0 at the end (Keras' ``padding="post"``),
-        and a learned embedding of this width feeds the recurrent layers. A
-        row of the array runs to its last non-zero id: the steps after it
-        never enter the computation. Id 0 met inside a sequence is the
-        padding token, whose embedding is zero and never trained.
-    vocab_size : int or None, default=None
-        Number of token ids; default the largest id seen in ``fit`` + 1 (or
-        the rows of ``embedding_weights``). Larger ids met later map to
-        ``<unk>`` (1).
-    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
-        Start the embedding from these vectors (pretrained word vectors:
-        :func:`fastrnn.text.read_word_vectors` reads the common text format).
-    freeze_embedding : bool, default=False
-        Keep the embedding as it starts: no gradient, no weight decay.
-    head_dropout : float, default=0.0
-        Dropout between the last recurrent layer and the dense head, in
-        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
-    forget_bias : float or None, default=None
-        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
-        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
-    reset_after : bool, default=True
-        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
-        and Keras' default) or, with False, before it (Keras
-        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
-        :class:`fastrnn.nn.GRU`.
-    head_hidden_sizes : sequence of int, default=()
-        Dense layers between the recurrent stack and the output layer, as
-        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
-        ``head_hidden_sizes=(32,)``.
-    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Their activation (scikit-learn's MLP names).
-    callbacks : object or list of objects, default=None
-        Called at each epoch, as Keras' and skorch's callbacks:
-        ``on_epoch_begin(model, epoch, optimizer)`` (may set
-        ``optimizer.learning_rate``: see
-        :class:`fastrnn.callbacks.LearningRateScheduler`) and
-        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
-        ``val_loss``, ``val_r2``, ``learning_rate``; return True to stop
-        training), either or both. Not saved in model files.
     loss : {"squared_error", "huber", "quantile", "gaussian"}, default="squared_error"
         The training loss, on the standardised targets. "squared_error":
         half the mean squared error. "huber": the Huber loss with delta 1,
@@ -1003,8 +1080,6 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
     Attributes
     ----------
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
     loss_curve_ : list of float
         Training loss after each epoch, the mean over the epoch's minibatches
         of the loss on the *standardised* targets (each output minus its
@@ -1019,16 +1094,6 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     validation_loss_curve_ : list of float
         The loss on the held-out rows after each epoch, in the units of
         ``loss_curve_`` (with ``early_stopping`` or ``validation_data``).
-    best_loss_ : float
-        The smallest of ``loss_curve_``.
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training samples seen.
-    n_features_in_ : int
-        Columns of 2-D X; features per step of 3-D or ragged X.
-    feature_names_in_ : ndarray of str
-        Column names of a 2-D DataFrame X.
 
     See Also
     --------
@@ -1171,6 +1236,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
             )
         return r2_score(y, pred)
 
+    @complete_docstring(_SCORE_DOCS, _ARGUMENT_DOCS)
     def score(self, X, y, sample_weight=None):
         """Return the R² of the predictions; with ``output="sequence"``, over every valid step.
 
@@ -1178,17 +1244,6 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         samples together (padding left out), as Keras' per-step metrics, not
         per whole sequence. This is what ``cross_val_score`` and
         ``GridSearchCV`` use.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
-        y : array-like
-            The true targets, shaped as :meth:`predict`'s output.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples (with ``output="sequence"``, repeated over
-            each sample's steps).
 
         Returns
         -------
@@ -1278,6 +1333,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return est
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @complete_docstring(_ARGUMENT_DOCS)
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -1287,13 +1343,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets, as for :meth:`fit`.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
 
         Returns
         -------
@@ -1302,14 +1353,12 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @complete_docstring(_ARGUMENT_DOCS)
     def predict(self, X, return_std=False):
         """Predict targets.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
         return_std : bool, default=False
             Also return the predicted standard deviation (``loss="gaussian"``
             only), as scikit-learn's ``GaussianProcessRegressor``.
@@ -1347,14 +1396,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
             return self._sequence_outputs(y, lengths)
         return y
 
+    @complete_docstring(_ARGUMENT_DOCS)
     def predict_quantiles(self, X):
         """Predict every quantile of ``quantiles`` (``loss="quantile"``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
 
         Returns
         -------
@@ -1384,6 +1428,15 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return not self._y_2d
 
 
+@complete_docstring(
+    _PARAMETER_DOCS,
+    _ATTRIBUTE_DOCS,
+    seeds="initial weights, shuffling, dropout and the ``early_stopping`` hold-out",
+    fitted="the classes",
+    outputs="probabilities",
+    val_score="val_accuracy",
+    attributes=("classes_", *_ATTRIBUTES, "feature_names_in_"),
+)
 class RNNClassifier(ClassifierMixin, _BaseRNN):
     """Recurrent network classifier: RNN, LSTM or GRU with a softmax head.
 
@@ -1393,62 +1446,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
-        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
-    hidden_size : int or sequence of int, default=32
-        Units of each recurrent layer; a sequence stacks layers of those
-        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
-        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
-        its stream's ``state`` is a list, a layer each.
-    num_layers : int, default=1
-        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
-        ``hidden_size`` lists the layers).
-    bidirectional : bool, default=False
-        Also run each layer backwards in time (within each sequence's length).
-    dropout : float, default=0.0
-        Dropout between recurrent layers, in training only (with one layer it
-        does nothing, and ``fit`` warns).
-    output : {"last", "sequence", "mean", "max"}, default="last"
-        "last": one prediction per sequence (many-to-one), from the final state
-        (both directions' when bidirectional). "sequence": one prediction per
-        time step (many-to-many). "mean", "max": one prediction per sequence
-        from the mean or maximum of the top layer's outputs over its steps.
-    n_features : int, default=1
-        For 2-D ``X`` only: features per time step, each step being
-        ``n_features`` consecutive columns.
-    data_format : {"channels_last", "channels_first"}, default=None
-        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
-        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
-        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
-        sktime's arrays (and a list of ``[features, steps]`` arrays for
-        sequences of different lengths). None reads ``"channels_last"`` and
-        warns when ``X`` looks channels-first: 16 steps or fewer, each with
-        at least eight times as many features.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        The optimizer (:mod:`fastrnn.optim`).
-    learning_rate_init : float, default=0.01
-        The initial learning rate (the step size of ``solver``).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
-        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
-        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
-        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
-        once it falls below 1e-6.
-    power_t : float, default=0.5
-        The exponent of the "invscaling" schedule.
-    momentum : float, default=0.9
-        For ``solver="sgd"``: the fraction of the previous step added to each
-        step, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        For ``solver="sgd"``: use Nesterov's momentum.
-    batch_size : int or "auto", default="auto"
-        Sequences per minibatch; "auto" is ``min(32, n_samples)``.
-    max_iter : int, default=200
-        Epochs (passes over the data); ``partial_fit`` runs one.
-    alpha : float, default=1e-4
-        L2 penalty on weights (not biases).
-    clip_grad_norm : float or None, default=5.0
-        Clip the global gradient norm to this value; None disables.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the samples (a stratified random
         sample; a plain random one with ``output="sequence"`` or when a class
@@ -1456,84 +1453,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         and keep the weights of its best epoch. With
         ``fit(validation_data=...)`` that data is the hold-out instead;
         ``partial_fit`` holds out nothing.
-    validation_fraction : float, default=0.1
-        The share of the samples held out with ``early_stopping`` (at least
-        one sample), in (0, 1).
-    n_iter_no_change : int, default=10
-        Epochs without an improvement by ``tol`` before training stops (or,
-        with ``learning_rate="adaptive"``, the rate is lowered).
-    tol : float or None, default=1e-4
-        Improvement of the (validation or training) loss that counts: without
-        ``early_stopping``, training also stops once the training loss has
-        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
-        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
-        one of ``max_iter`` epochs (Keras' ``epochs``), without a
-        ``ConvergenceWarning``.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initial weights, shuffling, dropout and the ``early_stopping``
-        hold-out. With the same value,
-        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
-    warm_start : bool, default=False
-        Continue from the current weights on the next ``fit`` (with a new
-        optimizer; the input's shape, the classes and the histories of the
-        first fit are kept).
-    verbose : bool, default=False
-        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
-        validation score (``val_accuracy``) and seconds.
-    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; "auto" is the fastest installed one (the compiled
-        Cython one, then Numba, then NumPy).
-    dtype : {"float32", "float64"}, default="float32"
-        The dtype of the weights and the computation (probabilities are
-        float64 either way).
-    n_threads : int or None, default=None
-        Threads during fit and predict: the kernels' thread pool (a batch
-        is split across it) and BLAS's, at most the CPUs this process may
-        use. None leaves both as they are.
-    embedding_dim : int or None, default=None
-        Read token ids instead of numbers: X is a list of 1-D integer arrays
-        (``TextTokenizer().transform`` makes them from strings) or a 2-D
-        integer array padded with 0 at the end (Keras' ``padding="post"``),
-        and a learned embedding of this width feeds the recurrent layers. A
-        row of the array runs to its last non-zero id: the steps after it
-        never enter the computation. Id 0 met inside a sequence is the
-        padding token, whose embedding is zero and never trained.
-    vocab_size : int or None, default=None
-        Number of token ids; default the largest id seen in ``fit`` + 1 (or
-        the rows of ``embedding_weights``). Larger ids met later map to
-        ``<unk>`` (1).
-    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
-        Start the embedding from these vectors (pretrained word vectors:
-        :func:`fastrnn.text.read_word_vectors` reads the common text format).
-    freeze_embedding : bool, default=False
-        Keep the embedding as it starts: no gradient, no weight decay.
-    head_dropout : float, default=0.0
-        Dropout between the last recurrent layer and the dense head, in
-        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
-    forget_bias : float or None, default=None
-        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
-        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
-    reset_after : bool, default=True
-        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
-        and Keras' default) or, with False, before it (Keras
-        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
-        :class:`fastrnn.nn.GRU`.
-    head_hidden_sizes : sequence of int, default=()
-        Dense layers between the recurrent stack and the output layer, as
-        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
-        ``head_hidden_sizes=(32,)``.
-    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Their activation (scikit-learn's MLP names).
-    callbacks : object or list of objects, default=None
-        Called at each epoch, as Keras' and skorch's callbacks:
-        ``on_epoch_begin(model, epoch, optimizer)`` (may set
-        ``optimizer.learning_rate``: see
-        :class:`fastrnn.callbacks.LearningRateScheduler`) and
-        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
-        ``val_loss``, ``val_accuracy``, ``learning_rate``; return True to stop
-        training), either or both. Not saved in model files.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn's classifiers:
         a dict of label to weight, or "balanced" (inversely proportional to
@@ -1545,8 +1464,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted; ``predict_proba``'s columns follow them.
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network; ``network_.rnn`` is a PyTorch-compatible layer.
     loss_curve_ : list of float
         Training loss after each epoch: the mean cross-entropy (nats) over the
         epoch's minibatches.
@@ -1555,16 +1472,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         ``early_stopping`` or ``validation_data``).
     validation_loss_curve_ : list of float
         The cross-entropy on the held-out rows after each epoch.
-    best_loss_ : float
-        The smallest of ``loss_curve_``.
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training samples seen.
-    n_features_in_ : int
-        Columns of 2-D X; features per step of 3-D or ragged X.
-    feature_names_in_ : ndarray of str
-        Column names of a 2-D DataFrame X.
 
     See Also
     --------
@@ -1685,23 +1592,13 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
                 idx, test_size=self.validation_fraction, random_state=int(rng.integers(2**31))
             )
 
+    @complete_docstring(_SCORE_DOCS, _ARGUMENT_DOCS)
     def score(self, X, y, sample_weight=None):
         """Return the accuracy; with ``output="sequence"``, the share of valid steps right.
 
         A sequence model is scored step by step (padding left out), as
         Keras' ``accuracy`` metric, not by whole sequences matched exactly.
         This is what ``cross_val_score`` and ``GridSearchCV`` use.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
-        y : array-like
-            The true labels, shaped as :meth:`predict`'s output.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples (with ``output="sequence"``, repeated over
-            each sample's steps).
 
         Returns
         -------
@@ -1792,6 +1689,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         return est
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @complete_docstring(_ARGUMENT_DOCS)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train one epoch over ``(X, y)``, continuing from the current weights.
 
@@ -1801,16 +1699,11 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
         y : array-like of shape (n_samples,)
             The labels, as for :meth:`fit`.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will meet, required on the first call (a
             batch may lack some); ignored afterwards.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss.
 
         Returns
         -------
@@ -1835,14 +1728,9 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             self.t_, self.n_iter_, self.best_loss_ = 0, 0, np.inf
             return self._fit(X, y, sample_weight, incremental=True)
 
+    @complete_docstring(_ARGUMENT_DOCS)
     def predict_log_proba(self, X):
         """Predict the log of the class probabilities, computed stably from the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
 
         Returns
         -------
@@ -1855,14 +1743,9 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         logp = log_softmax(out.reshape(-1, out.shape[-1]).astype(np.float64)).reshape(out.shape)
         return self._sequence_outputs(logp, lengths) if self.output == "sequence" else logp
 
+    @complete_docstring(_ARGUMENT_DOCS)
     def predict_proba(self, X):
         """Predict the class probabilities: the softmax of the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
 
         Returns
         -------
@@ -1875,14 +1758,9 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         p = softmax(out.astype(np.float64), axis=-1)
         return self._sequence_outputs(p, lengths) if self.output == "sequence" else p
 
+    @complete_docstring(_ARGUMENT_DOCS)
     def predict(self, X):
         """Predict the most likely class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_timesteps * n_features), or list of arrays (T_i, n_features)
-            The sequences, as for :meth:`fit`.
 
         Returns
         -------

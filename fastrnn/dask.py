@@ -65,7 +65,13 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from fastrnn._estimators import RNNClassifier, RNNRegressor, _storing_init
+from fastrnn._docstrings import complete_docstring, entries, entries_of
+from fastrnn._estimators import (
+    _ATTRIBUTES,
+    RNNClassifier,
+    RNNRegressor,
+    _storing_init,
+)
 from fastrnn._losses import LOSSES
 from fastrnn._threadpools import limit_threads
 from fastrnn._training import head_loss
@@ -389,6 +395,39 @@ def _predict_block(block, model, method):
     return getattr(model, method)(block)
 
 
+# The Dask estimators describe what they share with the plain ones in the plain
+# ones' words, taken from those classes' finished docstrings (see
+# fastrnn._docstrings.complete_docstring). Written here is only what the cluster
+# changes, once for both: the entries below, and a sentence at the end of four
+# parameters' entries (_DASK_NOTES).
+_DASK_DOCS = entries("""
+client : distributed.Client, default=None
+    The Dask client that runs the workers' calls; None uses the current
+    one (``distributed.default_client()``) when fitting or predicting.
+    Not pickled or saved (a clone shares it).
+workers_ : list of str
+    The workers that held training rows in the last fit on a dask
+    collection.
+network_ : fastrnn.nn.SequenceNetwork
+    The trained network, held here.
+X : dask array, dask dataframe or array-like
+    The sequences: a dask collection chunked along samples only, or
+    data in memory, as the plain estimator takes it.
+""")
+_DASK_NOTES = entries("""
+batch_size
+    This is the global minibatch: on a dask collection, its rows are split
+    across the workers by where they live.
+random_state
+    On a dask collection the dropout masks are drawn on the workers
+    (reproducibly for an integer ``random_state``), not in one stream.
+n_threads
+    Each worker takes the same limit (at most the CPUs its process may use).
+embedding_dim
+    Token input is fitted here (NumPy); a dask collection of ids is refused.
+""")
+
+
 class _DaskMixin:
     """What the Dask estimators add to the plain ones: where the data lives."""
 
@@ -532,18 +571,13 @@ class _DaskMixin:
             meta=probe[:0],
         )
 
+    @complete_docstring(_DASK_DOCS)
     def predict(self, X):
         """Predict: a dask array for a dask collection, computed on the workers.
 
         The model it sends belongs to this estimator's client: compute the
         result with it (``client.compute(pred)``, or ``pred.compute()`` when
         it is the default client).
-
-        Parameters
-        ----------
-        X : dask array, dask dataframe or array-like
-            The sequences: a dask collection chunked along samples only, or
-            data in memory, as the plain estimator takes it.
 
         Returns
         -------
@@ -556,6 +590,12 @@ class _DaskMixin:
         return super().predict(X)
 
 
+@complete_docstring(
+    _DASK_DOCS,
+    entries_of(RNNRegressor),
+    notes=_DASK_NOTES,
+    attributes=("workers_", *_ATTRIBUTES),
+)
 class DaskRNNRegressor(_DaskMixin, RNNRegressor):
     """:class:`fastrnn.RNNRegressor` trained data-parallel on a Dask cluster.
 
@@ -568,150 +608,6 @@ class DaskRNNRegressor(_DaskMixin, RNNRegressor):
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
-        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
-    hidden_size : int or sequence of int, default=32
-        Units of each recurrent layer; a sequence stacks layers of those
-        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
-        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
-        its stream's ``state`` is a list, a layer each.
-    num_layers : int, default=1
-        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
-        ``hidden_size`` lists the layers).
-    bidirectional : bool, default=False
-        Also run each layer backwards in time (within each sequence's length).
-    dropout : float, default=0.0
-        Dropout between recurrent layers, in training only (with one layer it
-        does nothing, and ``fit`` warns).
-    output : {"last", "sequence", "mean", "max"}, default="last"
-        "last": one prediction per sequence (many-to-one), from the final state
-        (both directions' when bidirectional). "sequence": one prediction per
-        time step (many-to-many). "mean", "max": one prediction per sequence
-        from the mean or maximum of the top layer's outputs over its steps.
-    n_features : int, default=1
-        For 2-D ``X`` only: features per time step, each step being
-        ``n_features`` consecutive columns.
-    data_format : {"channels_last", "channels_first"}, default=None
-        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
-        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
-        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
-        sktime's arrays (and a list of ``[features, steps]`` arrays for
-        sequences of different lengths). None reads ``"channels_last"`` and
-        warns when ``X`` looks channels-first: 16 steps or fewer, each with
-        at least eight times as many features.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        The optimizer (:mod:`fastrnn.optim`).
-    learning_rate_init : float, default=0.01
-        The initial learning rate (the step size of ``solver``).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
-        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
-        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
-        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
-        once it falls below 1e-6.
-    power_t : float, default=0.5
-        The exponent of the "invscaling" schedule.
-    momentum : float, default=0.9
-        For ``solver="sgd"``: the fraction of the previous step added to each
-        step, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        For ``solver="sgd"``: use Nesterov's momentum.
-    batch_size : int or "auto", default="auto"
-        Sequences per minibatch; "auto" is ``min(32, n_samples)``. This is the
-        global minibatch: on a dask collection, its rows are split across the
-        workers by where they live.
-    max_iter : int, default=200
-        Epochs (passes over the data); ``partial_fit`` runs one.
-    alpha : float, default=1e-4
-        L2 penalty on weights (not biases).
-    clip_grad_norm : float or None, default=5.0
-        Clip the global gradient norm to this value; None disables.
-    early_stopping : bool, default=False
-        Hold out the last ``validation_fraction`` of the samples (the tail, so
-        that overlapping windows of one series do not leak into the hold-out),
-        stop when its loss stops improving and keep the weights of its best
-        epoch. With ``fit(validation_data=...)`` that data is the hold-out
-        instead; ``partial_fit`` holds out nothing.
-    validation_fraction : float, default=0.1
-        The share of the samples held out with ``early_stopping`` (at least
-        one sample), in (0, 1).
-    n_iter_no_change : int, default=10
-        Epochs without an improvement by ``tol`` before training stops (or,
-        with ``learning_rate="adaptive"``, the rate is lowered).
-    tol : float or None, default=1e-4
-        Improvement of the (validation or training) loss that counts: without
-        ``early_stopping``, training also stops once the training loss has
-        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
-        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
-        one of ``max_iter`` epochs (Keras' ``epochs``), without a
-        ``ConvergenceWarning``.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initial weights, shuffling and dropout. With the same value,
-        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
-        On a dask collection the dropout masks are drawn on the workers
-        (reproducibly for an integer ``random_state``), not in one stream.
-    warm_start : bool, default=False
-        Continue from the current weights on the next ``fit`` (with a new
-        optimizer; the input's shape, the target scaling and the histories of
-        the first fit are kept).
-    verbose : bool, default=False
-        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
-        validation score (``val_r2``) and seconds.
-    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; "auto" is the fastest installed one (the compiled
-        Cython one, then Numba, then NumPy).
-    dtype : {"float32", "float64"}, default="float32"
-        The dtype of the weights and the computation (predictions are
-        float64 either way).
-    n_threads : int or None, default=None
-        Threads during fit and predict, here and on each worker: the
-        kernels' thread pool (a batch is split across it) and BLAS's, at most
-        the CPUs the process may use. None leaves both as they are.
-    embedding_dim : int or None, default=None
-        Read token ids instead of numbers: X is a list of 1-D integer arrays
-        (``TextTokenizer().transform`` makes them from strings) or a 2-D
-        integer array padded with 0 at the end (Keras' ``padding="post"``),
-        and a learned embedding of this width feeds the recurrent layers. A
-        row of the array runs to its last non-zero id: the steps after it
-        never enter the computation. Id 0 met inside a sequence is the
-        padding token, whose embedding is zero and never trained. Token input
-        is fitted here (NumPy); a dask collection of ids is refused.
-    vocab_size : int or None, default=None
-        Number of token ids; default the largest id seen in ``fit`` + 1 (or
-        the rows of ``embedding_weights``). Larger ids met later map to
-        ``<unk>`` (1).
-    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
-        Start the embedding from these vectors (pretrained word vectors:
-        :func:`fastrnn.text.read_word_vectors` reads the common text format).
-    freeze_embedding : bool, default=False
-        Keep the embedding as it starts: no gradient, no weight decay.
-    head_dropout : float, default=0.0
-        Dropout between the last recurrent layer and the dense head, in
-        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
-    forget_bias : float or None, default=None
-        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
-        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
-    reset_after : bool, default=True
-        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
-        and Keras' default) or, with False, before it (Keras
-        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
-        :class:`fastrnn.nn.GRU`.
-    head_hidden_sizes : sequence of int, default=()
-        Dense layers between the recurrent stack and the output layer, as
-        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
-        ``head_hidden_sizes=(32,)``.
-    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Their activation (scikit-learn's MLP names).
-    callbacks : object or list of objects, default=None
-        Called at each epoch, as Keras' and skorch's callbacks:
-        ``on_epoch_begin(model, epoch, optimizer)`` (may set
-        ``optimizer.learning_rate``: see
-        :class:`fastrnn.callbacks.LearningRateScheduler`) and
-        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
-        ``val_loss``, ``val_r2``, ``learning_rate``; return True to stop
-        training), either or both. Not saved in model files.
     loss : {"squared_error", "huber"}, default="squared_error"
         The training loss, on the standardised targets. "squared_error":
         half the mean squared error. "huber": the Huber loss with delta 1,
@@ -719,31 +615,13 @@ class DaskRNNRegressor(_DaskMixin, RNNRegressor):
         linear beyond, less swayed by outliers. (The workers compute these
         two; the distribution losses of :class:`fastrnn.RNNRegressor` train
         in one process.)
-    client : distributed.Client, default=None
-        The Dask client that runs the workers' calls; None uses the current
-        one (``distributed.default_client()``) when fitting or predicting.
-        Not pickled or saved (a clone shares it).
 
     Attributes
     ----------
-    workers_ : list of str
-        The workers that held training rows in the last fit on a dask
-        collection.
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network, held here.
     loss_curve_ : list of float
         Training loss after each epoch, as :class:`fastrnn.RNNRegressor`'s.
-    validation_scores_ : list of float
-        R² on the held-out rows after each epoch (with ``early_stopping`` or
-        ``validation_data``).
     validation_loss_curve_ : list of float
         The loss on the held-out rows after each epoch.
-    best_loss_ : float
-        The smallest of ``loss_curve_``.
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training samples seen.
     n_features_in_ : int
         Columns of 2-D X; features per step of 3-D X.
 
@@ -764,6 +642,12 @@ class DaskRNNRegressor(_DaskMixin, RNNRegressor):
     __init__ = _storing_init({"loss": "squared_error", "client": None})
 
 
+@complete_docstring(
+    _DASK_DOCS,
+    entries_of(RNNClassifier),
+    notes=_DASK_NOTES,
+    attributes=("classes_", "workers_", "network_", "loss_curve_", "validation_scores_", "n_iter_"),
+)
 class DaskRNNClassifier(_DaskMixin, RNNClassifier):
     """:class:`fastrnn.RNNClassifier` trained data-parallel on a Dask cluster.
 
@@ -772,181 +656,10 @@ class DaskRNNClassifier(_DaskMixin, RNNClassifier):
     predicted here, as by the plain estimator. The parameters are those of
     :class:`fastrnn.RNNClassifier`, plus ``client``.
 
-    Parameters
-    ----------
-    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
-        The recurrent cell: LSTM, GRU, or an Elman RNN with tanh or ReLU.
-    hidden_size : int or sequence of int, default=32
-        Units of each recurrent layer; a sequence stacks layers of those
-        widths (Keras' ``LSTM(64, return_sequences=True)`` then ``LSTM(32)``
-        is ``hidden_size=(64, 32)``). Such a stack starts from zero states;
-        its stream's ``state`` is a list, a layer each.
-    num_layers : int, default=1
-        Stacked recurrent layers of width ``hidden_size`` (leave it at 1 when
-        ``hidden_size`` lists the layers).
-    bidirectional : bool, default=False
-        Also run each layer backwards in time (within each sequence's length).
-    dropout : float, default=0.0
-        Dropout between recurrent layers, in training only (with one layer it
-        does nothing, and ``fit`` warns).
-    output : {"last", "sequence", "mean", "max"}, default="last"
-        "last": one prediction per sequence (many-to-one), from the final state
-        (both directions' when bidirectional). "sequence": one prediction per
-        time step (many-to-many). "mean", "max": one prediction per sequence
-        from the mean or maximum of the top layer's outputs over its steps.
-    n_features : int, default=1
-        For 2-D ``X`` only: features per time step, each step being
-        ``n_features`` consecutive columns.
-    data_format : {"channels_last", "channels_first"}, default=None
-        The axes of 3-D ``X``, in Keras' words: ``"channels_last"``,
-        ``[N, steps, features]``; ``"channels_first"``, ``[N, features,
-        steps]``, the ``(cases, channels, timepoints)`` layout of aeon's and
-        sktime's arrays (and a list of ``[features, steps]`` arrays for
-        sequences of different lengths). None reads ``"channels_last"`` and
-        warns when ``X`` looks channels-first: 16 steps or fewer, each with
-        at least eight times as many features.
-    solver : {"adam", "sgd", "rmsprop"}, default="adam"
-        The optimizer (:mod:`fastrnn.optim`).
-    learning_rate_init : float, default=0.01
-        The initial learning rate (the step size of ``solver``).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Schedule, as in :class:`~sklearn.neural_network.MLPRegressor`:
-        "invscaling" divides ``learning_rate_init`` by ``(epoch + 1) ** power_t``
-        (epochs counted from 0); "adaptive" divides the rate by 5 whenever
-        ``n_iter_no_change`` epochs bring no improvement by ``tol``, and stops
-        once it falls below 1e-6.
-    power_t : float, default=0.5
-        The exponent of the "invscaling" schedule.
-    momentum : float, default=0.9
-        For ``solver="sgd"``: the fraction of the previous step added to each
-        step, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        For ``solver="sgd"``: use Nesterov's momentum.
-    batch_size : int or "auto", default="auto"
-        Sequences per minibatch; "auto" is ``min(32, n_samples)``. This is the
-        global minibatch: on a dask collection, its rows are split across the
-        workers by where they live.
-    max_iter : int, default=200
-        Epochs (passes over the data); ``partial_fit`` runs one.
-    alpha : float, default=1e-4
-        L2 penalty on weights (not biases).
-    clip_grad_norm : float or None, default=5.0
-        Clip the global gradient norm to this value; None disables.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the samples (a stratified random
-        sample; a plain random one with ``output="sequence"`` or when a class
-        has too few samples to stratify), stop when its loss stops improving
-        and keep the weights of its best epoch. With
-        ``fit(validation_data=...)`` that data is the hold-out instead;
-        ``partial_fit`` holds out nothing.
-    validation_fraction : float, default=0.1
-        The share of the samples held out with ``early_stopping`` (at least
-        one sample), in (0, 1).
-    n_iter_no_change : int, default=10
-        Epochs without an improvement by ``tol`` before training stops (or,
-        with ``learning_rate="adaptive"``, the rate is lowered).
-    tol : float or None, default=1e-4
-        Improvement of the (validation or training) loss that counts: without
-        ``early_stopping``, training also stops once the training loss has
-        not improved by ``tol`` for ``n_iter_no_change`` epochs (as
-        scikit-learn's MLP; ``n_iter_`` says how many ran). None runs every
-        one of ``max_iter`` epochs (Keras' ``epochs``), without a
-        ``ConvergenceWarning``.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initial weights, shuffling, dropout and the ``early_stopping``
-        hold-out. With the same value,
-        backend, ``n_threads`` and data, ``fit`` gives bitwise identical weights.
-        On a dask collection the dropout masks are drawn on the workers
-        (reproducibly for an integer ``random_state``), not in one stream.
-    warm_start : bool, default=False
-        Continue from the current weights on the next ``fit`` (with a new
-        optimizer; the input's shape, the classes and the histories of the
-        first fit are kept).
-    verbose : bool, default=False
-        Show a progress bar (tqdm) with the epoch's ``loss``, ``val_loss``,
-        validation score (``val_accuracy``) and seconds.
-    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; "auto" is the fastest installed one (the compiled
-        Cython one, then Numba, then NumPy).
-    dtype : {"float32", "float64"}, default="float32"
-        The dtype of the weights and the computation (probabilities are
-        float64 either way).
-    n_threads : int or None, default=None
-        Threads during fit and predict, here and on each worker: the
-        kernels' thread pool (a batch is split across it) and BLAS's, at most
-        the CPUs the process may use. None leaves both as they are.
-    embedding_dim : int or None, default=None
-        Read token ids instead of numbers: X is a list of 1-D integer arrays
-        (``TextTokenizer().transform`` makes them from strings) or a 2-D
-        integer array padded with 0 at the end (Keras' ``padding="post"``),
-        and a learned embedding of this width feeds the recurrent layers. A
-        row of the array runs to its last non-zero id: the steps after it
-        never enter the computation. Id 0 met inside a sequence is the
-        padding token, whose embedding is zero and never trained. Token input
-        is fitted here (NumPy); a dask collection of ids is refused.
-    vocab_size : int or None, default=None
-        Number of token ids; default the largest id seen in ``fit`` + 1 (or
-        the rows of ``embedding_weights``). Larger ids met later map to
-        ``<unk>`` (1).
-    embedding_weights : array-like of shape (vocab_size, embedding_dim), default=None
-        Start the embedding from these vectors (pretrained word vectors:
-        :func:`fastrnn.text.read_word_vectors` reads the common text format).
-    freeze_embedding : bool, default=False
-        Keep the embedding as it starts: no gradient, no weight decay.
-    head_dropout : float, default=0.0
-        Dropout between the last recurrent layer and the dense head, in
-        training (the recipes' ``LSTM -> Dropout(0.2) -> Dense``).
-    forget_bias : float or None, default=None
-        LSTM only: start the forget gates' bias at this value (1.0 is Keras'
-        ``unit_forget_bias=True``); None keeps PyTorch's initialisation.
-    reset_after : bool, default=True
-        GRU only: apply the reset gate after the recurrent matmul (PyTorch's
-        and Keras' default) or, with False, before it (Keras
-        ``reset_after=False``, ONNX ``linear_before_reset=0``); see
-        :class:`fastrnn.nn.GRU`.
-    head_hidden_sizes : sequence of int, default=()
-        Dense layers between the recurrent stack and the output layer, as
-        Keras' ``Dense(32, activation="relu")`` before ``Dense(1)``:
-        ``head_hidden_sizes=(32,)``.
-    head_activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Their activation (scikit-learn's MLP names).
-    callbacks : object or list of objects, default=None
-        Called at each epoch, as Keras' and skorch's callbacks:
-        ``on_epoch_begin(model, epoch, optimizer)`` (may set
-        ``optimizer.learning_rate``: see
-        :class:`fastrnn.callbacks.LearningRateScheduler`) and
-        ``on_epoch_end(model, epoch, logs)`` (``logs``: ``loss``,
-        ``val_loss``, ``val_accuracy``, ``learning_rate``; return True to stop
-        training), either or both. Not saved in model files.
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn's classifiers:
-        a dict of label to weight, or "balanced" (inversely proportional to
-        the classes' frequencies in ``y``); they multiply ``sample_weight``.
-        With ``output="sequence"``, a sample's weight is that of its first
-        step's label.
-    client : distributed.Client, default=None
-        The Dask client that runs the workers' calls; None uses the current
-        one (``distributed.default_client()``) when fitting or predicting.
-        Not pickled or saved (a clone shares it).
-
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        The class labels, sorted.
-    workers_ : list of str
-        The workers that held training rows in the last fit on a dask
-        collection.
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network, held here.
     loss_curve_ : list of float
         Training loss (cross-entropy) after each epoch.
-    validation_scores_ : list of float
-        Accuracy on the held-out rows after each epoch (with
-        ``early_stopping`` or ``validation_data``).
-    n_iter_ : int
-        Epochs run.
 
     See Also
     --------
@@ -958,14 +671,9 @@ class DaskRNNClassifier(_DaskMixin, RNNClassifier):
     _parameter_constraints = {**RNNClassifier._parameter_constraints, "client": "no_validation"}
     __init__ = _storing_init({"class_weight": None, "client": None})
 
+    @complete_docstring(_DASK_DOCS)
     def predict_proba(self, X):
         """Predict the class probabilities: a dask array for a dask collection.
-
-        Parameters
-        ----------
-        X : dask array, dask dataframe or array-like
-            The sequences: a dask collection chunked along samples only, or
-            data in memory, as the plain estimator takes it.
 
         Returns
         -------
@@ -978,21 +686,15 @@ class DaskRNNClassifier(_DaskMixin, RNNClassifier):
             return self._distributed(X, "predict_proba")
         return super().predict_proba(X)
 
+    @complete_docstring(_DASK_DOCS)
     def predict_log_proba(self, X):
         """Predict the log of the class probabilities: a dask array for a dask collection.
-
-        Parameters
-        ----------
-        X : dask array, dask dataframe or array-like
-            The sequences: a dask collection chunked along samples only, or
-            data in memory, as the plain estimator takes it.
 
         Returns
         -------
         dask.array.Array or ndarray
-            As the plain estimator's (columns following ``classes_``): a lazy
-            dask array chunked as ``X`` for a dask collection, else computed
-            here.
+            The logarithm of what :meth:`predict_proba` returns, of the same
+            kind: lazy and chunked as ``X`` for a dask collection.
         """
         if _is_dask_collection(X):
             return self._distributed(X, "predict_log_proba")

@@ -118,8 +118,19 @@ class Optimizer:
         return True
 
 
+# The subclasses' docstrings end with the schedule's arguments, which they pass on to
+# Optimizer.
+_SCHEDULE = """
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        The learning-rate schedule, as for :class:`Optimizer`.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
+"""
+
+
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum.
+    __doc__ = (
+        """Stochastic gradient descent with optional (Nesterov) momentum.
 
     Parameters
     ----------
@@ -129,12 +140,9 @@ class SGD(Optimizer):
         The fraction of the previous step added to each step; 0 is plain
         gradient descent.
     nesterov : bool, default=False
-        Use Nesterov's momentum (with ``momentum`` > 0).
-    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
-        The learning-rate schedule, as for :class:`Optimizer`.
-    power_t : float, default=0.5
-        The exponent of "invscaling".
-    """
+        Use Nesterov's momentum (with ``momentum`` > 0)."""
+        + _SCHEDULE
+    )
 
     def __init__(
         self, learning_rate=0.01, momentum=0.0, nesterov=False, schedule="constant", power_t=0.5
@@ -144,15 +152,6 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def update(self, params, grad):
-        """Take one step: ``params -= lr * direction``, in place.
-
-        Parameters
-        ----------
-        params : ndarray
-            The parameters, updated in place.
-        grad : ndarray
-            The gradient of the loss with respect to ``params``, of its shape.
-        """
         state = self._state(params, grad)
         if not self.momentum:
             params -= self.learning_rate * grad
@@ -167,9 +166,12 @@ class SGD(Optimizer):
         else:
             params += v
 
+    update.__doc__ = Optimizer.update.__doc__  # every update takes the same arguments
+
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2014) with bias correction, as ``torch.optim.Adam``.
+    __doc__ = (
+        """Adam (Kingma & Ba, 2014) with bias correction, as ``torch.optim.Adam``.
 
     Parameters
     ----------
@@ -180,12 +182,9 @@ class Adam(Optimizer):
     beta_2 : float, default=0.999
         Decay rate of the second moment estimate.
     epsilon : float, default=1e-8
-        Added to the denominator for numerical stability.
-    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
-        The learning-rate schedule, as for :class:`Optimizer`.
-    power_t : float, default=0.5
-        The exponent of "invscaling".
-    """
+        Added to the denominator for numerical stability."""
+        + _SCHEDULE
+    )
 
     def __init__(
         self,
@@ -202,15 +201,6 @@ class Adam(Optimizer):
         self.epsilon = epsilon
 
     def update(self, params, grad):
-        """Take one step on ``params`` in place.
-
-        Parameters
-        ----------
-        params : ndarray
-            The parameters, updated in place.
-        grad : ndarray
-            The gradient of the loss with respect to ``params``, of its shape.
-        """
         state = self._state(params, grad)
         if "m" not in state:
             state.update(t=0, m=np.zeros_like(params), v=np.zeros_like(params))
@@ -225,9 +215,12 @@ class Adam(Optimizer):
         denom += self.epsilon
         params -= step * m / denom
 
+    update.__doc__ = Optimizer.update.__doc__  # every update takes the same arguments
+
 
 class RMSprop(Optimizer):
-    """RMSprop (Hinton), as ``torch.optim.RMSprop`` without momentum or centering.
+    __doc__ = (
+        """RMSprop (Hinton), as ``torch.optim.RMSprop`` without momentum or centering.
 
     Parameters
     ----------
@@ -236,12 +229,9 @@ class RMSprop(Optimizer):
     rho : float, default=0.99
         Decay rate of the running mean of squared gradients.
     epsilon : float, default=1e-8
-        Added to the denominator for numerical stability.
-    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
-        The learning-rate schedule, as for :class:`Optimizer`.
-    power_t : float, default=0.5
-        The exponent of "invscaling".
-    """
+        Added to the denominator for numerical stability."""
+        + _SCHEDULE
+    )
 
     def __init__(
         self, learning_rate=0.01, rho=0.99, epsilon=1e-8, schedule="constant", power_t=0.5
@@ -251,15 +241,6 @@ class RMSprop(Optimizer):
         self.epsilon = epsilon
 
     def update(self, params, grad):
-        """Take one step on ``params`` in place.
-
-        Parameters
-        ----------
-        params : ndarray
-            The parameters, updated in place.
-        grad : ndarray
-            The gradient of the loss with respect to ``params``, of its shape.
-        """
         state = self._state(params, grad)
         if "square_avg" not in state:
             state["square_avg"] = np.zeros_like(params)
@@ -267,6 +248,8 @@ class RMSprop(Optimizer):
         square_avg *= self.rho
         square_avg += (1 - self.rho) * grad * grad
         params -= self.learning_rate * grad / (np.sqrt(square_avg) + self.epsilon)
+
+    update.__doc__ = Optimizer.update.__doc__  # every update takes the same arguments
 
 
 # The estimators' ``solver`` names: the one table their parameter constraints

@@ -218,9 +218,10 @@ class RNNCellBase(FlatParameters):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
 
-class RNNCell(RNNCellBase):
-    """Elman cell ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``.
-
+# The cells' docstrings share their sizes and bias and the keyword arguments they pass
+# on to RNNCellBase, as the layers' do (_rnn.py); each adds its own cell's argument
+# between the two.
+_SIZES = """
     Parameters
     ----------
     input_size : int
@@ -228,15 +229,27 @@ class RNNCell(RNNCellBase):
     hidden_size : int
         Units of the hidden state H.
     bias : bool, default=True
-        Use ``bias_ih`` and ``bias_hh``.
-    nonlinearity : {"tanh", "relu"}, default="tanh"
-        The activation ``act``.
+        Use ``bias_ih`` and ``bias_hh``."""
+
+_KEYWORDS = """
     **kwargs
         The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
         ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
         "cython", "numba", "numpy"}, default "auto") and ``random_state``
         (int, numpy.random.Generator or None: seeds the initial weights).
-    """
+"""
+
+
+class RNNCell(RNNCellBase):
+    __doc__ = (
+        """Elman cell ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, as ``torch.nn.RNNCell``.
+"""
+        + _SIZES
+        + """
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        The activation ``act``."""
+        + _KEYWORDS
+    )
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", **kwargs):
         if nonlinearity not in ("tanh", "relu"):
@@ -246,51 +259,32 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """LSTM cell (gates ``i, f, g, o``), as ``torch.nn.LSTMCell``; the state is ``(h, c)``.
-
-    Parameters
-    ----------
-    input_size : int
-        Features of the input.
-    hidden_size : int
-        Units of the hidden state H.
-    bias : bool, default=True
-        Use ``bias_ih`` and ``bias_hh``.
-    **kwargs
-        The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
-        ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
-        "cython", "numba", "numpy"}, default "auto") and ``random_state``
-        (int, numpy.random.Generator or None: seeds the initial weights).
-    """
+    __doc__ = (
+        """LSTM cell (gates ``i, f, g, o``), as ``torch.nn.LSTMCell``; the state is ``(h, c)``.
+"""
+        + _SIZES
+        + _KEYWORDS
+    )
 
     def __init__(self, input_size, hidden_size, bias=True, **kwargs):
         super().__init__("lstm", input_size, hidden_size, bias, **kwargs)
 
 
 class GRUCell(RNNCellBase):
-    """GRU cell (gates ``r, z, n``), as ``torch.nn.GRUCell``.
+    __doc__ = (
+        """GRU cell (gates ``r, z, n``), as ``torch.nn.GRUCell``.
 
     ``reset_after=True`` (default) is PyTorch's form, the reset gate applied
     after the recurrent matmul; ``reset_after=False`` applies it before, as
     :class:`fastrnn.nn.GRU` explains (no ``torch.nn`` counterpart).
-
-    Parameters
-    ----------
-    input_size : int
-        Features of the input.
-    hidden_size : int
-        Units of the hidden state H.
-    bias : bool, default=True
-        Use ``bias_ih`` and ``bias_hh``.
+"""
+        + _SIZES
+        + """
     reset_after : bool, default=True
         Apply the reset gate after the recurrent matmul (PyTorch's form) or,
-        with False, before it.
-    **kwargs
-        The other arguments of :class:`RNNCellBase`, by keyword: ``dtype``
-        ({"float32", "float64"}, default "float32"), ``backend`` ({"auto",
-        "cython", "numba", "numpy"}, default "auto") and ``random_state``
-        (int, numpy.random.Generator or None: seeds the initial weights).
-    """
+        with False, before it."""
+        + _KEYWORDS
+    )
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, **kwargs):
         self.reset_after = val.check_bool(reset_after, "reset_after")
