@@ -30,6 +30,8 @@ class PredictionStream:
     def __init__(self, estimator, batch_size=1):
         net = estimator.network_
         self._classes = getattr(estimator, "classes_", None)
+        # Several steps come as X does: [B, k, F], or [B, F, k] for channels-first data.
+        self._channels_first = getattr(estimator, "data_format", None) == "channels_first"
         if getattr(estimator, "loss", None) in ("quantile", "gaussian"):
             raise ValueError(f"a model with loss={estimator.loss!r} cannot be streamed")
         if self._classes is None:  # regressor: targets mapped back in float64
@@ -77,6 +79,7 @@ class PredictionStream:
         Parameters
         ----------
         x : array-like [B, n_features] for one step or [B, k, n_features]
+            ([B, n_features, k] for a model with ``data_format="channels_first"``)
 
         Returns
         -------
@@ -103,6 +106,8 @@ class PredictionStream:
         return softmax(self._advance(x).astype(np.float64), axis=-1)
 
     def _advance(self, x):
+        if self._channels_first and np.ndim(x) == 3:
+            x = np.swapaxes(x, 1, 2)
         out = self._body.step(x)
         if self._head is None:
             return out

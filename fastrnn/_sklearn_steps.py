@@ -11,6 +11,7 @@ needs pickle or ``skops.io``; ``save`` names the step it cannot store.
 """
 
 import importlib
+import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -48,6 +49,8 @@ STEPS = {
 # OneHotEncoder: its categories per column (numbers or strings), rebuilt by
 # fitting it on them (see _onehot). Not the infrequent-category grouping.
 _ONEHOT_PARAMS = ("drop", "handle_unknown", "sparse_output", "feature_name_combiner")
+# The widest ColumnTransformer a file may declare (it is refitted on a row of that width).
+_MAX_COLUMNS = 1_000_000
 # A ColumnTransformer's parameters kept (its transformers are stored one by one).
 _COLUMN_PARAMS = (
     "remainder",
@@ -102,7 +105,13 @@ def _is_column_transformer(obj):
     if type(obj) is not ColumnTransformer or obj.remainder not in ("drop", "passthrough"):
         return False
     weights = obj.transformer_weights
-    if weights is not None and not all(_number(w) for w in weights.values()):
+    if weights is not None and not all(
+        isinstance(w, (numbers.Real, np.number)) and np.isfinite(w) for w in weights.values()
+    ):
+        return False
+    if not isinstance(obj.verbose_feature_names_out, (bool, str)):  # a function is code
+        return False
+    if not (obj.n_jobs is None or isinstance(obj.n_jobs, (numbers.Integral, np.integer))):
         return False
     named = [t[0] for t in obj.transformers_]
     if [t[0] for t in obj.transformers] != named[: len(obj.transformers)]:
@@ -205,7 +214,7 @@ def _describe_columns(ct):
         transformers.append(entry)
     if hasattr(ct, "feature_names_in_"):
         arrays["feature_names_in_"] = np.asarray(ct.feature_names_in_, dtype=str)
-    params = {k: getattr(ct, k) for k in _COLUMN_PARAMS}
+    params = {k: _plain(getattr(ct, k)) for k in _COLUMN_PARAMS}
     if params["transformer_weights"] is not None:
         params["transformer_weights"] = {
             k: float(w) for k, w in params["transformer_weights"].items()
@@ -250,8 +259,17 @@ def _rebuild_columns(config, arrays):
     if params["remainder"] not in ("drop", "passthrough"):
         raise ValueError("a ColumnTransformer's remainder is not 'drop' or 'passthrough'")
     n = config["n_features_in_"]
-    if not _number(n) or isinstance(n, float) or n < 1:
-        raise ValueError("a ColumnTransformer's n_features_in_ is not a count")
+    if not _number(n) or isinstance(n, float) or not 1 <= n <= _MAX_COLUMNS:
+        raise ValueError(
+            f"a ColumnTransformer's n_features_in_ is not a count up to {_MAX_COLUMNS}"
+        )
+    weights = params["transformer_weights"]
+    if weights is not None and not (
+        isinstance(weights, dict) and all(_number(w) and np.isfinite(w) for w in weights.values())
+    ):
+        raise ValueError("a ColumnTransformer's transformer_weights are not finite numbers")
+    if not isinstance(params["verbose_feature_names_out"], (bool, str)):
+        raise ValueError("a ColumnTransformer's verbose_feature_names_out is not a bool or str")
     names = arrays.get("feature_names_in_")
     if names is not None and (names.dtype.kind != "U" or names.shape != (n,)):
         raise ValueError(f"a ColumnTransformer's feature names are not {n} strings")
@@ -291,14 +309,24 @@ def _rebuild_columns(config, arrays):
                 f"a ColumnTransformer's step {entry['name']!r} reads {rebuilt.n_features_in_} "
                 f"columns, not {len(chosen)}"
             )
+        own = getattr(rebuilt, "feature_names_in_", None)
+        if own is not None and all(isinstance(c, str) for c in chosen) and list(own) != chosen:
+            raise ValueError(
+                f"a ColumnTransformer's step {entry['name']!r} was fitted on columns "
+                f"{list(own)}, not {chosen}"
+            )
         fitted[entry["name"]] = rebuilt
         stand_ins.append((entry["name"], _Width(len(rebuilt.get_feature_names_out())), columns))
     if set(arrays) - known:
         raise ValueError(
             f"a ColumnTransformer holds unexpected arrays {sorted(set(arrays) - known)}"
         )
-    ct = ColumnTransformer(stand_ins, **params)
+    # Fitted quietly in this process (a saved verbose or n_jobs would print, or
+    # start workers, while a file loads); the saved values are set afterwards.
+    ct = ColumnTransformer(stand_ins, **{**params, "verbose": False, "n_jobs": None})
     ct._validate_params()
+    if weights is not None and not set(weights) <= {e["name"] for e in entries}:
+        raise ValueError("a ColumnTransformer's transformer_weights name no transformer")
     table = np.zeros((1, n))
     if names is not None:
         try:
@@ -318,6 +346,8 @@ def _rebuild_columns(config, arrays):
         (name, clone(fitted[name]) if name in fitted else step, columns)
         for name, step, columns in stand_ins
     ]
+    ct.set_params(verbose=params["verbose"], n_jobs=params["n_jobs"])
+    ct._validate_params()
     layout = {k: [v.start, v.stop] for k, v in ct.output_indices_.items()}
     if layout != config["output_indices"]:
         raise ValueError("a ColumnTransformer's output columns do not rebuild as saved")

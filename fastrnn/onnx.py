@@ -18,11 +18,12 @@ Layer: inputs ``x`` (``[N, T, D]``, or ``[T, N, D]`` when not
 ``c0``), ``[num_layers * directions, N, H]``; outputs ``output``, ``h_n``
 (and ``c_n``), as :meth:`RNNBase.forward`.
 
-Estimator: input ``X`` (``[N, T, F]``, or ``[N, T * F]`` for a model fitted
-on 2-D X), optionally ``lengths``; outputs ``variable`` (a regressor's
-``predict``, float64) or ``label`` and ``probabilities`` (a classifier's
-``predict`` and ``predict_proba``, the latter in float32), the names
-skl2onnx gives scikit-learn's models.
+Estimator: input ``X`` as the model was fitted on it (``[N, T, F]``; ``[N, F,
+T]`` with ``data_format="channels_first"``; ``[N, T * F]`` for 2-D X),
+optionally ``lengths``; outputs ``variable`` (a regressor's ``predict``, float64)
+or ``label`` and ``probabilities`` (a classifier's ``predict`` and
+``predict_proba``, the latter in float32), the names skl2onnx gives
+scikit-learn's models.
 """
 
 import numpy as np
@@ -236,10 +237,15 @@ def _estimator_graph(g, est, lengths):
     if est._fitted_2d:  # each k consecutive columns are one step
         X = g.input("X", F, ["N", "TF"])
         x = g.op("Reshape", [X, g.const(np.array([0, -1, k], np.int64), "shape")], "x_ntf")
+        perm, time_axis = [1, 0, 2], 1
+    elif est.data_format == "channels_first":  # X as fitted: [N, F, T]
+        x = g.input("X", F, ["N", k, "T"])
+        perm, time_axis = [2, 0, 1], 2
     else:
         x = g.input("X", F, ["N", "T", k])
+        perm, time_axis = [1, 0, 2], 1
     lens = g.input("lengths", TensorProto.INT32, ["N"]) if lengths else None
-    y = g.op("Transpose", [x], "x_tnf", perm=[1, 0, 2])
+    y = g.op("Transpose", [x], "x_tnf", perm=perm)
     stack = getattr(rnn, "layers", [rnn])  # layers of different widths: one after another
     for layer in stack:
         y, h_n, _ = _recurrent(g, layer, y, lens, None, None)
@@ -294,16 +300,18 @@ def _estimator_graph(g, est, lengths):
         y = g.op("Squeeze", [y, g.const(np.array([-1], np.int64))], "y_one")
         shape = seq
     if est.output == "sequence" and lens is not None:
-        y = g.op("Mul", [y, _step_mask(g, x, lens, extra_axis=not est._one_target())], "y_masked")
+        mask = _step_mask(g, x, lens, time_axis, extra_axis=not est._one_target())
+        y = g.op("Mul", [y, mask], "y_masked")
     g.op("Identity", [y], out=["variable"])
     return [helper.make_tensor_value_info("variable", TensorProto.DOUBLE, shape)]
 
 
-def _step_mask(g, x, lens, extra_axis):
+def _step_mask(g, x, lens, time_axis, extra_axis):
     """float64 ``[N, T]`` (or ``[N, T, 1]``): 1 at a sequence's steps, 0 past its length."""
     from onnx import TensorProto
 
-    T = g.op("Gather", [g.op("Shape", [x], "shape_x"), g.const(np.array(1, np.int64))], "T", axis=0)
+    shape = g.op("Shape", [x], "shape_x")
+    T = g.op("Gather", [shape, g.const(np.array(time_axis, np.int64))], "T", axis=0)
     steps = g.op(
         "Range", [g.const(np.array(0, np.int64)), T, g.const(np.array(1, np.int64))], "steps"
     )

@@ -202,7 +202,7 @@ class StackStream:
         try:
             for s, v in zip(self._streams, value):
                 s.state = v
-        except ValueError:  # a bad layer's state leaves every layer as it was
+        except Exception:  # a bad layer's state leaves every layer as it was
             for s, v in zip(self._streams, old):
                 s.state = v
             raise

@@ -240,3 +240,54 @@ def test_an_edited_column_transformer_is_refused(tmp_path, change, match):
     _edit(tmp_path / "p.npz", change)
     with pytest.raises(ValueError, match=f"inconsistent model(.|\\n)*{match}"):
         fastrnn.load(tmp_path / "p.npz")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c, a: c["steps"][0].update(n_features_in_=10**12), "count up to"),
+        (
+            lambda c, a: c["steps"][0]["params"].update(transformer_weights={"num": [1, 9]}),
+            "finite",
+        ),
+        (lambda c, a: c["steps"][0]["params"].update(transformer_weights={"zz": 2.0}), "name no"),
+        (lambda c, a: c["steps"][0]["transformers"][0].update(columns=["b", "a"]), "fitted on"),
+    ],
+)
+def test_an_edited_column_transformers_fields_are_checked(tmp_path, change, match):
+    from sklearn.compose import ColumnTransformer
+
+    frame, y = _mixed_frame()
+    columns = ColumnTransformer([("num", StandardScaler(), ["a", "b"])])
+    model = make_pipeline(columns, RNNRegressor(n_features=1, hidden_size=4, max_iter=1))
+    fastrnn.save(model.fit(frame, y), tmp_path / "p.npz")
+    _edit(tmp_path / "p.npz", change)
+    with pytest.raises(ValueError, match=f"inconsistent model(.|\\n)*{match}"):
+        fastrnn.load(tmp_path / "p.npz")
+
+
+def test_a_column_transformer_loads_quietly_and_keeps_numpy_typed_settings(tmp_path, capsys):
+    from sklearn.compose import ColumnTransformer
+
+    X, y = _data()
+    columns = ColumnTransformer(
+        [("s", StandardScaler(), [0, 1])],
+        verbose=True,
+        n_jobs=np.int64(1),
+        sparse_threshold=np.float32(0.5),
+        transformer_weights={"s": np.float32(2.0)},
+    )
+    model = make_pipeline(columns, RNNRegressor(n_features=1, hidden_size=4, max_iter=1))
+    model.fit(np.nan_to_num(X), y)
+    fastrnn.save(model, tmp_path / "p.npz")
+    capsys.readouterr()
+    loaded = fastrnn.load(tmp_path / "p.npz")
+    assert capsys.readouterr().out == ""  # no fit messages while a file loads
+    assert loaded[0].verbose is True and loaded[0].n_jobs == 1
+    np.testing.assert_array_equal(loaded.predict(np.nan_to_num(X)), model.predict(np.nan_to_num(X)))
+    lam = ColumnTransformer(
+        [("s", StandardScaler(), [0])], verbose_feature_names_out=lambda t, f: f
+    )
+    refused = make_pipeline(lam, RNNRegressor(n_features=1, hidden_size=4, max_iter=1))
+    with pytest.raises(TypeError, match="is a ColumnTransformer"):
+        fastrnn.save(refused.fit(np.nan_to_num(X), y), tmp_path / "q.npz")

@@ -65,3 +65,24 @@ def test_channels_first_is_checked_and_saved(tmp_path):
     loaded = fastrnn.load(tmp_path / "m.npz")
     assert loaded.data_format == "channels_first"
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_streams_and_onnx_take_channels_first_data_as_fitted():
+    X, y = _motions(n=20)
+    seq = np.cumsum(X[:, 0], axis=1)  # a target per step
+    model = RNNRegressor(
+        data_format="channels_first", output="sequence", hidden_size=5, max_iter=2, tol=None
+    ).fit(X, seq)
+    stream = model.stream(batch_size=len(X))
+    got = np.concatenate([stream.step(X[:, :, :7]), stream.step(X[:, :, 7:])], axis=1)
+    np.testing.assert_array_equal(got, model.predict(X))
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from fastrnn.onnx import to_onnx
+
+    session = ort.InferenceSession(
+        to_onnx(model, lengths=True).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    lengths = np.full(len(X), X.shape[2], np.int32)
+    (out,) = session.run(None, {"X": X.astype(np.float32), "lengths": lengths})
+    np.testing.assert_allclose(out, model.predict(X), rtol=1e-5, atol=1e-5 * np.abs(seq).max())

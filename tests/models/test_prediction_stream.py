@@ -148,6 +148,12 @@ def test_layers_of_different_widths_and_a_hidden_head_stream_every_prefix(dtype)
     bad = [parked[0], (parked[1][0], np.full_like(parked[1][1], np.nan))]
     with pytest.raises(ValueError, match="NaN"):
         stream.state = bad
+    before = stream.state
+    zeros = (np.zeros_like(parked[0][0]), np.zeros_like(parked[0][1]))
+    with pytest.raises(TypeError):  # not a tuple: every layer stays as it was
+        stream.state = [zeros, "junk"]
+    for got, kept in zip(stream.state, before):
+        np.testing.assert_array_equal(got[0], kept[0])
     fork = stream.fork()  # from zeros, beside the parked one
     np.testing.assert_array_equal(fork.step(X[:, :1])[:, 0], expected[:, 0])
     stream.state = parked
