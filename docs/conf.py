@@ -17,12 +17,14 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-# The package from this checkout (its compiled kernels built in place or installed).
-sys.path.insert(0, str(ROOT))
 # The gallery runs the examples in the build's process; their figures need no display.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import fastrnn  # noqa: E402
+try:  # the installed fastrnn (with its compiled kernels: Read the Docs, pip install -e)
+    import fastrnn
+except ImportError:  # else this checkout's sources
+    sys.path.insert(0, str(ROOT))
+    import fastrnn
 
 project = "fastrnn"
 author = "fastrnn's authors"

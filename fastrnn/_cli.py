@@ -47,7 +47,7 @@ class HelpFormatter(argparse.HelpFormatter):
         if (
             action.option_strings
             and not (default is None or default is False or default == argparse.SUPPRESS)
-            and default not in ([], {})
+            and default not in ([], {}, "")
             and "default" not in text
         ):
             text += " (default: %(default)s)"

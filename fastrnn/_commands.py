@@ -175,6 +175,8 @@ def fit_main(argv=None, prog="fastrnn fit"):
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
+    if args.output == "-" and sys.stdout.isatty():
+        p.error("-o - writes the model file, binary, to standard output: redirect it to a file")
     for name in ("lookback", "horizon", "hidden_size", "num_layers", "max_iter"):
         if getattr(args, name, 1) is None:
             continue
@@ -289,7 +291,7 @@ def predict_main(argv=None, prog="fastrnn predict"):
         help="recursive forecaster with features: a CSV of the next horizon - 1 steps' features",
     )
     args = p.parse_args(argv)
-    if args.model == "-" and "-" in (args.data, args.future_features):
+    if [args.model, args.data, args.future_features].count("-") > 1:
         p.error("only one of the model and the CSV files can come from standard input")
     return _run(_predict, args, prog)
 

@@ -41,7 +41,7 @@ def main(argv=None, prog=None):
     from fastrnn._cli import HelpFormatter
 
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+        prog=prog, description=(__doc__ or "").partition("\n")[0], formatter_class=HelpFormatter
     )
     parser.add_argument(
         "--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh"], help="the recurrent cell"

@@ -463,7 +463,7 @@ def main(argv=None, prog=None):
 
     parser = argparse.ArgumentParser(
         prog=prog or "bench/forecast.py",
-        description=__doc__.split("\n\n")[0],
+        description=(__doc__ or "").split("\n\n")[0],
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--origins", type=int, default=3, help="forecast origins per series")

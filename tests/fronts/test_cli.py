@@ -322,3 +322,22 @@ def test_standard_input_and_output_stand_for_files(workdir):
     assert recent.returncode == 0 and recent.stdout.startswith(b"step,forecast")
     both = run("predict", "-", "-", "--target", "sales", stdin=csv_bytes)
     assert both.returncode == 2 and b"only one of" in both.stderr
+
+
+def test_standard_input_is_read_once_and_a_model_never_goes_to_a_terminal(workdir):
+    code, out, err = _fastrnn(
+        "predict", "m.npz", "-", "--future-features", "-", "--features", "x", cwd=workdir
+    )
+    assert code == 2 and "only one of" in err
+    import pty
+
+    fit = [sys.executable, "-m", "fastrnn._cli", "fit", "series.csv", "--target", "sales"]
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    terminal, tty = pty.openpty()  # standard output a terminal
+    done = subprocess.run(
+        [*fit, "-o", "-"], cwd=workdir, stdout=tty, stderr=subprocess.PIPE, env=env, timeout=300
+    )
+    os.close(tty)
+    os.close(terminal)
+    assert done.returncode == 2 and b"redirect it to a file" in done.stderr
