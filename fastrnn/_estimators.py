@@ -515,7 +515,7 @@ class _BaseRNN(DocLinked, files.SavedModel, BaseEstimator):
                 "pass data_format='channels_first'; data_format='channels_last' says they "
                 "are (cases, steps, features) and silences this warning",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=val.user_stacklevel(),
             )
         return X
 

@@ -7,10 +7,27 @@ Inside the package, buffers that came through here are trusted.
 """
 
 import numbers
+import sys
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a warning point at the user's line.
+
+    For ``warnings.warn`` called in the function that calls this: the count
+    of frames up to the first one outside fastrnn and scikit-learn (a fit or
+    predict reaches the check through a varying number of their calls:
+    ``score`` is scikit-learn's, calling fastrnn's ``predict``).
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        ("fastrnn", "sklearn")
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_dtype(dtype):

@@ -86,3 +86,14 @@ def test_streams_and_onnx_take_channels_first_data_as_fitted():
     lengths = np.full(len(X), X.shape[2], np.int32)
     (out,) = session.run(None, {"X": X.astype(np.float32), "lengths": lengths})
     np.testing.assert_allclose(out, model.predict(X), rtol=1e-5, atol=1e-5 * np.abs(seq).max())
+
+
+def test_the_channels_first_warning_points_at_the_users_line():
+    X, y = _motions(channels=6, steps=100)
+    model = RNNClassifier(hidden_size=4, max_iter=1, tol=None, data_format="channels_last")
+    model.fit(X, y)
+    model.set_params(data_format=None)
+    for call in (lambda: model.predict(X), lambda: model.score(X, y)):
+        with pytest.warns(UserWarning, match="channels_first") as caught:
+            call()
+        assert caught[0].filename == __file__
