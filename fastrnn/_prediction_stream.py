@@ -3,8 +3,7 @@
 import numpy as np
 from scipy.special import softmax
 
-from fastrnn._kernels import matmul
-from fastrnn.nn._network import hidden_activations
+from fastrnn.nn._network import dense_head
 from fastrnn.nn._stream import Stream
 
 
@@ -111,10 +110,7 @@ class PredictionStream:
         out = self._body.step(x)
         if self._head is None:
             return out
-        # As SequenceNetwork.forward computes its head, row by row.
-        hidden, activation, weight, bias = self._head
-        flat = hidden_activations(out.reshape(-1, out.shape[-1]), hidden, activation)[-1]
-        out = (matmul(flat, weight.T) + bias).reshape(out.shape[:-1] + (len(bias),))
+        _, out = dense_head(out, *self._head)  # as SequenceNetwork.forward computes it
         if self._affine is not None:
             out = out.astype(np.float64) * self._affine[0] + self._affine[1]
         return out

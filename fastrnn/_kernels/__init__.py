@@ -72,12 +72,7 @@ def backends():
         A subset of ``['cython', 'numba', 'numpy']``: the compiled kernels,
         Numba's (with the ``numba`` extra), NumPy's reference.
     """
-    names = []
-    for name in _AUTO_ORDER:
-        module, _ = _try_import(name)
-        if module is not None:
-            names.append(name)
-    return names
+    return [name for name, why in backend_status() if why is None]
 
 
 def backend_status():

@@ -30,16 +30,19 @@ ACTIVATIONS = {
 }
 
 
-def hidden_activations(flat, hidden_layers, activation):
-    """The head's hidden dense layers on ``flat [rows, features]``.
+def dense_head(features, hidden_layers, activation, weight, bias):
+    """The dense head on ``features [..., in_features]``: its hidden layers, then the output layer.
 
-    Returns the list of each layer's input and, last, the top one's output
-    (what the output layer reads). Row by row independent of the other rows.
+    Returns ``(activations, pred)``: each hidden layer's input and, last, the
+    top one's output (what backpropagation reads), and ``pred [..., n_out]``.
+    Row by row independent of the other rows (the network's forward and the
+    streams of fitted estimators compute it so).
     """
-    act, activations = ACTIVATIONS[activation][0], [flat]
-    for weight, bias in hidden_layers:
-        activations.append(act(matmul(activations[-1], weight.T) + bias))
-    return activations
+    act, activations = ACTIVATIONS[activation][0], [features.reshape(-1, features.shape[-1])]
+    for w, b in hidden_layers:
+        activations.append(act(matmul(activations[-1], w.T) + b))
+    pred = (matmul(activations[-1], weight.T) + bias).reshape(features.shape[:-1] + (len(bias),))
+    return activations, pred
 
 
 _LAYERS = {name: (_CLASSES[CELLS[name].layer], CELLS[name].layer_args) for name in ESTIMATOR_CELLS}
@@ -413,14 +416,12 @@ class SequenceNetwork(PicklesFlatBuffers):
             features = features * head_mask
         # Row by row independent of the batch: a prediction never depends on
         # the rows predicted with it (scikit-learn checks this).
-        activations = hidden_activations(
-            features.reshape(-1, features.shape[-1]), self.hidden_layers, self.head_activation
+        activations, pred = dense_head(
+            features, self.hidden_layers, self.head_activation, self.weight, self.bias
         )
         if training:  # inference writes nothing to the network: threads may share it
             self._features, self._out_shape, self._pooled = features, out.shape, pooled
             self._head_mask, self._activations = head_mask, activations
-        flat = matmul(activations[-1], self.weight.T)
-        pred = (flat + self.bias).reshape(features.shape[:-1] + (self.n_outputs,))
         return (pred, state) if return_state else pred
 
     def _fusion_pays(self, ids, lengths):
